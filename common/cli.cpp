@@ -1,0 +1,32 @@
+#include "common/cli.hpp"
+
+#include <filesystem>
+#include <iostream>
+
+namespace testbed {
+
+namespace po = boost::program_options;
+
+std::optional<int> parse_cli(int argc, char** argv, const po::options_description& desc,
+                             po::variables_map& vm, const std::string& usage,
+                             const std::string& about) {
+  std::string program = std::filesystem::path(argc > 0 ? argv[0] : "program").filename();
+  try {
+    po::store(po::command_line_parser(argc, argv).options(desc).run(), vm);
+    if (vm.count("help")) {
+      std::cout << "Usage: " << program << ' ' << usage << "\n\n" << about << "\n\n" << desc;
+      return 0;
+    }
+    po::notify(vm);
+  } catch (const po::error& e) {
+    return usage_error(program, std::string(e.what()) + " (see --help)");
+  }
+  return std::nullopt;
+}
+
+int usage_error(const std::string& program, const std::string& message) {
+  std::cerr << program << ": " << message << '\n';
+  return 2;
+}
+
+}  // namespace testbed

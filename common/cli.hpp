@@ -1,0 +1,21 @@
+#pragma once
+// Command-line parsing shared by the three programs: --help, and a one-line
+// reason with a non-zero exit on bad input.
+#include <boost/program_options.hpp>
+
+#include <optional>
+#include <string>
+
+namespace testbed {
+
+// Parses argv into `vm`. Returns an exit code when the program should stop now
+// (0 after --help, 2 after a usage error already reported on stderr).
+std::optional<int> parse_cli(int argc, char** argv,
+                             const boost::program_options::options_description& desc,
+                             boost::program_options::variables_map& vm, const std::string& usage,
+                             const std::string& about);
+
+// Prints "program: message" on stderr and returns 2, for usage errors found after parsing.
+int usage_error(const std::string& program, const std::string& message);
+
+}  // namespace testbed

@@ -1,0 +1,131 @@
+#include "common/query.hpp"
+
+#include <charconv>
+#include <limits>
+
+namespace testbed {
+
+Target split_target(std::string_view target) {
+  auto q = target.find('?');
+  if (q == std::string_view::npos) return {target, {}};
+  return {target.substr(0, q), target.substr(q + 1)};
+}
+
+static int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+bool percent_decode(std::string_view in, std::string& out) {
+  out.clear();
+  out.reserve(in.size());
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    char c = in[i];
+    if (c == '+') {
+      out.push_back(' ');
+    } else if (c == '%') {
+      if (i + 2 >= in.size()) return false;
+      int hi = hex_value(in[i + 1]), lo = hex_value(in[i + 2]);
+      if (hi < 0 || lo < 0) return false;
+      out.push_back(static_cast<char>(hi * 16 + lo));
+      i += 2;
+    } else {
+      out.push_back(c);
+    }
+  }
+  return true;
+}
+
+void percent_encode(std::string_view in, std::string& out) {
+  static const char* hex = "0123456789ABCDEF";
+  for (unsigned char c : in) {
+    bool unreserved = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+                      (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.' || c == '~';
+    if (unreserved) {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out.push_back('%');
+      out.push_back(hex[c >> 4]);
+      out.push_back(hex[c & 15]);
+    }
+  }
+}
+
+std::optional<std::string_view> query_param(std::string_view query, std::string_view key) {
+  while (!query.empty()) {
+    auto amp = query.find('&');
+    std::string_view pair = query.substr(0, amp);
+    auto eq = pair.find('=');
+    std::string_view k = pair.substr(0, eq);
+    if (k == key) return eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1);
+    if (amp == std::string_view::npos) break;
+    query.remove_prefix(amp + 1);
+  }
+  return std::nullopt;
+}
+
+IntError parse_nonneg_int(std::string_view s, std::int64_t& out) {
+  if (s.empty()) return IntError::empty;
+  if (s.front() == '-') {
+    // "-5" is negative; "-x" or "-" is not an integer at all.
+    std::int64_t tmp;
+    auto r = std::from_chars(s.data() + 1, s.data() + s.size(), tmp);
+    bool digits = s.size() > 1 && r.ptr == s.data() + s.size();
+    return digits || r.ec == std::errc::result_out_of_range ? IntError::negative
+                                                            : IntError::not_integer;
+  }
+  for (char c : s)
+    if (c < '0' || c > '9') return IntError::not_integer;
+  auto r = std::from_chars(s.data(), s.data() + s.size(), out);
+  if (r.ec == std::errc::result_out_of_range) return IntError::overflow;
+  if (r.ec != std::errc{} || r.ptr != s.data() + s.size()) return IntError::not_integer;
+  return IntError::ok;
+}
+
+const char* describe(IntError e) {
+  switch (e) {
+    case IntError::ok: return "ok";
+    case IntError::empty: return "empty";
+    case IntError::not_integer: return "not an integer";
+    case IntError::negative: return "negative";
+    case IntError::overflow: return "too large";
+  }
+  return "invalid";
+}
+
+std::optional<BaseUrl> parse_base_url(std::string_view url, std::string* error) {
+  constexpr std::string_view scheme = "http://";
+  if (url.substr(0, scheme.size()) != scheme) {
+    if (error) *error = "only http:// URLs are supported: '" + std::string(url) + "'";
+    return std::nullopt;
+  }
+  url.remove_prefix(scheme.size());
+  auto slash = url.find('/');
+  std::string_view authority = url.substr(0, slash);
+  std::string_view path = slash == std::string_view::npos ? std::string_view{} : url.substr(slash);
+  while (!path.empty() && path.back() == '/') path.remove_suffix(1);
+  BaseUrl b;
+  auto colon = authority.rfind(':');
+  if (colon == std::string_view::npos) {
+    b.host = std::string(authority);
+    b.port = "80";
+  } else {
+    b.host = std::string(authority.substr(0, colon));
+    b.port = std::string(authority.substr(colon + 1));
+    std::int64_t p = 0;
+    if (parse_nonneg_int(b.port, p) != IntError::ok || p == 0 || p > 65535) {
+      if (error) *error = "bad port in URL: '" + b.port + "'";
+      return std::nullopt;
+    }
+  }
+  if (b.host.empty()) {
+    if (error) *error = "no host in URL";
+    return std::nullopt;
+  }
+  b.prefix = std::string(path);
+  return b;
+}
+
+}  // namespace testbed

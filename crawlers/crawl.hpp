@@ -1,0 +1,108 @@
+#pragma once
+// The crawler front end every concurrency model shares: the job (endpoint and
+// every request target, prepared before the clock starts), the per-request
+// recorder, and the summary. A model is one function: run the job, report each
+// request to the recorder. See serial.cpp, threads.cpp, callback.cpp,
+// coroutine.cpp and curl_multi.cpp.
+#include "common/query.hpp"
+
+#include <boost/asio/ip/tcp.hpp>
+#include <nlohmann/json.hpp>
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace testbed {
+
+struct CrawlConfig {
+  std::string model = "serial";
+  std::string url = "http://127.0.0.1:8080";
+  std::string name;  // empty: the model's name
+  std::int64_t num = 500;
+  std::int64_t delay_ms = 100;
+  int concurrency = 100;
+  bool progress = false;   // print done/total on stderr while running
+  std::uint64_t seed = 0;  // for the random URL tails; 0 picks one
+};
+
+// One request's life as the client saw it. status 0: no HTTP answer.
+struct RequestRecord {
+  std::int64_t start_us = 0;
+  std::int64_t end_us = 0;
+  std::int64_t bytes = 0;
+  int status = 0;
+};
+
+struct CrawlJob {
+  std::string model;
+  BaseUrl base;
+  std::vector<boost::asio::ip::tcp::endpoint> endpoints;  // resolved before the clock starts
+  std::string host_header;           // "host:port"
+  std::vector<std::string> targets;  // "/add?name=...&delay=...&abcdefghij"
+  int concurrency = 1;
+};
+
+// Collects what the models report. Each index is written by exactly one
+// request at a time, so records need no lock; only errors take one.
+class Recorder {
+ public:
+  explicit Recorder(std::size_t n) : records_(n) {}
+
+  void start(std::size_t i);
+  // A finished HTTP exchange; any status but 200 counts as a failure.
+  void finish(std::size_t i, int status, std::int64_t bytes);
+  // No HTTP answer at all (connect refused, reset, ...).
+  void fail(std::size_t i, std::string_view error);
+
+  std::size_t completed() const { return completed_.load(std::memory_order_relaxed); }
+  const std::vector<RequestRecord>& records() const { return records_; }
+  std::map<std::string, std::int64_t> errors() const;
+
+ private:
+  void count_error(std::string error);
+  std::vector<RequestRecord> records_;
+  std::atomic<std::size_t> completed_{0};
+  mutable std::mutex mu_;
+  std::map<std::string, std::int64_t> errors_;  // message -> occurrences
+};
+
+using ModelFn = void (*)(const CrawlJob&, Recorder&);
+void crawl_serial(const CrawlJob& job, Recorder& rec);
+void crawl_threads(const CrawlJob& job, Recorder& rec);
+void crawl_callback(const CrawlJob& job, Recorder& rec);
+void crawl_coroutine(const CrawlJob& job, Recorder& rec);
+void crawl_curl(const CrawlJob& job, Recorder& rec);
+
+// The models by name, in the order the book presents them.
+struct ModelEntry {
+  const char* name;
+  ModelFn fn;
+};
+const std::vector<ModelEntry>& models();
+ModelFn find_model(std::string_view name);
+
+struct CrawlSummary {
+  CrawlConfig config;
+  std::int64_t bytes = 0;
+  std::int64_t failed = 0;
+  double seconds = 0;
+  std::map<std::string, std::int64_t> errors;
+  std::vector<RequestRecord> records;
+};
+
+// Builds the job, runs the model, times it. Throws std::invalid_argument on a bad config.
+CrawlSummary run_crawl(const CrawlConfig& config);
+
+// Client timeline: model,index,start,end,bytes,status.
+std::string timeline_csv(const CrawlSummary& s);
+nlohmann::json to_json(const CrawlSummary& s);
+
+// The ideal time of a crawl: ceil(num / concurrency) * delay.
+double ideal_seconds(std::int64_t num, int concurrency, std::int64_t delay_ms);
+
+}  // namespace testbed

@@ -1,0 +1,66 @@
+// crawl: fetch N URLs from delayserver with one of five concurrency models.
+#include "common/cli.hpp"
+#include "common/csv.hpp"
+#include "crawlers/crawl.hpp"
+
+#include <cstdio>
+#include <iostream>
+
+namespace po = boost::program_options;
+
+int main(int argc, char** argv) {
+  testbed::CrawlConfig cfg;
+  std::string model_names;
+  for (const auto& m : testbed::models()) model_names += (model_names.empty() ? "" : ", ") + std::string(m.name);
+  po::options_description desc("Options");
+  desc.add_options()
+    ("help,h", "show this help")
+    ("model,m", po::value(&cfg.model)->required(), ("concurrency model: " + model_names).c_str())
+    ("url", po::value(&cfg.url)->default_value(cfg.url), "the delay server")
+    ("name", po::value(&cfg.name), "name sent to the server (default: the model's name)")
+    ("num,n", po::value(&cfg.num)->default_value(cfg.num), "number of URLs to fetch")
+    ("delay,d", po::value(&cfg.delay_ms)->default_value(cfg.delay_ms), "server-side delay per request, ms")
+    ("concurrency,c", po::value(&cfg.concurrency)->default_value(cfg.concurrency),
+     "requests in flight at most (ignored by serial)")
+    ("timeline", po::value<std::string>(), "write the client timeline CSV here "
+     "(model,index,start,end,bytes,status)")
+    ("json", "print one JSON summary object instead of the Result line")
+    ("progress", "show done/total on stderr while running")
+    ("seed", po::value(&cfg.seed)->default_value(0), "seed for the random URL tails (0: random)");
+  po::variables_map vm;
+  if (auto rc = testbed::parse_cli(argc, argv, desc, vm, "--model MODEL [options]",
+        "Fetches --num URLs of the form URL/add?name=NAME&delay=MS&<random> and sums\n"
+        "the body lengths, using one of the concurrency models of HPP chapter 8."))
+    return *rc;
+  cfg.progress = vm.count("progress") > 0;
+
+  testbed::CrawlSummary s;
+  try {
+    s = testbed::run_crawl(cfg);
+  } catch (const std::invalid_argument& e) {
+    return testbed::usage_error("crawl", e.what());
+  } catch (const std::exception& e) {
+    std::cerr << "crawl: " << e.what() << '\n';
+    return 1;
+  }
+
+  // Whatever happened, what was measured is written.
+  int rc = 0;
+  if (vm.count("timeline")) {
+    std::string err;
+    if (!testbed::write_file_atomic(vm["timeline"].as<std::string>(), testbed::timeline_csv(s), &err)) {
+      std::cerr << "crawl: " << err << '\n';
+      rc = 1;
+    }
+  }
+  for (const auto& [msg, n] : s.errors)
+    std::cerr << "crawl: " << cfg.model << ": " << n << (n == 1 ? " request" : " requests")
+              << " failed: " << msg << '\n';
+  if (vm.count("json")) {
+    std::cout << testbed::to_json(s).dump() << std::endl;
+  } else {
+    std::printf("Result: %lld, Time: %.6f\n", static_cast<long long>(s.bytes), s.seconds);
+  }
+  if (s.failed > 0) rc = 1;
+  return rc;
+}

@@ -1,0 +1,202 @@
+// The shared front end: job preparation, recording, timing and reporting.
+// Nothing here knows how a model schedules its requests.
+#include "crawlers/crawl.hpp"
+
+#include "common/clock.hpp"
+#include "common/csv.hpp"
+#include "crawlers/http_client.hpp"
+
+#include <chrono>
+#include <cmath>
+#include <condition_variable>
+#include <cstdio>
+#include <random>
+#include <stdexcept>
+#include <thread>
+
+namespace testbed {
+
+void Recorder::start(std::size_t i) { records_[i].start_us = now_us(); }
+
+void Recorder::finish(std::size_t i, int status, std::int64_t bytes) {
+  RequestRecord& r = records_[i];
+  r.end_us = now_us();
+  r.status = status;
+  r.bytes = bytes;
+  if (status != 200) count_error("HTTP status " + std::to_string(status));
+  completed_.fetch_add(1, std::memory_order_relaxed);
+}
+
+void Recorder::fail(std::size_t i, std::string_view error) {
+  RequestRecord& r = records_[i];
+  r.end_us = now_us();
+  r.status = 0;
+  r.bytes = 0;
+  count_error(std::string(error));
+  completed_.fetch_add(1, std::memory_order_relaxed);
+}
+
+void Recorder::count_error(std::string error) {
+  std::lock_guard lock(mu_);
+  ++errors_[std::move(error)];
+}
+
+std::map<std::string, std::int64_t> Recorder::errors() const {
+  std::lock_guard lock(mu_);
+  return errors_;
+}
+
+const std::vector<ModelEntry>& models() {
+  static const std::vector<ModelEntry> table = {
+      {"serial", crawl_serial},       {"threads", crawl_threads}, {"callback", crawl_callback},
+      {"coroutine", crawl_coroutine}, {"curl", crawl_curl},
+  };
+  return table;
+}
+
+ModelFn find_model(std::string_view name) {
+  for (const auto& m : models())
+    if (name == m.name) return m.fn;
+  return nullptr;
+}
+
+double ideal_seconds(std::int64_t num, int concurrency, std::int64_t delay_ms) {
+  if (num <= 0 || concurrency <= 0) return 0;
+  return static_cast<double>((num + concurrency - 1) / concurrency) * delay_ms / 1000.0;
+}
+
+namespace {
+
+// The book's URLs: BASE/add?name=NAME&delay=MS&<10 random lowercase letters>;
+// the random tail defeats any cache between crawler and server.
+std::vector<std::string> make_targets(const CrawlConfig& cfg, const BaseUrl& base,
+                                      const std::string& name) {
+  std::mt19937_64 rng(cfg.seed ? cfg.seed : std::random_device{}());
+  std::uniform_int_distribution<int> letter('a', 'z');
+  std::string prefix = base.prefix + "/add?name=";
+  percent_encode(name, prefix);
+  prefix += "&delay=" + std::to_string(cfg.delay_ms) + "&";
+  std::vector<std::string> targets(static_cast<std::size_t>(cfg.num));
+  for (auto& t : targets) {
+    t.reserve(prefix.size() + 10);
+    t = prefix;
+    for (int k = 0; k < 10; ++k) t.push_back(static_cast<char>(letter(rng)));
+  }
+  return targets;
+}
+
+// Prints "[model] done/total" on stderr about once a second while a crawl runs.
+class Progress {
+ public:
+  Progress(bool on, const std::string& model, const Recorder& rec, std::size_t total) {
+    if (!on) return;
+    thread_ = std::thread([this, model, &rec, total] {
+      std::unique_lock lock(mu_);
+      while (!cv_.wait_for(lock, std::chrono::seconds(1), [this] { return done_; }))
+        std::fprintf(stderr, "\r[%s] %zu/%zu requests", model.c_str(), rec.completed(), total);
+      std::fprintf(stderr, "\r[%s] %zu/%zu requests\n", model.c_str(), rec.completed(), total);
+    });
+  }
+  ~Progress() {
+    if (!thread_.joinable()) return;
+    {
+      std::lock_guard lock(mu_);
+      done_ = true;
+    }
+    cv_.notify_one();
+    thread_.join();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  std::thread thread_;
+};
+
+}  // namespace
+
+CrawlSummary run_crawl(const CrawlConfig& config) {
+  ModelFn fn = find_model(config.model);
+  if (!fn) throw std::invalid_argument("unknown model '" + config.model + "'");
+  if (config.num < 0) throw std::invalid_argument("--num cannot be negative");
+  if (config.delay_ms < 0) throw std::invalid_argument("--delay cannot be negative");
+  if (config.concurrency < 1) throw std::invalid_argument("--concurrency must be at least 1");
+  std::string error;
+  auto base = parse_base_url(config.url, &error);
+  if (!base) throw std::invalid_argument(error);
+
+  CrawlSummary s;
+  s.config = config;
+  if (s.config.name.empty()) s.config.name = config.model;
+  CrawlJob job;
+  job.model = config.model;
+  job.base = *base;
+  job.host_header = base->host + ":" + base->port;
+  job.targets = make_targets(s.config, *base, s.config.name);
+  job.concurrency = config.concurrency;
+  job.endpoints = resolve(*base);  // a bad host name is one clear error, before the clock starts
+
+  Recorder rec(job.targets.size());
+  double t0 = mono_seconds();
+  {
+    Progress progress(config.progress, config.model, rec, job.targets.size());
+    fn(job, rec);
+  }
+  s.seconds = mono_seconds() - t0;
+  s.records = rec.records();
+  s.errors = rec.errors();
+  for (const auto& r : s.records) {
+    if (r.status == 200)
+      s.bytes += r.bytes;
+    else
+      ++s.failed;
+  }
+  return s;
+}
+
+std::string timeline_csv(const CrawlSummary& s) {
+  std::string out = "model,index,start,end,bytes,status\n";
+  out.reserve(out.size() + s.records.size() * 64);
+  for (std::size_t i = 0; i < s.records.size(); ++i) {
+    const RequestRecord& r = s.records[i];
+    append_csv_field(out, s.config.model);
+    out.push_back(',');
+    append_int(out, static_cast<std::int64_t>(i));
+    out.push_back(',');
+    append_seconds(out, r.start_us);
+    out.push_back(',');
+    append_seconds(out, r.end_us);
+    out.push_back(',');
+    append_int(out, r.bytes);
+    out.push_back(',');
+    append_int(out, r.status);
+    out.push_back('\n');
+  }
+  return out;
+}
+
+nlohmann::json to_json(const CrawlSummary& s) {
+  const CrawlConfig& c = s.config;
+  // The serial model has one request in flight whatever --concurrency says.
+  int concurrency = c.model == "serial" ? 1 : c.concurrency;
+  double ideal = ideal_seconds(c.num, concurrency, c.delay_ms);
+  nlohmann::json errors = nlohmann::json::object();
+  for (const auto& [msg, n] : s.errors) errors[msg] = n;
+  return {
+      {"model", c.model},
+      {"name", c.name},
+      {"url", c.url},
+      {"num", c.num},
+      {"concurrency", concurrency},
+      {"delay_ms", c.delay_ms},
+      {"bytes", s.bytes},
+      {"seconds", s.seconds},
+      {"failed", s.failed},
+      {"ideal_seconds", ideal},
+      {"efficiency", s.seconds > 0 ? ideal / s.seconds : 0.0},
+      {"errors", errors},
+  };
+}
+
+}  // namespace testbed

@@ -1,0 +1,26 @@
+#!/usr/bin/env python3
+"""Prints benchmark.sh's comparison table from a summary.json (a JSON array of
+`crawl --json` objects): model, seconds, speedup over serial, efficiency
+against the ideal ceil(N/C)*delay, failures. Standard library only."""
+import json
+import sys
+
+
+def main():
+    if len(sys.argv) != 2:
+        print("usage: table.py SUMMARY_JSON", file=sys.stderr)
+        return 2
+    with open(sys.argv[1], encoding="utf-8") as f:
+        runs = json.load(f)
+    serial = next((r["seconds"] for r in runs if r["model"] == "serial"), None)
+    print(f"{'model':<10} {'C':>5} {'seconds':>9} {'ideal':>8} {'speedup':>8} {'efficiency':>10} {'failed':>6}")
+    for r in runs:
+        speedup = f"{serial / r['seconds']:.1f}x" if serial and r["seconds"] > 0 else "-"
+        eff = f"{r['ideal_seconds'] / r['seconds']:.1%}" if r["seconds"] > 0 and not r["failed"] else "-"
+        print(f"{r['model']:<10} {r['concurrency']:>5} {r['seconds']:>9.3f} {r['ideal_seconds']:>8.3f} "
+              f"{speedup:>8} {eff:>10} {r['failed']:>6}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

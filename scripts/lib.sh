@@ -1,0 +1,50 @@
+# Shell helpers shared by benchmark.sh and bench/: start and stop a delayserver
+# on a free loopback port, and talk HTTP without needing curl. Source it.
+
+# http_get PORT TARGET: prints the response body; fails unless the status is 200.
+http_get() {
+  local port=$1 target=$2 status body
+  exec 7<>"/dev/tcp/127.0.0.1/$port" || return 1
+  printf 'GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' "$target" >&7
+  body=$(cat <&7)
+  exec 7<&- 7>&-
+  status=$(printf '%s' "$body" | head -n 1 | cut -d' ' -f2)
+  printf '%s\n' "${body#*$'\r\n\r\n'}"
+  [ "$status" = 200 ]
+}
+
+# start_server NAME ARGS...: starts build/delayserver --port 0 ARGS in the
+# background and waits for its readiness route. Sets NAME_PID and NAME_PORT.
+start_server() {
+  local var=$1; shift
+  local portfile
+  portfile=$(mktemp)
+  rm -f "$portfile"
+  "$BUILD_DIR/delayserver" --port 0 --port-file "$portfile" "$@" &
+  local pid=$!
+  printf -v "${var}_PID" '%s' "$pid"
+  local i
+  for i in $(seq 1 100); do
+    if [ -s "$portfile" ]; then
+      local port
+      port=$(cat "$portfile")
+      if http_get "$port" /health >/dev/null 2>&1; then
+        printf -v "${var}_PORT" '%s' "$port"
+        rm -f "$portfile"
+        return 0
+      fi
+    fi
+    kill -0 "$pid" 2>/dev/null || { echo "delayserver exited before it was ready" >&2; return 1; }
+    sleep 0.05
+  done
+  echo "delayserver did not become ready within 5 s" >&2
+  return 1
+}
+
+# stop_server PID: SIGTERM (the server flushes its timeline and exits 0), then wait.
+stop_server() {
+  local pid=$1
+  [ -n "$pid" ] || return 0
+  kill -TERM "$pid" 2>/dev/null || return 0
+  wait "$pid" 2>/dev/null || true
+}

@@ -1,0 +1,61 @@
+// delayserver: command-line entry point. See server.hpp for the routes.
+#include "common/cli.hpp"
+#include "common/csv.hpp"
+#include "server/server.hpp"
+
+#include <iostream>
+
+namespace po = boost::program_options;
+
+int main(int argc, char** argv) {
+  testbed::ServerConfig cfg;
+  int port = cfg.port;
+  po::options_description desc("Options");
+  desc.add_options()
+    ("help,h", "show this help")
+    ("port,p", po::value<int>(&port)->default_value(port), "TCP port; 0 picks a free one")
+    ("bind", po::value(&cfg.bind)->default_value(cfg.bind), "address to listen on")
+    ("threads", po::value(&cfg.threads)->default_value(cfg.threads), "event-loop threads")
+    ("timeline", po::value(&cfg.timeline_path)->default_value(cfg.timeline_path),
+     "CSV file that /add?flush=True and shutdown write (name,start,end)")
+    ("db", po::value(&cfg.db_path), "SQLite file for /add?prime=N (default: primes.sqlite "
+     "next to the timeline file)")
+    ("db-latency-ms", po::value(&cfg.db_latency_ms)->default_value(cfg.db_latency_ms),
+     "how long a prime save takes to answer")
+    ("max-delay-ms", po::value(&cfg.max_delay_ms)->default_value(cfg.max_delay_ms),
+     "largest delay a client may ask for")
+    ("timeline-capacity", po::value(&cfg.timeline_capacity)->default_value(cfg.timeline_capacity),
+     "rows kept in memory; further requests are served but counted as dropped")
+    ("port-file", po::value<std::string>(), "write the listening port to this file once ready");
+  po::variables_map vm;
+  if (auto rc = testbed::parse_cli(argc, argv, desc, vm, "[options]",
+        "A delay-injecting HTTP server (after High Performance Python, ch. 8).\n"
+        "Routes: /add?name=N&delay=MS, /add?flush=True, /add?prime=N, /health,\n"
+        "/timeline, /primes[?reset=True]."))
+    return *rc;
+  if (port < 0 || port > 65535) return testbed::usage_error("delayserver", "--port must be 0..65535");
+  if (cfg.threads < 1 || cfg.threads > 256)
+    return testbed::usage_error("delayserver", "--threads must be 1..256");
+  if (cfg.db_latency_ms < 0 || cfg.max_delay_ms < 0)
+    return testbed::usage_error("delayserver", "latencies and delays cannot be negative");
+  cfg.port = static_cast<std::uint16_t>(port);
+  try {
+    testbed::DelayServer server(cfg);
+    server.handle_signals();
+    if (vm.count("port-file")) {
+      std::string err;
+      std::string text = std::to_string(server.port()) + "\n";
+      if (!testbed::write_file_atomic(vm["port-file"].as<std::string>(), text, &err))
+        throw std::runtime_error(err);
+    }
+    std::cout << "delayserver listening on http://" << cfg.bind << ':' << server.port()
+              << " (timeline: " << cfg.timeline_path << ", db: " << server.config().db_path
+              << ")" << std::endl;
+    server.run();
+    std::cout << "delayserver: stopped, timeline written to " << cfg.timeline_path << std::endl;
+  } catch (const std::exception& e) {
+    std::cerr << "delayserver: " << e.what() << '\n';
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,150 @@
+#include "support.hpp"
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include <algorithm>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+namespace testbed::test {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+TempDir::TempDir() {
+  std::random_device rd;
+  path = std::filesystem::temp_directory_path() /
+         ("testbed-" + std::to_string(rd()) + "-" + std::to_string(rd()));
+  std::filesystem::create_directories(path);
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path, ec);
+}
+
+TestServer::TestServer(ServerConfig cfg) {
+  cfg.bind = "127.0.0.1";
+  cfg.port = 0;
+  if (cfg.timeline_path == ServerConfig{}.timeline_path)
+    cfg.timeline_path = (dir_.path / "timeline.csv").string();
+  server_ = std::make_unique<DelayServer>(cfg);
+  thread_ = std::thread([this] { server_->run(); });
+}
+
+TestServer::~TestServer() {
+  server_->stop();
+  thread_.join();
+}
+
+Reply http_get(std::uint16_t port, const std::string& target) {
+  asio::io_context ioc;
+  tcp::socket socket(ioc);
+  socket.connect({asio::ip::make_address("127.0.0.1"), port});
+  http::request<http::empty_body> req(http::verb::get, target, 11);
+  req.set(http::field::host, "127.0.0.1");
+  http::write(socket, req);
+  beast::flat_buffer buffer;
+  http::response<http::string_body> res;
+  http::read(socket, buffer, res);
+  return {static_cast<int>(res.result_int()), res.body()};
+}
+
+std::string raw_exchange(std::uint16_t port, const std::string& bytes, int timeout_ms) {
+  asio::io_context ioc;
+  tcp::socket socket(ioc);
+  socket.connect({asio::ip::make_address("127.0.0.1"), port});
+  asio::write(socket, asio::buffer(bytes));
+  std::string out;
+  std::array<char, 4096> chunk;
+  asio::steady_timer deadline(ioc, std::chrono::milliseconds(timeout_ms));
+  deadline.async_wait([&](beast::error_code ec) {
+    if (!ec) socket.close();
+  });
+  std::function<void(beast::error_code, std::size_t)> on_read = [&](beast::error_code ec,
+                                                                    std::size_t n) {
+    out.append(chunk.data(), n);
+    if (ec) {
+      deadline.cancel();
+      return;
+    }
+    socket.async_read_some(asio::buffer(chunk), on_read);
+  };
+  socket.async_read_some(asio::buffer(chunk), on_read);
+  ioc.run();
+  return out;
+}
+
+std::vector<std::vector<std::string>> parse_csv(const std::string& text) {
+  std::vector<std::vector<std::string>> rows;
+  std::vector<std::string> row;
+  std::string field;
+  bool quoted = false, any = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (quoted) {
+      if (c == '"' && i + 1 < text.size() && text[i + 1] == '"') {
+        field.push_back('"');
+        ++i;
+      } else if (c == '"') {
+        quoted = false;
+      } else {
+        field.push_back(c);
+      }
+      continue;
+    }
+    any = true;
+    if (c == '"') {
+      quoted = true;
+    } else if (c == ',') {
+      row.push_back(std::move(field));
+      field.clear();
+    } else if (c == '\n') {
+      row.push_back(std::move(field));
+      field.clear();
+      rows.push_back(std::move(row));
+      row.clear();
+      any = false;
+    } else if (c != '\r') {
+      field.push_back(c);
+    }
+  }
+  if (any) {
+    row.push_back(std::move(field));
+    rows.push_back(std::move(row));
+  }
+  return rows;
+}
+
+std::vector<std::vector<std::string>> read_csv(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return parse_csv(ss.str());
+}
+
+int peak_overlap(std::vector<std::pair<double, double>> spans) {
+  std::vector<std::pair<double, int>> events;
+  for (auto [s, e] : spans) {
+    events.emplace_back(s, +1);
+    events.emplace_back(e, -1);
+  }
+  // At equal times, ends come before starts: [start, end) intervals.
+  std::sort(events.begin(), events.end());
+  int now = 0, peak = 0;
+  for (auto [t, d] : events) peak = std::max(peak, now += d);
+  return peak;
+}
+
+std::uint16_t dead_port() {
+  asio::io_context ioc;
+  tcp::acceptor a(ioc, {asio::ip::make_address("127.0.0.1"), 0});
+  return a.local_endpoint().port();  // closed again when `a` goes out of scope
+}
+
+}  // namespace testbed::test

@@ -1,0 +1,57 @@
+#pragma once
+// Test support: a real delayserver in-process on an ephemeral loopback port,
+// a tiny raw HTTP client, and a CSV reader to check what the programs wrote.
+#include "server/server.hpp"
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace testbed::test {
+
+// A fresh directory under the system temp dir, removed afterwards.
+struct TempDir {
+  TempDir();
+  ~TempDir();
+  std::filesystem::path path;
+};
+
+// Runs DelayServer on 127.0.0.1:<free port> until destroyed.
+class TestServer {
+ public:
+  explicit TestServer(ServerConfig cfg = {});
+  ~TestServer();
+  std::uint16_t port() const { return server_->port(); }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port()); }
+  DelayServer& server() { return *server_; }
+  const TempDir& dir() const { return dir_; }
+
+ private:
+  TempDir dir_;
+  std::unique_ptr<DelayServer> server_;
+  std::thread thread_;
+};
+
+struct Reply {
+  int status = 0;
+  std::string body;
+};
+// One GET over a new connection.
+Reply http_get(std::uint16_t port, const std::string& target);
+
+// Sends raw bytes, then reads until the server closes or `timeout_ms` passes.
+std::string raw_exchange(std::uint16_t port, const std::string& bytes, int timeout_ms = 3000);
+
+// RFC 4180 CSV, header row included.
+std::vector<std::vector<std::string>> read_csv(const std::filesystem::path& path);
+std::vector<std::vector<std::string>> parse_csv(const std::string& text);
+
+// The most intervals [start, end) open at one instant.
+int peak_overlap(std::vector<std::pair<double, double>> spans);
+
+// A loopback port with nothing listening on it.
+std::uint16_t dead_port();
+
+}  // namespace testbed::test

@@ -1,0 +1,108 @@
+// Every concurrency model against the real server.
+#include "crawlers/crawl.hpp"
+#include "support.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace testbed;
+
+namespace {
+
+CrawlConfig config_for(const std::string& model, const test::TestServer& srv, std::int64_t num,
+                       std::int64_t delay, int concurrency) {
+  CrawlConfig c;
+  c.model = model;
+  c.url = srv.url();
+  c.num = num;
+  c.delay_ms = delay;
+  c.concurrency = concurrency;
+  return c;
+}
+
+// The server's own record of one model's requests, as [start, end) spans.
+std::vector<std::pair<double, double>> server_spans(test::TestServer& srv, const std::string& name) {
+  auto rows = test::parse_csv(test::http_get(srv.port(), "/timeline").body);
+  std::vector<std::pair<double, double>> spans;
+  for (std::size_t i = 1; i < rows.size(); ++i)
+    if (rows[i][0] == name) spans.emplace_back(std::stod(rows[i][1]), std::stod(rows[i][2]));
+  return spans;
+}
+
+}  // namespace
+
+TEST_CASE("the serial crawler sums exactly N bytes and records N rows", "[crawl]") {
+  test::TestServer srv;
+  CrawlSummary s = run_crawl(config_for("serial", srv, 10, 20, 100));
+  CHECK(s.bytes == 10);
+  CHECK(s.failed == 0);
+  REQUIRE(s.records.size() == 10);
+  auto rows = test::parse_csv(timeline_csv(s));
+  REQUIRE(rows.size() == 11);
+  CHECK(rows[0] == std::vector<std::string>{"model", "index", "start", "end", "bytes", "status"});
+  for (std::size_t i = 1; i < rows.size(); ++i) {
+    CHECK(rows[i][0] == "serial");
+    CHECK(rows[i][5] == "200");
+    CHECK(std::stod(rows[i][3]) - std::stod(rows[i][2]) >= 0.020);
+  }
+  // One at a time: the server never saw two of them overlap.
+  auto spans = server_spans(srv, "serial");
+  CHECK(spans.size() == 10);
+  CHECK(test::peak_overlap(spans) == 1);
+  auto json = to_json(s);
+  CHECK(json["bytes"] == 10);
+  CHECK(json["failed"] == 0);
+  CHECK(json["num"] == 10);
+}
+
+TEST_CASE("every model sums exactly N bytes", "[crawl]") {
+  auto model = GENERATE(as<std::string>{}, "serial", "threads", "callback", "coroutine", "curl");
+  INFO(model);
+  test::TestServer srv;
+  CrawlSummary s = run_crawl(config_for(model, srv, 300, 0, 20));
+  CHECK(s.bytes == 300);
+  CHECK(s.failed == 0);
+  CHECK(s.errors.empty());
+  CHECK(server_spans(srv, model).size() == 300);
+  for (const auto& r : s.records) CHECK(r.status == 200);
+}
+
+TEST_CASE("concurrent models keep exactly `concurrency` requests in flight", "[crawl]") {
+  auto model = GENERATE(as<std::string>{}, "threads", "callback", "coroutine", "curl");
+  INFO(model);
+  test::TestServer srv;
+  CrawlSummary s = run_crawl(config_for(model, srv, 60, 200, 20));
+  CHECK(s.bytes == 60);
+  auto spans = server_spans(srv, model);
+  REQUIRE(spans.size() == 60);
+  CHECK(test::peak_overlap(spans) == 20);
+}
+
+TEST_CASE("a dead server is counted as failures and not a crash", "[crawl]") {
+  auto model = GENERATE(as<std::string>{}, "serial", "threads", "callback", "coroutine", "curl");
+  INFO(model);
+  CrawlConfig c;
+  c.model = model;
+  c.url = "http://127.0.0.1:" + std::to_string(test::dead_port());
+  c.num = 5;
+  c.delay_ms = 10;
+  c.concurrency = 3;
+  CrawlSummary s = run_crawl(c);
+  CHECK(s.failed == 5);
+  CHECK(s.bytes == 0);
+  REQUIRE(s.errors.size() == 1);
+  CHECK(s.errors.begin()->second == 5);
+  CHECK_THAT(s.errors.begin()->first, Catch::Contains("127.0.0.1"));
+  CHECK(test::parse_csv(timeline_csv(s)).size() == 6);  // what it has is still written
+}
+
+TEST_CASE("bad crawl settings are rejected with a reason", "[crawl]") {
+  CrawlConfig c;
+  c.model = "fibers";
+  CHECK_THROWS_WITH(run_crawl(c), Catch::Contains("unknown model"));
+  c.model = "serial";
+  c.concurrency = 0;
+  CHECK_THROWS_WITH(run_crawl(c), Catch::Contains("concurrency"));
+  c.concurrency = 1;
+  c.url = "ftp://x";
+  CHECK_THROWS_WITH(run_crawl(c), Catch::Contains("http://"));
+}

@@ -1,0 +1,142 @@
+// The delay server over real loopback sockets.
+#include "common/clock.hpp"
+#include "common/query.hpp"
+#include "server/timeline_store.hpp"
+#include "support.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+
+using namespace testbed;
+using test::http_get;
+
+TEST_CASE("a request waits at least the delay it asked for and is recorded", "[server]") {
+  test::TestServer srv;
+  double t0 = mono_seconds();
+  auto r = http_get(srv.port(), "/add?name=slow&delay=150&abcdefghij");
+  double elapsed = mono_seconds() - t0;
+  CHECK(r.status == 200);
+  CHECK(r.body == ".");
+  CHECK(elapsed >= 0.150);
+  auto rows = test::parse_csv(http_get(srv.port(), "/timeline").body);
+  REQUIRE(rows.size() == 2);
+  CHECK(rows[0] == std::vector<std::string>{"name", "start", "end"});
+  CHECK(rows[1][0] == "slow");
+  CHECK(std::stod(rows[1][2]) - std::stod(rows[1][1]) >= 0.150);
+}
+
+TEST_CASE("bad input gets a 400 with a reason and records nothing", "[server]") {
+  test::TestServer srv;
+  struct Case {
+    const char* target;
+    const char* reason;
+  };
+  const Case cases[] = {
+      {"/add?delay=10", "missing name"},
+      {"/add?name=x&delay=abc", "not an integer"},
+      {"/add?name=x&delay=1.5", "not an integer"},
+      {"/add?name=x&delay=", "empty"},
+      {"/add?name=x&delay=-3", "negative"},
+      {"/add?name=x&delay=99999999999999999999", "too large"},
+      {"/add?name=x&delay=60001", "over the maximum"},
+      {"/add?name=bad%zzname&delay=1", "percent-encoding"},
+      {"/add?prime=abc", "not an integer"},
+      {"/add?prime=-7", "negative"},
+  };
+  for (const Case& c : cases) {
+    INFO(c.target);
+    auto r = http_get(srv.port(), c.target);
+    CHECK(r.status == 400);
+    CHECK_THAT(r.body, Catch::Contains(c.reason));
+  }
+  CHECK(srv.server().timeline().size() == 0);
+  // Unknown query keys are ignored, as the book's random tail needs.
+  CHECK(http_get(srv.port(), "/add?name=x&delay=1&zzzz&q=1").status == 200);
+  CHECK(srv.server().timeline().size() == 1);
+}
+
+TEST_CASE("unknown paths get 404 and other methods 405 and other versions 505", "[server]") {
+  test::TestServer srv;
+  CHECK(http_get(srv.port(), "/nope").status == 404);
+  CHECK(http_get(srv.port(), "/health").status == 200);
+  std::string post = test::raw_exchange(
+      srv.port(), "POST /add?name=x HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+  CHECK_THAT(post, Catch::StartsWith("HTTP/1.1 405"));
+  CHECK_THAT(post, Catch::Contains("Allow: GET"));
+  std::string v2 = test::raw_exchange(srv.port(), "GET /health HTTP/2.0\r\nHost: x\r\n\r\n");
+  CHECK_THAT(v2, Catch::StartsWith("HTTP/1.1 505"));
+  std::string garbage = test::raw_exchange(srv.port(), "\x01\x02 nonsense\r\n\r\n");
+  CHECK_THAT(garbage, Catch::Contains(" 400 "));
+  CHECK(http_get(srv.port(), "/health").status == 200);  // still serving
+}
+
+TEST_CASE("flush writes one row per request and quotes hostile names", "[server]") {
+  test::TestServer srv;
+  const std::vector<std::string> names = {"plain", "a,b", "say \"hi\"", "two\nlines",
+                                          "cr\rhere", "ünïcødé", " spaced "};
+  for (const auto& n : names) {
+    std::string enc;
+    percent_encode(n, enc);
+    REQUIRE(http_get(srv.port(), "/add?name=" + enc + "&delay=1").status == 200);
+  }
+  // The client cannot choose where the file goes.
+  auto other = srv.dir().path / "elsewhere.csv";
+  auto r = http_get(srv.port(), "/add?flush=True&file=" + other.string());
+  CHECK(r.status == 200);
+  CHECK_THAT(r.body, Catch::Contains("flushed 7 rows"));
+  CHECK_FALSE(std::filesystem::exists(other));
+  auto rows = test::read_csv(srv.server().config().timeline_path);
+  REQUIRE(rows.size() == names.size() + 1);
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    REQUIRE(rows[i + 1].size() == 3);
+    CHECK(rows[i + 1][0] == names[i]);
+    CHECK(std::stod(rows[i + 1][2]) >= std::stod(rows[i + 1][1]));
+  }
+}
+
+TEST_CASE("pipelined requests are answered in order on one connection", "[server]") {
+  test::TestServer srv;
+  std::string two =
+      "GET /add?name=first&delay=120 HTTP/1.1\r\nHost: x\r\n\r\n"
+      "GET /add?name=second&delay=10 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  std::string out = test::raw_exchange(srv.port(), two);
+  auto first = out.find("HTTP/1.1 200");
+  REQUIRE(first != std::string::npos);
+  CHECK(out.find("HTTP/1.1 200", first + 1) != std::string::npos);
+  auto rows = test::parse_csv(http_get(srv.port(), "/timeline").body);
+  REQUIRE(rows.size() == 3);
+  CHECK(rows[1][0] == "first");
+  CHECK(rows[2][0] == "second");
+  CHECK(std::stod(rows[2][1]) >= std::stod(rows[1][2]));  // second started after first ended
+}
+
+TEST_CASE("HTTP/1.0 is answered in kind and closed unless kept alive", "[server]") {
+  test::TestServer srv;
+  std::string out = test::raw_exchange(srv.port(), "GET /add?name=old&delay=1 HTTP/1.0\r\n\r\n");
+  CHECK_THAT(out, Catch::StartsWith("HTTP/1.0 200"));
+  CHECK_THAT(out, Catch::EndsWith("\r\n\r\n."));  // and the server closed: raw_exchange returned
+  std::string kept = test::raw_exchange(
+      srv.port(),
+      "GET /add?name=a&delay=1 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+      "GET /add?name=b&delay=1 HTTP/1.0\r\n\r\n");
+  CHECK_THAT(kept, Catch::Contains("Connection: keep-alive"));
+  CHECK(kept.find("HTTP/1.0 200", kept.find("HTTP/1.0 200") + 1) != std::string::npos);
+}
+
+TEST_CASE("oversized headers get 431", "[server]") {
+  test::TestServer srv;
+  std::string huge = "GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(20000, 'a') + "\r\n\r\n";
+  CHECK_THAT(test::raw_exchange(srv.port(), huge), Catch::StartsWith("HTTP/1.1 431"));
+  CHECK(http_get(srv.port(), "/health").status == 200);
+}
+
+TEST_CASE("the timeline store counts rows beyond its capacity as dropped", "[server]") {
+  TimelineStore store(2);
+  store.add("a", 1, 2);
+  store.add("b", 3, 4);
+  store.add("c", 5, 6);
+  CHECK(store.size() == 2);
+  CHECK(store.dropped() == 1);
+  CHECK(test::parse_csv(store.to_csv()).size() == 3);
+}
