@@ -10,19 +10,22 @@ Usage: ./benchmark.sh [--num N] [--delay MS] [--concurrency C] [--out DIR] [--qu
 
 Builds if needed, starts delayserver on a free loopback port, runs all five crawler
 models (serial, threads, callback, coroutine, curl) with the same settings, flushes
-the server timeline, runs the concurrency sweep, draws the plots and prints a table.
+the server timeline, runs the concurrency sweep, then the prime-saving client (batched
+and async with timelines, and the primes sweep over max_number), draws the plots and
+prints the tables.
 
   --num N          URLs per model (default 500, as in the book)
   --delay MS       server delay per request (default 100)
   --concurrency C  requests in flight for the concurrent models (default 100)
   --out DIR        output folder (default: results/<date-time>/)
   --quick          small settings: the whole run takes well under two minutes
-  --no-sweep       skip the concurrency sweep
+  --no-sweep       skip the concurrency sweep and the primes sweep
 USAGE
 }
 
 num=500 delay=100 conc=100 out="" quick=0 sweep=1
 sweep_num=100 sweep_delays=50,100,250 sweep_conc=1,2,5,10,20,50,100,200,400
+primes_sweep=(--min-exp 7 --max-exp 14 --serial-max-exp 10 --extend-exp 17 --extend-modes noio,async)
 while [ $# -gt 0 ]; do
   case "$1" in
     --num) num=${2:?--num needs a value}; shift 2 ;;
@@ -41,6 +44,7 @@ done
 if [ $quick = 1 ]; then
   num=200 delay=25 conc=50
   sweep_num=50 sweep_delays=10,25,50 sweep_conc=1,5,10,25,50,100
+  primes_sweep=(--min-exp 7 --max-exp 12 --serial-max-exp 8 --extend-exp 14 --extend-modes noio,async)
 fi
 
 export BUILD_DIR=${BUILD_DIR:-build}
@@ -83,14 +87,39 @@ if [ $sweep = 1 ]; then
   "$PY" bench/sweep.py --crawl "$BUILD_DIR/crawl" --url "$url" --num "$sweep_num" \
     --delays "$sweep_delays" --concurrency "$sweep_conc" --out "$out/sweep.csv" || failed=1
 fi
+
+# The second half of the chapter: primes saved to the server's SQLite database.
+primes_runs=()
+for mode in batched async; do
+  echo "benchmark: primes --mode $mode --max-number 8192"
+  if ! "$BUILD_DIR/primes" --mode "$mode" --max-number 8192 --url "$url" \
+      --timeline "$out/primes-$mode.csv" --json >"$out/primes-$mode.json"; then
+    echo "benchmark: primes $mode lost saves (see above)" >&2
+    failed=1
+  fi
+  primes_runs+=("$(cat "$out/primes-$mode.json")")
+  rm -f "$out/primes-$mode.json"
+done
+(IFS=,; printf '[%s]\n' "${primes_runs[*]}") >"$out/primes-summary.json"
+if [ $sweep = 1 ]; then
+  "$PY" bench/primes_sweep.py --primes "$BUILD_DIR/primes" --url "$url" "${primes_sweep[@]}" \
+    --latency-ms 50 --out "$out/primes-sweep.csv" || failed=1
+fi
 cleanup
 
 echo "benchmark: drawing plots"
 "$PY" plots/plot_crawl.py "$out"
-[ $sweep = 1 ] && "$PY" plots/plot_sweep.py "$out/sweep.csv" "$out/sweep.png"
+"$PY" plots/plot_primes.py callgraph "$out/primes-callgraph.png" "$out/primes-batched.csv" \
+  "$out/primes-async.csv"
+if [ $sweep = 1 ]; then
+  "$PY" plots/plot_sweep.py "$out/sweep.csv" "$out/sweep.png"
+  "$PY" plots/plot_primes.py sweep "$out/primes-sweep.csv" "$out/primes.png"
+fi
 
 echo
 "$PY" plots/table.py "$out/summary.json"
+echo
+"$PY" plots/table.py "$out/primes-summary.json"
 echo
 echo "benchmark: results in $out/ (summary.json, *.csv, *.png)"
 exit $failed

@@ -59,8 +59,9 @@ def main():
             w.writerow([args.model, s["num"], delay, conc, f"{s['seconds']:.6f}",
                         f"{s['ideal_seconds']:.6f}", s["failed"]])
             f.flush()
-            print(f"\rsweep: {k}/{len(points)} delay={delay} ms C={conc}: {s['seconds']:.3f} s   ",
-                  end="", file=sys.stderr)
+            print(f"\r" if sys.stderr.isatty() else "", end="", file=sys.stderr)
+            print(f"sweep: {k}/{len(points)} delay={delay} ms C={conc}: {s['seconds']:.3f} s   ",
+                  end="" if sys.stderr.isatty() else "\n", file=sys.stderr)
     print(file=sys.stderr)
     if failures:
         print(f"sweep: {failures} requests failed (see the failed column)", file=sys.stderr)

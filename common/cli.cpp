@@ -1,5 +1,7 @@
 #include "common/cli.hpp"
 
+#include <sys/resource.h>
+
 #include <filesystem>
 #include <iostream>
 
@@ -27,6 +29,14 @@ std::optional<int> parse_cli(int argc, char** argv, const po::options_descriptio
 int usage_error(const std::string& program, const std::string& message) {
   std::cerr << program << ": " << message << '\n';
   return 2;
+}
+
+void raise_open_files_limit() {
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
+    lim.rlim_cur = lim.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &lim);
+  }
 }
 
 }  // namespace testbed

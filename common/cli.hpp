@@ -18,4 +18,8 @@ std::optional<int> parse_cli(int argc, char** argv,
 // Prints "program: message" on stderr and returns 2, for usage errors found after parsing.
 int usage_error(const std::string& program, const std::string& message);
 
+// Raises the soft open-files limit to the hard one: a thousand connections
+// in flight need a thousand descriptors, and the usual soft limit is 1024.
+void raise_open_files_limit();
+
 }  // namespace testbed

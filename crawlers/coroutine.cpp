@@ -14,7 +14,6 @@ namespace testbed {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
-namespace http = beast::http;
 using asio::awaitable;
 using asio::use_awaitable;
 
@@ -44,72 +43,24 @@ class AsyncSemaphore {
   std::size_t count_;
 };
 
-struct Connection {
-  explicit Connection(asio::any_io_executor ex) : socket(ex) {}
-  tcp::socket socket;
-  beast::flat_buffer buffer;
-  std::string request;
-  http::response<http::string_body> response;
-};
-
 struct Crawl {
   const CrawlJob& job;
   Recorder& rec;
   AsyncSemaphore semaphore;
-  std::vector<std::unique_ptr<Connection>> idle;  // the connection pool
+  std::vector<std::unique_ptr<AsyncConnection>> idle;  // the connection pool
 };
-
-// One GET on a pooled connection, (re)connecting as needed.
-awaitable<HttpResult> http_get(Crawl& c, Connection& conn, const std::string& target) {
-  HttpResult r;
-  for (int attempt = 0; attempt < 2; ++attempt) {
-    beast::error_code ec;
-    bool reused = conn.socket.is_open();
-    if (!reused) {
-      conn.buffer.clear();
-      co_await asio::async_connect(conn.socket, c.job.endpoints, asio::redirect_error(use_awaitable, ec));
-      if (ec) {
-        conn.socket.close(ec);
-        r.error = describe_error("connect", ec, c.job.host_header);
-        co_return r;
-      }
-      conn.socket.set_option(tcp::no_delay(true), ec);
-    }
-    conn.request.clear();
-    format_get(conn.request, target, c.job.host_header);
-    co_await asio::async_write(conn.socket, asio::buffer(conn.request),
-                               asio::redirect_error(use_awaitable, ec));
-    if (!ec) {
-      conn.response = {};
-      co_await http::async_read(conn.socket, conn.buffer, conn.response,
-                                asio::redirect_error(use_awaitable, ec));
-    }
-    if (ec) {
-      beast::error_code ignored;
-      conn.socket.close(ignored);
-      if (reused && is_stale_connection_error(ec)) continue;  // idle connection was closed
-      r.error = describe_error("request to", ec, c.job.host_header);
-      co_return r;
-    }
-    r.status = static_cast<int>(conn.response.result_int());
-    r.bytes = static_cast<std::int64_t>(conn.response.body().size());
-    if (!conn.response.keep_alive()) conn.socket.close(ec);
-    co_return r;
-  }
-  co_return r;
-}
 
 // The task for one URL: runs while holding one semaphore permit.
 awaitable<void> fetch(Crawl& c, std::size_t i) {
-  std::unique_ptr<Connection> conn;
+  std::unique_ptr<AsyncConnection> conn;
   if (c.idle.empty()) {
-    conn = std::make_unique<Connection>(co_await asio::this_coro::executor);
+    conn = std::make_unique<AsyncConnection>(co_await asio::this_coro::executor);
   } else {
     conn = std::move(c.idle.back());
     c.idle.pop_back();
   }
   c.rec.start(i);
-  HttpResult r = co_await http_get(c, *conn, c.job.targets[i]);
+  HttpResult r = co_await async_get(*conn, c.job.endpoints, c.job.host_header, c.job.targets[i]);
   if (r.status)
     c.rec.finish(i, r.status, r.bytes);
   else

@@ -33,6 +33,7 @@ int main(int argc, char** argv) {
         "the body lengths, using one of the concurrency models of HPP chapter 8."))
     return *rc;
   cfg.progress = vm.count("progress") > 0;
+  testbed::raise_open_files_limit();
 
   testbed::CrawlSummary s;
   try {

@@ -14,6 +14,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include <unistd.h>
+
 namespace testbed {
 
 void Recorder::start(std::size_t i) { records_[i].start_us = now_us(); }
@@ -91,10 +93,14 @@ class Progress {
   Progress(bool on, const std::string& model, const Recorder& rec, std::size_t total) {
     if (!on) return;
     thread_ = std::thread([this, model, &rec, total] {
+      // On a terminal, one line rewritten every second; in a log, a line every 5 s.
+      const bool tty = isatty(2);
+      const char* lead = tty ? "\r" : "";
+      const char* tail = tty ? "" : "\n";
       std::unique_lock lock(mu_);
-      while (!cv_.wait_for(lock, std::chrono::seconds(1), [this] { return done_; }))
-        std::fprintf(stderr, "\r[%s] %zu/%zu requests", model.c_str(), rec.completed(), total);
-      std::fprintf(stderr, "\r[%s] %zu/%zu requests\n", model.c_str(), rec.completed(), total);
+      while (!cv_.wait_for(lock, std::chrono::seconds(tty ? 1 : 5), [this] { return done_; }))
+        std::fprintf(stderr, "%s[%s] %zu/%zu requests%s", lead, model.c_str(), rec.completed(), total, tail);
+      std::fprintf(stderr, "%s[%s] %zu/%zu requests\n", lead, model.c_str(), rec.completed(), total);
     });
   }
   ~Progress() {

@@ -1,5 +1,7 @@
 #include "crawlers/http_client.hpp"
 
+#include <boost/asio/use_awaitable.hpp>
+
 #include <stdexcept>
 
 namespace testbed {
@@ -93,6 +95,46 @@ bool SyncClient::exchange(std::string_view target, HttpResult& out, bool& stale)
   out.bytes = static_cast<std::int64_t>(response_.body().size());
   if (!response_.keep_alive()) socket_.close(ec);
   return true;
+}
+
+asio::awaitable<HttpResult> async_get(AsyncConnection& conn, const std::vector<tcp::endpoint>& endpoints,
+                                      const std::string& host_header, const std::string& target) {
+  using asio::redirect_error;
+  using asio::use_awaitable;
+  HttpResult r;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    beast::error_code ec;
+    bool reused = conn.socket.is_open();
+    if (!reused) {
+      conn.buffer.clear();
+      co_await asio::async_connect(conn.socket, endpoints, redirect_error(use_awaitable, ec));
+      if (ec) {
+        conn.socket.close(ec);
+        r.error = describe_error("connect", ec, host_header);
+        co_return r;
+      }
+      conn.socket.set_option(tcp::no_delay(true), ec);
+    }
+    conn.request.clear();
+    format_get(conn.request, target, host_header);
+    co_await asio::async_write(conn.socket, asio::buffer(conn.request), redirect_error(use_awaitable, ec));
+    if (!ec) {
+      conn.response = {};
+      co_await http::async_read(conn.socket, conn.buffer, conn.response, redirect_error(use_awaitable, ec));
+    }
+    if (ec) {
+      beast::error_code ignored;
+      conn.socket.close(ignored);
+      if (reused && is_stale_connection_error(ec)) continue;  // idle connection was closed
+      r.error = describe_error("request to", ec, host_header);
+      co_return r;
+    }
+    r.status = static_cast<int>(conn.response.result_int());
+    r.bytes = static_cast<std::int64_t>(conn.response.body().size());
+    if (!conn.response.keep_alive()) conn.socket.close(ec);
+    co_return r;
+  }
+  co_return r;
 }
 
 }  // namespace testbed

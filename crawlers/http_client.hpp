@@ -5,6 +5,7 @@
 #include "common/query.hpp"
 
 #include <boost/asio.hpp>
+#include <boost/asio/awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
@@ -53,5 +54,22 @@ class SyncClient {
   std::string request_;
   boost::beast::http::response<boost::beast::http::string_body> response_;
 };
+
+// A keep-alive connection for coroutines (the coroutine model, the async
+// prime saver): one request at a time, reconnecting as needed.
+struct AsyncConnection {
+  explicit AsyncConnection(boost::asio::any_io_executor ex) : socket(ex) {}
+  tcp::socket socket;
+  boost::beast::flat_buffer buffer;
+  std::string request;
+  boost::beast::http::response<boost::beast::http::string_body> response;
+};
+
+// aiohttp's `await session.get(url)`: one GET on `conn`, retried once on a
+// fresh connection if the kept-alive one turns out to have been closed.
+boost::asio::awaitable<HttpResult> async_get(AsyncConnection& conn,
+                                             const std::vector<tcp::endpoint>& endpoints,
+                                             const std::string& host_header,
+                                             const std::string& target);
 
 }  // namespace testbed

@@ -1,1 +1,324 @@
-namespace testbed {}
+// The prime-saving client. The compute loop is the same in every mode; what
+// differs is what it does with each prime it finds, and when it has to wait.
+#include "crawlers/primes.hpp"
+
+#include "common/clock.hpp"
+#include "common/csv.hpp"
+#include "crawlers/http_client.hpp"
+
+#include <algorithm>
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <thread>
+
+namespace testbed {
+
+namespace asio = boost::asio;
+
+bool check_prime(std::int64_t n) {
+  if (n < 2) return false;
+  if (n < 4) return true;
+  if (n % 2 == 0) return false;
+  for (std::int64_t i = 3; i * i <= n; i += 2)
+    if (n % i == 0) return false;
+  return true;
+}
+
+const std::vector<std::string>& prime_modes() {
+  static const std::vector<std::string> modes = {"noio", "serial", "batched", "async"};
+  return modes;
+}
+
+namespace {
+
+// What the savers report, from whichever thread they run on.
+class SaveLog {
+ public:
+  // One attempt at saving `value`; `final` when no retry follows it.
+  void attempt(std::int64_t start, std::int64_t end, std::int64_t value, const HttpResult& r,
+               bool final) {
+    std::lock_guard lock(mu_);
+    spans_.push_back({PrimeSpan::Kind::save, start, end, value, r.status});
+    if (r.status == 200) {
+      ++saved_;
+      return;
+    }
+    ++errors_[r.status ? "HTTP status " + std::to_string(r.status) : r.error];
+    if (final) lost_.push_back(value);
+  }
+  void fill(PrimesSummary& s) {
+    std::lock_guard lock(mu_);
+    s.saved = saved_;
+    s.failed = static_cast<std::int64_t>(lost_.size());
+    std::sort(lost_.begin(), lost_.end());
+    s.lost = lost_;
+    s.errors = errors_;
+    s.spans.insert(s.spans.end(), spans_.begin(), spans_.end());
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<PrimeSpan> spans_;
+  std::map<std::string, std::int64_t> errors_;
+  std::vector<std::int64_t> lost_;
+  std::int64_t saved_ = 0;
+};
+
+std::chrono::milliseconds backoff(int attempt) {
+  return std::chrono::milliseconds(std::min(1000, 10 << std::min(attempt, 7)));
+}
+
+struct Endpoint {
+  std::vector<tcp::endpoint> endpoints;
+  std::string host_header;
+  std::string prefix;  // base path + "/add?prime="
+};
+
+std::string save_target(const Endpoint& ep, std::int64_t value) {
+  std::string t = ep.prefix;
+  append_int(t, value);
+  return t;
+}
+
+// serial: the book's save_prime_serial, a blocking request per prime.
+class SerialSaver {
+ public:
+  SerialSaver(const Endpoint& ep, int retries, SaveLog& log)
+      : ep_(ep), retries_(retries), log_(log), client_(ioc_, ep.endpoints, ep.host_header) {}
+
+  void save(std::int64_t value) {
+    std::string target = save_target(ep_, value);
+    for (int attempt = 0;; ++attempt) {
+      std::int64_t start = now_us();
+      HttpResult r = client_.get(target);
+      bool final = r.status == 200 || attempt >= retries_;
+      log_.attempt(start, now_us(), value, r, final);
+      if (final) return;
+      std::this_thread::sleep_for(backoff(attempt));
+    }
+  }
+
+ private:
+  const Endpoint& ep_;
+  int retries_;
+  SaveLog& log_;
+  asio::io_context ioc_;
+  SyncClient client_;
+};
+
+// batched and async: saves run as coroutines on an event loop in a second
+// thread, at most `concurrency` at once; the compute thread only hands over
+// values, and waits only when it asks to (wait()).
+class AsyncSaver {
+ public:
+  AsyncSaver(const Endpoint& ep, int concurrency, int retries, SaveLog& log)
+      : ep_(ep), concurrency_(concurrency), retries_(retries), log_(log),
+        work_(asio::make_work_guard(ioc_)), thread_([this] { ioc_.run(); }) {}
+
+  ~AsyncSaver() {
+    wait();
+    work_.reset();
+    thread_.join();
+  }
+
+  void save(std::int64_t value) {
+    {
+      std::lock_guard lock(mu_);
+      ++outstanding_;
+    }
+    asio::post(ioc_, [this, value] {
+      pending_.push_back(value);
+      pump();
+    });
+  }
+
+  // Blocks until every save handed over so far has been answered (or given up on).
+  void wait() {
+    std::unique_lock lock(mu_);
+    idle_.wait(lock, [this] { return outstanding_ == 0; });
+  }
+
+ private:
+  void pump() {
+    while (in_flight_ < concurrency_ && !pending_.empty()) {
+      std::int64_t v = pending_.front();
+      pending_.pop_front();
+      ++in_flight_;
+      asio::co_spawn(ioc_, save_one(v), asio::detached);
+    }
+  }
+
+  asio::awaitable<void> save_one(std::int64_t value) {
+    std::unique_ptr<AsyncConnection> conn;
+    if (pool_.empty()) {
+      conn = std::make_unique<AsyncConnection>(ioc_.get_executor());
+    } else {
+      conn = std::move(pool_.back());
+      pool_.pop_back();
+    }
+    std::string target = save_target(ep_, value);
+    for (int attempt = 0;; ++attempt) {
+      std::int64_t start = now_us();
+      HttpResult r = co_await async_get(*conn, ep_.endpoints, ep_.host_header, target);
+      bool final = r.status == 200 || attempt >= retries_;
+      log_.attempt(start, now_us(), value, r, final);
+      if (final) break;
+      asio::steady_timer pause(ioc_, backoff(attempt));
+      co_await pause.async_wait(asio::use_awaitable);
+    }
+    pool_.push_back(std::move(conn));
+    --in_flight_;
+    pump();
+    std::lock_guard lock(mu_);
+    if (--outstanding_ == 0) idle_.notify_all();
+  }
+
+  const Endpoint& ep_;
+  const int concurrency_;
+  const int retries_;
+  SaveLog& log_;
+  asio::io_context ioc_{1};
+  asio::executor_work_guard<asio::io_context::executor_type> work_;
+  // Event-loop thread only:
+  std::deque<std::int64_t> pending_;
+  int in_flight_ = 0;
+  std::vector<std::unique_ptr<AsyncConnection>> pool_;
+  // Shared with the compute thread:
+  std::mutex mu_;
+  std::condition_variable idle_;
+  std::int64_t outstanding_ = 0;
+  std::thread thread_;  // last: starts after everything it uses exists
+};
+
+// Accounts for the compute thread's time: a compute span ends whenever the
+// thread has to wait for the database and a new one starts when it resumes.
+class ComputeClock {
+ public:
+  explicit ComputeClock(std::vector<PrimeSpan>& spans) : spans_(spans), mark_(now_us()) {}
+  void pause() {
+    std::int64_t now = now_us();
+    if (now > mark_) spans_.push_back({PrimeSpan::Kind::compute, mark_, now, 0, 0});
+    total_us_ += now - mark_;
+    mark_ = now;
+  }
+  void resume() { mark_ = now_us(); }
+  double seconds() const { return static_cast<double>(total_us_) / 1e6; }
+
+ private:
+  std::vector<PrimeSpan>& spans_;
+  std::int64_t mark_;
+  std::int64_t total_us_ = 0;
+};
+
+}  // namespace
+
+PrimesSummary run_primes(const PrimesConfig& config) {
+  const auto& modes = prime_modes();
+  if (std::find(modes.begin(), modes.end(), config.mode) == modes.end())
+    throw std::invalid_argument("unknown mode '" + config.mode + "' (noio, serial, batched, async)");
+  if (config.max_number < 0) throw std::invalid_argument("--max-number cannot be negative");
+  if (config.batch < 1) throw std::invalid_argument("--batch must be at least 1");
+  if (config.concurrency < 1) throw std::invalid_argument("--concurrency must be at least 1");
+  if (config.retries < 0) throw std::invalid_argument("--retries cannot be negative");
+  std::string error;
+  auto base = parse_base_url(config.url, &error);
+  if (!base) throw std::invalid_argument(error);
+  Endpoint ep;
+  if (config.mode != "noio") ep.endpoints = resolve(*base);
+  ep.host_header = base->host + ":" + base->port;
+  ep.prefix = base->prefix + "/add?prime=";
+
+  PrimesSummary s;
+  s.config = config;
+  SaveLog log;
+  double t0 = mono_seconds();
+  ComputeClock clock(s.spans);
+  const std::int64_t max = config.max_number;
+  if (config.mode == "noio") {
+    for (std::int64_t n = 0; n < max; ++n)
+      if (check_prime(n)) ++s.primes;
+  } else if (config.mode == "serial") {
+    SerialSaver saver(ep, config.retries, log);
+    for (std::int64_t n = 0; n < max; ++n) {
+      if (!check_prime(n)) continue;
+      ++s.primes;
+      clock.pause();
+      saver.save(n);  // the CPU sits idle for the whole latency
+      clock.resume();
+    }
+  } else if (config.mode == "batched") {
+    AsyncSaver saver(ep, config.batch, config.retries, log);
+    int in_batch = 0;
+    for (std::int64_t n = 0; n < max; ++n) {
+      if (!check_prime(n)) continue;
+      ++s.primes;
+      saver.save(n);
+      if (++in_batch == config.batch) {  // AsyncBatcher.flush()
+        clock.pause();
+        saver.wait();
+        clock.resume();
+        in_batch = 0;
+      }
+    }
+    clock.pause();
+    saver.wait();  // the last, partial batch
+  } else {
+    AsyncSaver saver(ep, config.concurrency, config.retries, log);
+    for (std::int64_t n = 0; n < max; ++n) {
+      if (!check_prime(n)) continue;
+      ++s.primes;
+      saver.save(n);  // hand it over and keep computing
+    }
+    clock.pause();
+    saver.wait();
+  }
+  if (config.mode == "noio") clock.pause();
+  s.seconds = mono_seconds() - t0;
+  s.compute_seconds = clock.seconds();
+  log.fill(s);
+  std::sort(s.spans.begin(), s.spans.end(),
+            [](const PrimeSpan& a, const PrimeSpan& b) { return a.start_us < b.start_us; });
+  return s;
+}
+
+std::string primes_timeline_csv(const PrimesSummary& s) {
+  std::string out = "kind,start,end,value,status\n";
+  for (const PrimeSpan& p : s.spans) {
+    bool save = p.kind == PrimeSpan::Kind::save;
+    out.append(save ? "save," : "compute,");
+    append_seconds(out, p.start_us);
+    out.push_back(',');
+    append_seconds(out, p.end_us);
+    out.push_back(',');
+    if (save) append_int(out, p.value);
+    out.push_back(',');
+    if (save) append_int(out, p.status);
+    out.push_back('\n');
+  }
+  return out;
+}
+
+nlohmann::json to_json(const PrimesSummary& s) {
+  nlohmann::json errors = nlohmann::json::object();
+  for (const auto& [msg, n] : s.errors) errors[msg] = n;
+  return {
+      {"mode", s.config.mode},
+      {"max_number", s.config.max_number},
+      {"primes", s.primes},
+      {"saved", s.saved},
+      {"failed", s.failed},
+      {"lost", s.lost},
+      {"seconds", s.seconds},
+      {"compute_seconds", s.compute_seconds},
+      {"batch", s.config.batch},
+      {"concurrency", s.config.concurrency},
+      {"retries", s.config.retries},
+      {"url", s.config.url},
+      {"errors", errors},
+  };
+}
+
+}  // namespace testbed

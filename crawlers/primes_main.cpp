@@ -1,1 +1,69 @@
-int main(){}
+// primes: find the primes below --max-number and save each one to delayserver's
+// prime database, in one of four modes (see primes.hpp).
+#include "common/cli.hpp"
+#include "common/csv.hpp"
+#include "crawlers/primes.hpp"
+
+#include <cstdio>
+#include <iostream>
+
+namespace po = boost::program_options;
+
+int main(int argc, char** argv) {
+  testbed::PrimesConfig cfg;
+  po::options_description desc("Options");
+  desc.add_options()
+    ("help,h", "show this help")
+    ("mode", po::value(&cfg.mode)->required(), "noio, serial, batched or async")
+    ("max-number", po::value(&cfg.max_number)->required(), "probe the numbers below this")
+    ("url", po::value(&cfg.url)->default_value(cfg.url), "the delay server")
+    ("batch", po::value(&cfg.batch)->default_value(cfg.batch), "primes per batch (batched)")
+    ("concurrency", po::value(&cfg.concurrency)->default_value(cfg.concurrency),
+     "saves in flight at most (async)")
+    ("retries", po::value(&cfg.retries)->default_value(cfg.retries),
+     "extra attempts for a failed save, with backoff")
+    ("timeline", po::value<std::string>(), "write compute and save spans here "
+     "(kind,start,end,value,status)")
+    ("json", "print one JSON summary object");
+  po::variables_map vm;
+  if (auto rc = testbed::parse_cli(argc, argv, desc, vm, "--mode MODE --max-number N [options]",
+        "Finds the primes below N by trial division and saves each one to the\n"
+        "delay server's database (GET /add?prime=P), after HPP chapter 8."))
+    return *rc;
+  testbed::raise_open_files_limit();
+
+  testbed::PrimesSummary s;
+  try {
+    s = testbed::run_primes(cfg);
+  } catch (const std::invalid_argument& e) {
+    return testbed::usage_error("primes", e.what());
+  } catch (const std::exception& e) {
+    std::cerr << "primes: " << e.what() << '\n';
+    return 1;
+  }
+
+  int rc = 0;
+  if (vm.count("timeline")) {
+    std::string err;
+    if (!testbed::write_file_atomic(vm["timeline"].as<std::string>(), testbed::primes_timeline_csv(s), &err)) {
+      std::cerr << "primes: " << err << '\n';
+      rc = 1;
+    }
+  }
+  for (const auto& [msg, n] : s.errors)
+    std::cerr << "primes: " << n << (n == 1 ? " save attempt" : " save attempts") << " failed: " << msg << '\n';
+  if (!s.lost.empty()) {
+    std::cerr << "primes: " << s.lost.size() << " primes were NOT saved:";
+    for (auto v : s.lost) std::cerr << ' ' << v;
+    std::cerr << '\n';
+    rc = 1;
+  }
+  if (vm.count("json"))
+    std::cout << testbed::to_json(s).dump() << std::endl;
+  else
+    std::printf("%s: %lld primes below %lld, %lld saved, %lld failed, Time: %.6f (compute %.6f)\n",
+                cfg.mode.c_str(), static_cast<long long>(s.primes),
+                static_cast<long long>(cfg.max_number), static_cast<long long>(s.saved),
+                static_cast<long long>(s.failed), s.seconds, s.compute_seconds);
+  return rc;
+}

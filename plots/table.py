@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Prints benchmark.sh's comparison table from a summary.json (a JSON array of
-`crawl --json` objects): model, seconds, speedup over serial, efficiency
-against the ideal ceil(N/C)*delay, failures. Standard library only."""
+"""Prints benchmark.sh's tables from a JSON array of `crawl --json` objects
+(model, seconds, speedup over serial, efficiency against the ideal
+ceil(N/C)*delay, failures) or of `primes --json` objects (mode, primes,
+seconds, compute seconds, failures). Standard library only."""
 import json
 import sys
 
@@ -12,6 +13,12 @@ def main():
         return 2
     with open(sys.argv[1], encoding="utf-8") as f:
         runs = json.load(f)
+    if runs and "mode" in runs[0]:
+        print(f"{'mode':<10} {'max_number':>10} {'primes':>7} {'seconds':>9} {'compute':>9} {'failed':>6}")
+        for r in runs:
+            print(f"{r['mode']:<10} {r['max_number']:>10} {r['primes']:>7} {r['seconds']:>9.3f} "
+                  f"{r['compute_seconds']:>9.4f} {r['failed']:>6}")
+        return 0
     serial = next((r["seconds"] for r in runs if r["model"] == "serial"), None)
     print(f"{'model':<10} {'C':>5} {'seconds':>9} {'ideal':>8} {'speedup':>8} {'efficiency':>10} {'failed':>6}")
     for r in runs:

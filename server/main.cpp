@@ -39,6 +39,7 @@ int main(int argc, char** argv) {
   if (cfg.db_latency_ms < 0 || cfg.max_delay_ms < 0)
     return testbed::usage_error("delayserver", "latencies and delays cannot be negative");
   cfg.port = static_cast<std::uint16_t>(port);
+  testbed::raise_open_files_limit();
   try {
     testbed::DelayServer server(cfg);
     server.handle_signals();

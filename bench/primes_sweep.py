@@ -1,0 +1,89 @@
+#!/usr/bin/env python3
+"""The primes sweep (the book's Figure 8-7): time to find and save every prime
+below max_number, for max_number = 2^MIN .. 2^MAX and each mode, against a
+running delayserver. Serial pays one database latency per prime, so it stops at
+--serial-max-exp; --extend-exp carries the cheap modes further.
+
+Writes one CSV row per run:
+    mode,max_number,primes,seconds,compute_seconds,failed,latency_ms
+and finally checks, through GET /primes, that the database holds exactly the
+primes below the largest max_number any saving mode ran, nothing lost.
+Standard library only; plots/plot_primes.py draws the CSV.
+"""
+import argparse
+import csv
+import json
+import subprocess
+import sys
+import urllib.request
+
+
+def mode_list(text):
+    modes = [m for m in text.split(",") if m]
+    bad = [m for m in modes if m not in ("noio", "serial", "batched", "async")]
+    if bad:
+        raise argparse.ArgumentTypeError(f"unknown modes: {', '.join(bad)}")
+    return modes
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--url", required=True, help="delayserver base URL")
+    ap.add_argument("--primes", default="build/primes", help="path to the primes binary")
+    ap.add_argument("--min-exp", type=int, default=7)
+    ap.add_argument("--max-exp", type=int, default=14)
+    ap.add_argument("--serial-max-exp", type=int, default=13, help="serial stops here (2^13: about 52 s)")
+    ap.add_argument("--extend-exp", type=int, default=20, help="--extend-modes go on up to 2^this")
+    ap.add_argument("--extend-modes", type=mode_list, default=["noio", "batched", "async"])
+    ap.add_argument("--modes", type=mode_list, default=["noio", "serial", "batched", "async"])
+    ap.add_argument("--latency-ms", type=int, default=50, help="the server's --db-latency-ms, for the CSV")
+    ap.add_argument("--out", required=True, help="CSV file to write")
+    args = ap.parse_args()
+
+    runs = []
+    for mode in args.modes:
+        top = args.max_exp
+        if mode == "serial":
+            top = min(top, args.serial_max_exp)
+        if mode in args.extend_modes:
+            top = max(top, args.extend_exp)
+        runs += [(mode, 2 ** e) for e in range(args.min_exp, top + 1)]
+    failures, largest_saved, expected = 0, 0, None
+    with open(args.out, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["mode", "max_number", "primes", "seconds", "compute_seconds", "failed", "latency_ms"])
+        for k, (mode, n) in enumerate(runs, 1):
+            p = subprocess.run([args.primes, "--mode", mode, "--max-number", str(n), "--url", args.url,
+                                "--json"], capture_output=True, text=True)
+            try:
+                s = json.loads(p.stdout)
+            except json.JSONDecodeError:
+                print(f"\nprimes_sweep: no summary from primes (exit {p.returncode}): {p.stderr.strip()}",
+                      file=sys.stderr)
+                return 1
+            failures += s["failed"]
+            if mode != "noio" and n > largest_saved:
+                largest_saved, expected = n, s["primes"]
+            w.writerow([mode, n, s["primes"], f"{s['seconds']:.6f}", f"{s['compute_seconds']:.6f}",
+                        s["failed"], args.latency_ms])
+            f.flush()
+            print(f"\r" if sys.stderr.isatty() else "", end="", file=sys.stderr)
+            print(f"primes_sweep: {k}/{len(runs)} {mode} 2^{n.bit_length() - 1}: {s['seconds']:.3f} s      ",
+                  end="" if sys.stderr.isatty() else "\n", file=sys.stderr)
+    print(file=sys.stderr)
+    if failures:
+        print(f"primes_sweep: {failures} primes were not saved", file=sys.stderr)
+        return 1
+    if expected is not None:
+        with urllib.request.urlopen(args.url + "/primes", timeout=10) as r:
+            stored = json.load(r)
+        ok = stored["count"] == expected
+        print(f"primes_sweep: database holds {stored['count']} primes, expected {expected} "
+              f"(all primes below {largest_saved}): {'ok' if ok else 'MISMATCH'}", file=sys.stderr)
+        if not ok:
+            return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

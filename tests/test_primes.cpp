@@ -1,0 +1,163 @@
+// The prime-saving client and the server's SQLite database, for real.
+#include "crawlers/primes.hpp"
+#include "server/prime_db.hpp"
+#include "support.hpp"
+
+#include <catch2/catch.hpp>
+#include <sqlite3.h>
+
+using namespace testbed;
+
+namespace {
+
+ServerConfig fast_db() {
+  ServerConfig c;
+  c.db_latency_ms = 5;
+  return c;
+}
+
+PrimesConfig config_for(const std::string& mode, const test::TestServer& srv, std::int64_t max) {
+  PrimesConfig c;
+  c.mode = mode;
+  c.url = srv.url();
+  c.max_number = max;
+  return c;
+}
+
+// Reads the database file directly, the way a user's sqlite3 shell would.
+std::pair<std::int64_t, std::int64_t> count_and_sum(const std::string& path) {
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
+  sqlite3_stmt* q = nullptr;
+  REQUIRE(sqlite3_prepare_v2(db, "select count(*), coalesce(sum(value), 0) from primes", -1, &q,
+                             nullptr) == SQLITE_OK);
+  REQUIRE(sqlite3_step(q) == SQLITE_ROW);
+  std::pair<std::int64_t, std::int64_t> r{sqlite3_column_int64(q, 0), sqlite3_column_int64(q, 1)};
+  sqlite3_finalize(q);
+  sqlite3_close(db);
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("check_prime is right about small numbers and finds 1028 primes below 8192", "[primes]") {
+  CHECK_FALSE(check_prime(0));
+  CHECK_FALSE(check_prime(1));
+  CHECK(check_prime(2));
+  CHECK(check_prime(3));
+  CHECK_FALSE(check_prime(4));
+  CHECK_FALSE(check_prime(9));
+  CHECK_FALSE(check_prime(25));
+  CHECK(check_prime(8191));
+  std::int64_t count = 0, sum = 0;
+  for (std::int64_t n = 0; n < 8192; ++n)
+    if (check_prime(n)) {
+      ++count;
+      sum += n;
+    }
+  CHECK(count == 1028);
+  CHECK(sum == 3908641);
+  PrimesConfig c;
+  c.mode = "noio";
+  c.max_number = 8192;
+  PrimesSummary s = run_primes(c);
+  CHECK(s.primes == 1028);
+  CHECK(s.saved == 0);
+}
+
+TEST_CASE("batched and async save every prime below 8192 exactly once", "[primes]") {
+  auto mode = GENERATE(as<std::string>{}, "batched", "async");
+  INFO(mode);
+  test::TestServer srv(fast_db());
+  PrimesSummary s = run_primes(config_for(mode, srv, 8192));
+  CHECK(s.primes == 1028);
+  CHECK(s.saved == 1028);
+  CHECK(s.failed == 0);
+  CHECK(s.lost.empty());
+  // Running again saves nothing new: the same prime is stored once.
+  CHECK(run_primes(config_for(mode, srv, 8192)).saved == 1028);
+  CHECK(count_and_sum(srv.server().config().db_path) == std::pair<std::int64_t, std::int64_t>{1028, 3908641});
+  auto stats = test::http_get(srv.port(), "/primes");
+  CHECK(stats.body == "{\"count\":1028,\"sum\":3908641}\n");
+}
+
+TEST_CASE("serial saves one prime at a time and its timeline shows it", "[primes]") {
+  test::TestServer srv(fast_db());
+  PrimesSummary s = run_primes(config_for("serial", srv, 100));
+  CHECK(s.primes == 25);
+  CHECK(s.saved == 25);
+  CHECK(count_and_sum(srv.server().config().db_path).first == 25);
+  auto rows = test::parse_csv(primes_timeline_csv(s));
+  REQUIRE(rows[0] == std::vector<std::string>{"kind", "start", "end", "value", "status"});
+  std::vector<std::pair<double, double>> saves;
+  int computes = 0;
+  for (std::size_t i = 1; i < rows.size(); ++i) {
+    if (rows[i][0] == "save") {
+      saves.emplace_back(std::stod(rows[i][1]), std::stod(rows[i][2]));
+      CHECK(rows[i][4] == "200");
+    } else {
+      CHECK(rows[i][0] == "compute");
+      ++computes;
+    }
+  }
+  CHECK(saves.size() == 25);
+  CHECK(test::peak_overlap(saves) == 1);
+  CHECK(computes >= 1);
+}
+
+TEST_CASE("async keeps saves in flight while computing and bounds them", "[primes]") {
+  test::TestServer srv(fast_db());
+  PrimesConfig c = config_for("async", srv, 8192);
+  c.concurrency = 50;
+  PrimesSummary s = run_primes(c);
+  CHECK(s.saved == 1028);
+  std::vector<std::pair<double, double>> saves;
+  for (const auto& p : s.spans)
+    if (p.kind == PrimeSpan::Kind::save) saves.emplace_back(p.start_us / 1e6, p.end_us / 1e6);
+  CHECK(saves.size() == 1028);
+  CHECK(test::peak_overlap(saves) <= 50);
+  CHECK(test::peak_overlap(saves) > 1);
+}
+
+TEST_CASE("saving the same prime twice stores it once", "[primes]") {
+  test::TestServer srv(fast_db());
+  CHECK(test::http_get(srv.port(), "/add?prime=7919").status == 200);
+  CHECK(test::http_get(srv.port(), "/add?prime=7919").status == 200);
+  CHECK(count_and_sum(srv.server().config().db_path) == std::pair<std::int64_t, std::int64_t>{1, 7919});
+  CHECK(test::http_get(srv.port(), "/add?prime=").status == 400);
+  CHECK(test::http_get(srv.port(), "/add?prime=99999999999999999999").status == 400);
+  CHECK(test::http_get(srv.port(), "/primes?reset=True").body == "{\"count\":0,\"sum\":0}\n");
+  CHECK(count_and_sum(srv.server().config().db_path).first == 0);
+}
+
+TEST_CASE("a failing save is answered 500 and counted with its value", "[primes]") {
+  test::TestServer srv(fast_db());
+  srv.server().db().fail_writes_for_testing(true);
+  auto r = test::http_get(srv.port(), "/add?prime=2");
+  CHECK(r.status == 500);
+  CHECK_THAT(r.body, Catch::Contains("database write failed"));
+
+  auto mode = GENERATE(as<std::string>{}, "serial", "batched", "async");
+  INFO(mode);
+  PrimesConfig c = config_for(mode, srv, 30);  // 10 primes
+  c.retries = 2;
+  PrimesSummary s = run_primes(c);
+  CHECK(s.primes == 10);
+  CHECK(s.saved == 0);
+  CHECK(s.failed == 10);
+  CHECK(s.lost == std::vector<std::int64_t>{2, 3, 5, 7, 11, 13, 17, 19, 23, 29});
+  CHECK(s.errors.at("HTTP status 500") == 30);  // every prime tried 1 + 2 times
+  CHECK(count_and_sum(srv.server().config().db_path).first == 0);
+}
+
+TEST_CASE("primes against a dead server reports every prime as lost", "[primes]") {
+  PrimesConfig c;
+  c.mode = "async";
+  c.max_number = 20;
+  c.url = "http://127.0.0.1:" + std::to_string(test::dead_port());
+  PrimesSummary s = run_primes(c);
+  CHECK(s.primes == 8);
+  CHECK(s.failed == 8);
+  CHECK(s.lost.size() == 8);
+  CHECK(s.errors.size() == 1);
+}
