@@ -67,20 +67,19 @@ start_server SRV --timeline "$out/server-timeline.csv" --db "$out/primes.sqlite"
 url="http://127.0.0.1:$SRV_PORT"
 echo "benchmark: delayserver pid $SRV_PID on $url"
 
+# json_array FILE OBJECT...: writes the JSON objects as one JSON array.
+json_array() { local file=$1; shift; (IFS=,; printf '[%s]\n' "$*") >"$file"; }
+
 failed=0
 summaries=()
 for model in serial threads callback coroutine curl; do
   echo "benchmark: $model: $num URLs, delay $delay ms, concurrency $conc"
-  if ! "$BUILD_DIR/crawl" --model "$model" --url "$url" --num "$num" --delay "$delay" \
-      --concurrency "$conc" --timeline "$out/client-$model.csv" --json --progress \
-      >"$out/summary-$model.json"; then
-    echo "benchmark: $model reported failures (see above)" >&2
-    failed=1
-  fi
-  summaries+=("$(cat "$out/summary-$model.json")")
-  rm -f "$out/summary-$model.json"
+  s=$("$BUILD_DIR/crawl" --model "$model" --url "$url" --num "$num" --delay "$delay" \
+      --concurrency "$conc" --timeline "$out/client-$model.csv" --json --progress) ||
+    { echo "benchmark: $model reported failures (see above)" >&2; failed=1; }
+  [ -n "$s" ] && summaries+=("$s")
 done
-(IFS=,; printf '[%s]\n' "${summaries[*]}") >"$out/summary.json"
+json_array "$out/summary.json" "${summaries[@]}"
 http_get "$SRV_PORT" '/add?flush=True' | sed 's/^/benchmark: server /'
 
 if [ $sweep = 1 ]; then
@@ -92,15 +91,12 @@ fi
 primes_runs=()
 for mode in batched async; do
   echo "benchmark: primes --mode $mode --max-number 8192"
-  if ! "$BUILD_DIR/primes" --mode "$mode" --max-number 8192 --url "$url" \
-      --timeline "$out/primes-$mode.csv" --json >"$out/primes-$mode.json"; then
-    echo "benchmark: primes $mode lost saves (see above)" >&2
-    failed=1
-  fi
-  primes_runs+=("$(cat "$out/primes-$mode.json")")
-  rm -f "$out/primes-$mode.json"
+  s=$("$BUILD_DIR/primes" --mode "$mode" --max-number 8192 --url "$url" \
+      --timeline "$out/primes-$mode.csv" --json) ||
+    { echo "benchmark: primes $mode lost saves (see above)" >&2; failed=1; }
+  [ -n "$s" ] && primes_runs+=("$s")
 done
-(IFS=,; printf '[%s]\n' "${primes_runs[*]}") >"$out/primes-summary.json"
+json_array "$out/primes-summary.json" "${primes_runs[@]}"
 if [ $sweep = 1 ]; then
   "$PY" bench/primes_sweep.py --primes "$BUILD_DIR/primes" --url "$url" "${primes_sweep[@]}" \
     --latency-ms 50 --out "$out/primes-sweep.csv" || failed=1
