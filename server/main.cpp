@@ -26,6 +26,16 @@ int main(int argc, char** argv) {
      "largest delay a client may ask for")
     ("timeline-capacity", po::value(&cfg.timeline_capacity)->default_value(cfg.timeline_capacity),
      "rows kept in memory; further requests are served but counted as dropped")
+    ("read-timeout-ms", po::value(&cfg.read_timeout_ms)->default_value(cfg.read_timeout_ms),
+     "close a connection whose next request (or unread answer) takes longer; 0: never")
+    ("max-connections", po::value(&cfg.max_connections)->default_value(cfg.max_connections),
+     "answer 503 and close beyond this many open connections; 0: open-files limit less 64")
+    ("error-rate", po::value(&cfg.error_rate)->default_value(cfg.error_rate),
+     "fraction of /add requests answered 503 after their delay (nothing recorded or saved)")
+    ("drop-rate", po::value(&cfg.drop_rate)->default_value(cfg.drop_rate),
+     "fraction of /add requests whose connection is closed after the delay, unanswered")
+    ("seed", po::value(&cfg.seed)->default_value(cfg.seed),
+     "seed for the fault draws, for repeatable runs; 0 picks one and prints it")
     ("port-file", po::value<std::string>(), "write the listening port to this file once ready");
   po::variables_map vm;
   if (auto rc = testbed::parse_cli(argc, argv, desc, vm, "[options]",
@@ -38,6 +48,10 @@ int main(int argc, char** argv) {
     return testbed::usage_error("delayserver", "--threads must be 1..256");
   if (cfg.db_latency_ms < 0 || cfg.max_delay_ms < 0)
     return testbed::usage_error("delayserver", "latencies and delays cannot be negative");
+  if (!(cfg.error_rate >= 0 && cfg.drop_rate >= 0 && cfg.error_rate + cfg.drop_rate <= 1))
+    return testbed::usage_error("delayserver",
+                                "--error-rate and --drop-rate must be >= 0 and add up to at most 1");
+  if (cfg.read_timeout_ms < 0) return testbed::usage_error("delayserver", "--read-timeout-ms cannot be negative");
   cfg.port = static_cast<std::uint16_t>(port);
   testbed::raise_open_files_limit();
   try {
@@ -52,6 +66,10 @@ int main(int argc, char** argv) {
     std::cout << "delayserver listening on http://" << cfg.bind << ':' << server.port()
               << " (timeline: " << cfg.timeline_path << ", db: " << server.config().db_path
               << ")" << std::endl;
+    const auto& c = server.config();
+    if (c.error_rate > 0 || c.drop_rate > 0)
+      std::cout << "delayserver: injecting faults: error rate " << c.error_rate << ", drop rate "
+                << c.drop_rate << ", seed " << c.seed << std::endl;
     server.run();
     std::cout << "delayserver: stopped, timeline written to " << cfg.timeline_path << std::endl;
   } catch (const std::exception& e) {

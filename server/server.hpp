@@ -6,6 +6,7 @@
 //   GET /health                   readiness for scripts
 //   GET /timeline                 the recorded timeline as CSV, without writing a file
 //   GET /primes[?reset=True]      what the database holds (count, sum), or empty it
+//   GET /stats                    connection and fault counters as JSON
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -22,6 +23,30 @@ struct ServerConfig {
   std::int64_t max_delay_ms = 60'000;
   std::size_t timeline_capacity = 10'000'000;
   std::int64_t default_delay_ms = 1024;  // the book's default
+
+  // Slow or idle peers: a request must arrive complete (and an answer be taken)
+  // within this long of the connection becoming ready for it; 0: no limit.
+  std::int64_t read_timeout_ms = 10'000;
+  // Connections beyond this are answered 503 and closed; 0: the open-files limit less 64.
+  std::size_t max_connections = 0;
+
+  // Fault injection for /add requests, decided per request from `seed`:
+  // error_rate answers 503 after the delay (nothing recorded or saved),
+  // drop_rate closes the connection after the delay without an answer.
+  double error_rate = 0;
+  double drop_rate = 0;
+  std::uint64_t seed = 0;  // 0: pick one (see DelayServer::seed())
+};
+
+// What /stats reports.
+struct ServerStats {
+  std::uint64_t connections = 0;  // open now
+  std::uint64_t accepted = 0;
+  std::uint64_t refused = 0;          // over max_connections
+  std::uint64_t read_timeouts = 0;    // closed for being too slow
+  std::uint64_t abandoned = 0;        // the client left while its delay ran
+  std::uint64_t injected_errors = 0;  // 503s from --error-rate
+  std::uint64_t injected_drops = 0;   // closes from --drop-rate
 };
 
 class PrimeDb;
@@ -36,7 +61,8 @@ class DelayServer {
   DelayServer& operator=(const DelayServer&) = delete;
 
   std::uint16_t port() const;
-  const ServerConfig& config() const;
+  const ServerConfig& config() const;  // with defaults resolved (db path, cap, seed)
+  ServerStats stats() const;
 
   // Stop on SIGINT/SIGTERM (flushing the timeline first). Call before run().
   void handle_signals();

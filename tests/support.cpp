@@ -141,6 +141,15 @@ int peak_overlap(std::vector<std::pair<double, double>> spans) {
   return peak;
 }
 
+bool wait_until(const std::function<bool()>& done, int timeout_ms) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return true;
+}
+
 std::uint16_t dead_port() {
   asio::io_context ioc;
   tcp::acceptor a(ioc, {asio::ip::make_address("127.0.0.1"), 0});

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -50,6 +51,9 @@ std::vector<std::vector<std::string>> parse_csv(const std::string& text);
 
 // The most intervals [start, end) open at one instant.
 int peak_overlap(std::vector<std::pair<double, double>> spans);
+
+// Polls `done` every 10 ms until it holds or `timeout_ms` passes; whether it held.
+bool wait_until(const std::function<bool()>& done, int timeout_ms = 5000);
 
 // A loopback port with nothing listening on it.
 std::uint16_t dead_port();

@@ -1,0 +1,96 @@
+#pragma once
+// What the server reads off the wire, kept apart from the sockets so the tests
+// and the fuzz target (fuzz/fuzz_request.cpp) can drive it with bare bytes:
+//
+//   RequestHead    a Beast parser that keeps only the method, the target and
+//                  the version, in buffers it reuses: no allocation per request
+//                  once warm, and bodies are refused (nothing here takes one).
+//   parse_failure  the status and reason for a request the parser rejected.
+//   route_request  the route and its checked arguments, from method and target.
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/basic_parser.hpp>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace testbed {
+
+constexpr std::size_t kHeaderLimit = 8 * 1024;  // request line + headers
+constexpr std::size_t kTargetLimit = 4 * 1024;  // longer targets get 414
+
+class RequestHead : public boost::beast::http::basic_parser<true> {
+ public:
+  // The target is copied into `target_store`, which the caller keeps across
+  // requests so its capacity is reused (basic_parser itself cannot be reset).
+  explicit RequestHead(std::string& target_store) : target_(target_store) {
+    header_limit(kHeaderLimit);
+    target_.clear();
+  }
+
+  boost::beast::http::verb method() const { return method_; }
+  const std::string& target() const { return target_; }
+  unsigned version() const { return version_; }
+  // A status this parser chose itself (413, 414); 0 if none.
+  int reject_status() const { return reject_status_; }
+  // Whether the request line was complete (Beast parses it before the fields).
+  bool has_request_line() const { return has_request_line_; }
+
+ private:
+  using error_code = boost::beast::error_code;
+  using string_view = boost::beast::string_view;
+  void on_request_impl(boost::beast::http::verb method, string_view, string_view target,
+                       int version, error_code& ec) override;
+  void on_response_impl(int, string_view, int, error_code&) override {}
+  void on_field_impl(boost::beast::http::field, string_view, string_view, error_code&) override {}
+  void on_header_impl(error_code& ec) override;
+  void on_body_init_impl(const boost::optional<std::uint64_t>&, error_code& ec) override;
+  std::size_t on_body_impl(string_view body, error_code& ec) override;
+  void on_chunk_header_impl(std::uint64_t, string_view, error_code& ec) override;
+  std::size_t on_chunk_body_impl(std::uint64_t, string_view body, error_code& ec) override;
+  void on_finish_impl(error_code&) override {}
+
+  boost::beast::http::verb method_ = boost::beast::http::verb::unknown;
+  std::string& target_;
+  unsigned version_ = 11;
+  int reject_status_ = 0;
+  bool has_request_line_ = false;
+};
+
+// Why a request could not be read, as an HTTP answer.
+struct ParseFailure {
+  int status = 400;
+  std::string reason;
+};
+ParseFailure parse_failure(const boost::beast::error_code& ec, const RequestHead& head);
+
+enum class Route {
+  add_delay,     // /add?name=N&delay=MS
+  add_prime,     // /add?prime=N
+  flush,         // /add?flush=True
+  health,        // /health
+  timeline,      // /timeline
+  primes,        // /primes
+  primes_reset,  // /primes?reset=True
+  stats,         // /stats
+  rejected,      // `status` and `error` say why
+};
+
+struct RouteLimits {
+  std::int64_t default_delay_ms = 1024;
+  std::int64_t max_delay_ms = 60'000;
+};
+
+struct Routed {
+  Route route = Route::rejected;
+  int status = 200;   // 400, 404 or 405 when rejected
+  std::string name;   // add_delay: the decoded name (capacity reused)
+  std::int64_t delay_ms = 0;
+  std::int64_t prime = 0;
+  std::string error;  // rejected: the reason
+};
+
+// Decides what a GET (or not) of `target` asks for; fills `out` and returns its route.
+Route route_request(bool is_get, std::string_view target, const RouteLimits& limits, Routed& out);
+
+}  // namespace testbed
