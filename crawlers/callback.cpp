@@ -2,13 +2,14 @@
 // completion handlers only, no coroutines. The crawl is `concurrency` slots;
 // each slot is a chain of handlers on one keep-alive connection:
 //
-//   fetch_next -> (connect ->) write -> read -> record -> fetch_next -> ...
+//   fetch_next -> (connect ->) write -> read -> settle -> fetch_next -> ...
+//                                                   `-> backoff -> send (a retry)
 //
 // A slot takes the next URL when its previous one finishes, so the number of
 // requests in flight is exactly the number of slots. When the URLs run out,
-// each chain simply stops, the event loop has no more work, and run() returns:
-// the "carry the stop function around" the book complains about is Asio's
-// outstanding-work counting here.
+// each chain simply stops (the last one also stops the timeout sweeper), the
+// event loop has no more work, and run() returns: the "carry the stop function
+// around" the book complains about is Asio's outstanding-work counting here.
 #include "crawlers/crawl.hpp"
 #include "crawlers/http_client.hpp"
 
@@ -26,26 +27,37 @@ namespace {
 struct Shared {
   const CrawlJob& job;
   Recorder& rec;
-  std::size_t next = 0;  // the next URL to hand out (one thread: no atomics)
+  DeadlineSweeper& sweeper;
+  std::size_t next = 0;    // the next URL to hand out (one thread: no atomics)
+  std::size_t active = 0;  // chains still running
 };
 
 class Slot {
  public:
-  Slot(asio::io_context& ioc, Shared& shared) : s_(shared), socket_(ioc) {}
+  Slot(asio::io_context& ioc, Shared& shared) : s_(shared), conn_(ioc.get_executor()), pause_(ioc) {
+    s_.sweeper.watch(conn_);
+  }
 
   void fetch_next() {
-    if (s_.next >= s_.job.targets.size()) return close();  // this chain ends
+    if (s_.next >= s_.job.targets.size()) return finish_chain();
     index_ = s_.next++;
-    retried_ = false;
+    attempt_ = 0;
     s_.rec.start(index_);
     send();
   }
 
  private:
   void send() {
-    if (!socket_.is_open()) {
+    retried_ = false;
+    s_.sweeper.arm(conn_);
+    connect_or_reuse();
+  }
+
+  void connect_or_reuse() {
+    if (!conn_.socket.is_open()) {
       reused_ = false;
-      asio::async_connect(socket_, s_.job.endpoints,
+      conn_.buffer.clear();
+      asio::async_connect(conn_.socket, s_.job.endpoints,
                           [this](beast::error_code ec, const tcp::endpoint&) { on_connect(ec); });
       return;
     }
@@ -55,50 +67,65 @@ class Slot {
 
   void on_connect(beast::error_code ec) {
     if (ec) return on_error("connect", ec);
-    if (!reused_) socket_.set_option(tcp::no_delay(true), ec);
-    request_.clear();
-    format_get(request_, s_.job.targets[index_], s_.job.host_header);
-    asio::async_write(socket_, asio::buffer(request_),
+    if (!reused_) conn_.socket.set_option(tcp::no_delay(true), ec);
+    conn_.request.clear();
+    format_get(conn_.request, s_.job.targets[index_], s_.job.host_header);
+    asio::async_write(conn_.socket, asio::buffer(conn_.request),
                       [this](beast::error_code ec, std::size_t) { on_write(ec); });
   }
 
   void on_write(beast::error_code ec) {
     if (ec) return on_error("request to", ec);
-    response_ = {};
-    http::async_read(socket_, buffer_, response_,
+    conn_.response = {};
+    http::async_read(conn_.socket, conn_.buffer, conn_.response,
                      [this](beast::error_code ec, std::size_t) { on_read(ec); });
   }
 
   void on_read(beast::error_code ec) {
     if (ec) return on_error("request to", ec);
-    s_.rec.finish(index_, static_cast<int>(response_.result_int()),
-                  static_cast<std::int64_t>(response_.body().size()));
-    if (!response_.keep_alive()) close();
-    fetch_next();
+    s_.sweeper.disarm(conn_);
+    if (!conn_.response.keep_alive()) close();
+    HttpResult r;
+    r.status = static_cast<int>(conn_.response.result_int());
+    r.bytes = static_cast<std::int64_t>(conn_.response.body().size());
+    settle(r);
   }
 
   void on_error(const char* stage, beast::error_code ec) {
     close();
-    if (reused_ && !retried_ && is_stale_connection_error(ec)) {
+    if (reused_ && !retried_ && !conn_.timed_out && is_stale_connection_error(ec)) {
       retried_ = true;  // the server had closed our idle connection: once more, fresh
-      return send();
+      return connect_or_reuse();
     }
-    s_.rec.fail(index_, describe_error(stage, ec, s_.job.host_header));
-    fetch_next();
+    s_.sweeper.disarm(conn_);
+    HttpResult r;
+    r.error = conn_.timed_out ? timeout_error(s_.sweeper.timeout(), s_.job.host_header)
+                              : describe_error(stage, ec, s_.job.host_header);
+    settle(r);
+  }
+
+  // One attempt is over: back off and try again, or record it and move on.
+  void settle(const HttpResult& r) {
+    if (!s_.rec.settle(index_, r, attempt_, s_.job.retries)) return fetch_next();
+    pause_.expires_after(retry_backoff(attempt_++, index_));
+    pause_.async_wait([this](beast::error_code) { send(); });
+  }
+
+  void finish_chain() {
+    close();
+    if (--s_.active == 0) s_.sweeper.stop();  // nothing left to time out
   }
 
   void close() {
     beast::error_code ignored;
-    socket_.close(ignored);
-    buffer_.clear();
+    conn_.socket.close(ignored);
   }
 
   Shared& s_;
-  tcp::socket socket_;
-  beast::flat_buffer buffer_;
-  std::string request_;
-  http::response<http::string_body> response_;
+  AsyncConnection conn_;
+  asio::steady_timer pause_;  // backoff between attempts
   std::size_t index_ = 0;
+  int attempt_ = 0;
   bool reused_ = false;
   bool retried_ = false;
 };
@@ -107,13 +134,14 @@ class Slot {
 
 void crawl_callback(const CrawlJob& job, Recorder& rec) {
   asio::io_context ioc(1);
-  Shared shared{job, rec};
+  DeadlineSweeper sweeper(ioc.get_executor(), job.timeout);
+  Shared shared{job, rec, sweeper};
   std::vector<std::unique_ptr<Slot>> slots;
   std::size_t n = std::min<std::size_t>(job.concurrency, job.targets.size());
-  for (std::size_t k = 0; k < n; ++k) {
-    slots.push_back(std::make_unique<Slot>(ioc, shared));
-    slots.back()->fetch_next();
-  }
+  shared.active = n;
+  for (std::size_t k = 0; k < n; ++k) slots.push_back(std::make_unique<Slot>(ioc, shared));
+  if (n > 0) sweeper.start();
+  for (auto& slot : slots) slot->fetch_next();
   ioc.run();  // returns when every chain has run out of URLs
 }
 

@@ -3,7 +3,8 @@
 // a semaphore of `concurrency` bounds how many run at once; we acquire it
 // before spawning, so no more than `concurrency` task frames ever exist even
 // for 100k URLs. Finished tasks hand their connection back to a small pool,
-// so connections are reused (keep-alive) rather than opened per URL.
+// so connections are reused (keep-alive) rather than opened per URL. A failed
+// attempt is retried after a backoff; one sweeper enforces the timeouts.
 #include "crawlers/crawl.hpp"
 #include "crawlers/http_client.hpp"
 
@@ -47,30 +48,38 @@ struct Crawl {
   const CrawlJob& job;
   Recorder& rec;
   AsyncSemaphore semaphore;
-  std::vector<std::unique_ptr<AsyncConnection>> idle;  // the connection pool
+  DeadlineSweeper sweeper;
+  std::vector<std::unique_ptr<AsyncConnection>> all;  // every connection opened
+  std::vector<AsyncConnection*> idle;                 // the pool
 };
 
 // The task for one URL: runs while holding one semaphore permit.
 awaitable<void> fetch(Crawl& c, std::size_t i) {
-  std::unique_ptr<AsyncConnection> conn;
+  auto ex = co_await asio::this_coro::executor;
   if (c.idle.empty()) {
-    conn = std::make_unique<AsyncConnection>(co_await asio::this_coro::executor);
-  } else {
-    conn = std::move(c.idle.back());
-    c.idle.pop_back();
+    c.all.push_back(std::make_unique<AsyncConnection>(ex));
+    c.sweeper.watch(*c.all.back());
+    c.idle.push_back(c.all.back().get());
   }
+  AsyncConnection& conn = *c.idle.back();
+  c.idle.pop_back();
   c.rec.start(i);
-  HttpResult r = co_await async_get(*conn, c.job.endpoints, c.job.host_header, c.job.targets[i]);
-  if (r.status)
-    c.rec.finish(i, r.status, r.bytes);
-  else
-    c.rec.fail(i, r.error);
-  c.idle.push_back(std::move(conn));
+  for (int attempt = 0;; ++attempt) {
+    c.sweeper.arm(conn);
+    HttpResult r = co_await async_get(conn, c.job.endpoints, c.job.host_header, c.job.targets[i]);
+    c.sweeper.disarm(conn);
+    if (conn.timed_out) r.error = timeout_error(c.sweeper.timeout(), c.job.host_header);
+    if (!c.rec.settle(i, r, attempt, c.job.retries)) break;
+    asio::steady_timer pause(ex, retry_backoff(attempt, i));  // then try again
+    co_await pause.async_wait(use_awaitable);
+  }
+  c.idle.push_back(&conn);
   c.semaphore.release();
 }
 
 awaitable<void> crawl_all(Crawl& c) {
   auto ex = co_await asio::this_coro::executor;
+  c.sweeper.start();
   for (std::size_t i = 0; i < c.job.targets.size(); ++i) {
     co_await c.semaphore.acquire();  // `async with semaphore:`
     asio::co_spawn(ex, fetch(c, i), asio::detached);
@@ -78,6 +87,7 @@ awaitable<void> crawl_all(Crawl& c) {
   // Like awaiting as_completed() to the end: holding every permit means every
   // task has finished.
   for (int k = 0; k < c.job.concurrency; ++k) co_await c.semaphore.acquire();
+  c.sweeper.stop();
 }
 
 }  // namespace
@@ -85,7 +95,9 @@ awaitable<void> crawl_all(Crawl& c) {
 void crawl_coroutine(const CrawlJob& job, Recorder& rec) {
   asio::io_context ioc(1);
   Crawl c{job, rec,
-          AsyncSemaphore(ioc.get_executor(), static_cast<std::size_t>(job.concurrency)), {}};
+          AsyncSemaphore(ioc.get_executor(), static_cast<std::size_t>(job.concurrency)),
+          DeadlineSweeper(ioc.get_executor(), job.timeout), {}, {}};
+  c.all.reserve(static_cast<std::size_t>(job.concurrency));
   c.idle.reserve(static_cast<std::size_t>(job.concurrency));
   std::exception_ptr failure;
   asio::co_spawn(ioc, crawl_all(c), [&](std::exception_ptr e) { failure = e; });

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <mutex>
@@ -28,6 +29,8 @@ struct CrawlConfig {
   int concurrency = 100;
   bool progress = false;   // print done/total on stderr while running
   std::uint64_t seed = 0;  // for the random URL tails; 0 picks one
+  int retries = 0;           // extra attempts for a failed or timed-out request
+  std::int64_t timeout_ms = 0;  // per attempt; 0: the delay plus 10 s
 };
 
 // One request's life as the client saw it. status 0: no HTTP answer.
@@ -36,6 +39,7 @@ struct RequestRecord {
   std::int64_t end_us = 0;
   std::int64_t bytes = 0;
   int status = 0;
+  int attempts = 0;
 };
 
 struct CrawlJob {
@@ -45,7 +49,15 @@ struct CrawlJob {
   std::string host_header;           // "host:port"
   std::vector<std::string> targets;  // "/add?name=...&delay=...&abcdefghij"
   int concurrency = 1;
+  int retries = 0;
+  std::chrono::milliseconds timeout{0};  // per attempt
 };
+
+// The per-attempt timeout a config asks for (--timeout-ms, or the delay plus 10 s).
+std::int64_t effective_timeout_ms(const CrawlConfig& c);
+
+struct HttpResult;
+class SyncClient;
 
 // Collects what the models report. Each index is written by exactly one
 // request at a time, so records need no lock; only errors take one.
@@ -53,11 +65,12 @@ class Recorder {
  public:
   explicit Recorder(std::size_t n) : records_(n) {}
 
+  // The first attempt of request i begins.
   void start(std::size_t i);
-  // A finished HTTP exchange; any status but 200 counts as a failure.
-  void finish(std::size_t i, int status, std::int64_t bytes);
-  // No HTTP answer at all (connect refused, reset, ...).
-  void fail(std::size_t i, std::string_view error);
+  // Attempt `attempt` (0-based) of request i ended with `r`. True: the model
+  // should wait retry_backoff(attempt, i) and try again. False: the request is
+  // settled and recorded (any status but 200 counts as a failure).
+  bool settle(std::size_t i, const HttpResult& r, int attempt, int retries);
 
   std::size_t completed() const { return completed_.load(std::memory_order_relaxed); }
   const std::vector<RequestRecord>& records() const { return records_; }
@@ -65,11 +78,16 @@ class Recorder {
 
  private:
   void count_error(std::string error);
+  void finish(std::size_t i, int status, std::int64_t bytes);
+  void fail(std::size_t i, std::string_view error);
   std::vector<RequestRecord> records_;
   std::atomic<std::size_t> completed_{0};
   mutable std::mutex mu_;
   std::map<std::string, std::int64_t> errors_;  // message -> occurrences
 };
+
+// Request i with retries over a blocking client (the serial and thread models).
+void fetch_blocking(SyncClient& client, const CrawlJob& job, Recorder& rec, std::size_t i);
 
 using ModelFn = void (*)(const CrawlJob&, Recorder&);
 void crawl_serial(const CrawlJob& job, Recorder& rec);
@@ -90,6 +108,7 @@ struct CrawlSummary {
   CrawlConfig config;
   std::int64_t bytes = 0;
   std::int64_t failed = 0;
+  std::int64_t retries = 0;  // extra attempts made, over all requests
   double seconds = 0;
   std::map<std::string, std::int64_t> errors;
   std::vector<RequestRecord> records;
@@ -98,7 +117,7 @@ struct CrawlSummary {
 // Builds the job, runs the model, times it. Throws std::invalid_argument on a bad config.
 CrawlSummary run_crawl(const CrawlConfig& config);
 
-// Client timeline: model,index,start,end,bytes,status.
+// Client timeline: model,index,start,end,bytes,status,attempts.
 std::string timeline_csv(const CrawlSummary& s);
 nlohmann::json to_json(const CrawlSummary& s);
 

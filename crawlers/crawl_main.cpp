@@ -22,8 +22,12 @@ int main(int argc, char** argv) {
     ("delay,d", po::value(&cfg.delay_ms)->default_value(cfg.delay_ms), "server-side delay per request, ms")
     ("concurrency,c", po::value(&cfg.concurrency)->default_value(cfg.concurrency),
      "requests in flight at most (ignored by serial)")
+    ("retries", po::value(&cfg.retries)->default_value(cfg.retries),
+     "extra attempts for a request that failed (no answer, a timeout, 5xx), with backoff")
+    ("timeout-ms", po::value(&cfg.timeout_ms)->default_value(cfg.timeout_ms),
+     "limit on each attempt, ms; 0: the delay plus 10 s")
     ("timeline", po::value<std::string>(), "write the client timeline CSV here "
-     "(model,index,start,end,bytes,status)")
+     "(model,index,start,end,bytes,status,attempts)")
     ("json", "print one JSON summary object instead of the Result line")
     ("progress", "show done/total on stderr while running")
     ("seed", po::value(&cfg.seed)->default_value(0), "seed for the random URL tails (0: random)");
@@ -54,6 +58,8 @@ int main(int argc, char** argv) {
       rc = 1;
     }
   }
+  if (s.retries > 0)
+    std::cerr << "crawl: " << cfg.model << ": " << s.retries << " attempts were retries\n";
   for (const auto& [msg, n] : s.errors)
     std::cerr << "crawl: " << cfg.model << ": " << n << (n == 1 ? " request" : " requests")
               << " failed: " << msg << '\n';

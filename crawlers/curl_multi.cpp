@@ -2,8 +2,13 @@
 // Example 8-6): libcurl does the HTTP and the connection cache; we keep at
 // most `concurrency` transfers in the multi handle and refill a slot as soon
 // as curl_multi_info_read() says its transfer is done. The event loop is
-// curl_multi_poll(), as in curl's docs/examples/multi-poll.c.
+// curl_multi_poll(), as in curl's docs/examples/multi-poll.c. libcurl enforces
+// each attempt's timeout; a failed attempt waits out its backoff outside the
+// multi handle and is then added again.
 #include "crawlers/crawl.hpp"
+#include "crawlers/http_client.hpp"
+
+#include "common/clock.hpp"
 
 #include <curl/curl.h>
 
@@ -20,6 +25,8 @@ namespace {
 struct Transfer {
   CURL* easy = nullptr;
   std::size_t index = 0;
+  int attempt = 0;
+  std::int64_t retry_at_us = 0;  // waiting out a backoff until then
   std::int64_t bytes = 0;
   std::string url;
   char error[CURL_ERROR_SIZE] = {};
@@ -63,23 +70,29 @@ void crawl_curl(const CrawlJob& job, Recorder& rec) {
     curl_easy_setopt(t.easy, CURLOPT_WRITEDATA, &t);
     curl_easy_setopt(t.easy, CURLOPT_PRIVATE, &t);
     curl_easy_setopt(t.easy, CURLOPT_ERRORBUFFER, t.error);
+    curl_easy_setopt(t.easy, CURLOPT_TIMEOUT_MS, static_cast<long>(job.timeout.count()));
   }
 
   const std::string origin = "http://" + job.host_header;
   std::size_t next = 0;
-  auto start = [&](Transfer& t) {
-    t.index = next++;
+  auto submit = [&](Transfer& t) {
     t.bytes = 0;
     t.error[0] = '\0';
+    curl_multi_add_handle(multi, t.easy);
+  };
+  auto start = [&](Transfer& t) {
+    t.index = next++;
+    t.attempt = 0;
     t.url.assign(origin).append(job.targets[t.index]);  // reuses the slot's capacity
     curl_easy_setopt(t.easy, CURLOPT_URL, t.url.c_str());
     rec.start(t.index);
-    curl_multi_add_handle(multi, t.easy);
+    submit(t);
   };
   for (Transfer& t : transfers) start(t);
 
+  std::vector<Transfer*> backing_off;  // failed attempts waiting to be retried
   int running = static_cast<int>(slots);
-  while (running > 0) {
+  while (running > 0 || !backing_off.empty()) {
     if (CURLMcode mc = curl_multi_perform(multi, &running); mc != CURLM_OK)
       throw std::runtime_error(std::string("curl_multi_perform: ") + curl_multi_strerror(mc));
     int queued = 0;
@@ -87,21 +100,43 @@ void crawl_curl(const CrawlJob& job, Recorder& rec) {
       if (msg->msg != CURLMSG_DONE) continue;
       Transfer* t = nullptr;
       curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, reinterpret_cast<char**>(&t));
+      HttpResult r;
       if (msg->data.result == CURLE_OK) {
         long code = 0;
         curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &code);
-        rec.finish(t->index, static_cast<int>(code), t->bytes);
+        r.status = static_cast<int>(code);
+        r.bytes = t->bytes;
+      } else if (msg->data.result == CURLE_OPERATION_TIMEDOUT) {
+        r.error = timeout_error(job.timeout, job.host_header);  // worded as the other models do
       } else {
-        std::string why = t->error[0] ? t->error : curl_easy_strerror(msg->data.result);
-        rec.fail(t->index, "curl " + job.host_header + ": " + why);
+        r.error = "curl " + job.host_header + ": " +
+                  (t->error[0] ? t->error : curl_easy_strerror(msg->data.result));
       }
       curl_multi_remove_handle(multi, t->easy);
-      if (next < total) {
+      if (rec.settle(t->index, r, t->attempt, job.retries)) {
+        t->retry_at_us = now_us() + retry_backoff(t->attempt++, t->index).count() * 1000;
+        backing_off.push_back(t);
+      } else if (next < total) {
         start(*t);
         ++running;  // so the loop performs once more even if this was the last one running
       }
     }
-    if (running > 0) curl_multi_poll(multi, nullptr, 0, 1000, nullptr);
+    // Resubmit the retries whose backoff is over; sleep no longer than the next one.
+    int wait_ms = 1000;
+    std::int64_t now = now_us();
+    for (std::size_t k = 0; k < backing_off.size();) {
+      Transfer* t = backing_off[k];
+      if (t->retry_at_us <= now) {
+        submit(*t);
+        ++running;
+        backing_off[k] = backing_off.back();
+        backing_off.pop_back();
+      } else {
+        wait_ms = std::min<int>(wait_ms, static_cast<int>((t->retry_at_us - now + 999) / 1000));
+        ++k;
+      }
+    }
+    if (running > 0 || !backing_off.empty()) curl_multi_poll(multi, nullptr, 0, wait_ms, nullptr);
   }
 
   for (Transfer& t : transfers) curl_easy_cleanup(t.easy);

@@ -20,6 +20,25 @@ namespace testbed {
 
 void Recorder::start(std::size_t i) { records_[i].start_us = now_us(); }
 
+bool Recorder::settle(std::size_t i, const HttpResult& r, int attempt, int retries) {
+  records_[i].attempts = attempt + 1;
+  if (r.status != 200 && attempt < retries && is_retryable(r)) return true;
+  if (r.status)
+    finish(i, r.status, r.bytes);
+  else
+    fail(i, r.error);
+  return false;
+}
+
+void fetch_blocking(SyncClient& client, const CrawlJob& job, Recorder& rec, std::size_t i) {
+  rec.start(i);
+  for (int attempt = 0;; ++attempt) {
+    HttpResult r = client.get(job.targets[i]);  // blocks for the whole delay
+    if (!rec.settle(i, r, attempt, job.retries)) return;
+    std::this_thread::sleep_for(retry_backoff(attempt, i));
+  }
+}
+
 void Recorder::finish(std::size_t i, int status, std::int64_t bytes) {
   RequestRecord& r = records_[i];
   r.end_us = now_us();
@@ -60,6 +79,10 @@ ModelFn find_model(std::string_view name) {
   for (const auto& m : models())
     if (name == m.name) return m.fn;
   return nullptr;
+}
+
+std::int64_t effective_timeout_ms(const CrawlConfig& c) {
+  return c.timeout_ms ? c.timeout_ms : c.delay_ms + 10'000;
 }
 
 double ideal_seconds(std::int64_t num, int concurrency, std::int64_t delay_ms) {
@@ -128,6 +151,8 @@ CrawlSummary run_crawl(const CrawlConfig& config) {
   if (config.num < 0) throw std::invalid_argument("--num cannot be negative");
   if (config.delay_ms < 0) throw std::invalid_argument("--delay cannot be negative");
   if (config.concurrency < 1) throw std::invalid_argument("--concurrency must be at least 1");
+  if (config.retries < 0) throw std::invalid_argument("--retries cannot be negative");
+  if (config.timeout_ms < 0) throw std::invalid_argument("--timeout-ms cannot be negative");
   std::string error;
   auto base = parse_base_url(config.url, &error);
   if (!base) throw std::invalid_argument(error);
@@ -141,6 +166,8 @@ CrawlSummary run_crawl(const CrawlConfig& config) {
   job.host_header = base->host + ":" + base->port;
   job.targets = make_targets(s.config, *base, s.config.name);
   job.concurrency = config.concurrency;
+  job.retries = config.retries;
+  job.timeout = std::chrono::milliseconds(effective_timeout_ms(config));
   job.endpoints = resolve(*base);  // a bad host name is one clear error, before the clock starts
 
   Recorder rec(job.targets.size());
@@ -153,6 +180,7 @@ CrawlSummary run_crawl(const CrawlConfig& config) {
   s.records = rec.records();
   s.errors = rec.errors();
   for (const auto& r : s.records) {
+    s.retries += std::max(0, r.attempts - 1);
     if (r.status == 200)
       s.bytes += r.bytes;
     else
@@ -162,7 +190,7 @@ CrawlSummary run_crawl(const CrawlConfig& config) {
 }
 
 std::string timeline_csv(const CrawlSummary& s) {
-  std::string out = "model,index,start,end,bytes,status\n";
+  std::string out = "model,index,start,end,bytes,status,attempts\n";
   out.reserve(out.size() + s.records.size() * 64);
   for (std::size_t i = 0; i < s.records.size(); ++i) {
     const RequestRecord& r = s.records[i];
@@ -177,6 +205,8 @@ std::string timeline_csv(const CrawlSummary& s) {
     append_int(out, r.bytes);
     out.push_back(',');
     append_int(out, r.status);
+    out.push_back(',');
+    append_int(out, r.attempts);
     out.push_back('\n');
   }
   return out;
@@ -199,6 +229,9 @@ nlohmann::json to_json(const CrawlSummary& s) {
       {"bytes", s.bytes},
       {"seconds", s.seconds},
       {"failed", s.failed},
+      {"retries", s.retries},
+      {"max_retries", c.retries},
+      {"timeout_ms", effective_timeout_ms(c)},
       {"ideal_seconds", ideal},
       {"efficiency", s.seconds > 0 ? ideal / s.seconds : 0.0},
       {"errors", errors},

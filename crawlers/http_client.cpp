@@ -1,7 +1,12 @@
 #include "crawlers/http_client.hpp"
 
+#include "common/clock.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <algorithm>
 #include <stdexcept>
 
 namespace testbed {
@@ -46,55 +51,87 @@ bool is_stale_connection_error(const boost::system::error_code& ec) {
          ec == asio::error::broken_pipe || ec == asio::error::eof;
 }
 
-SyncClient::SyncClient(asio::io_context& ioc, std::vector<tcp::endpoint> endpoints,
-                       std::string host_header)
-    : endpoints_(std::move(endpoints)), host_(std::move(host_header)), socket_(ioc) {}
-
-HttpResult SyncClient::get(std::string_view target) {
-  HttpResult r;
-  bool reused = socket_.is_open();
-  bool stale = false;
-  if (exchange(target, r, stale)) return r;
-  // A kept-alive connection the server closed while idle fails at once with
-  // no answer; that is not the request's fault, so try once more on a fresh one.
-  if (reused && stale) {
-    r = {};
-    exchange(target, r, stale);
-  }
-  return r;
+bool is_retryable(const HttpResult& r) {
+  return r.status == 0 || r.status >= 500 || r.status == 408 || r.status == 429;
 }
 
-bool SyncClient::exchange(std::string_view target, HttpResult& out, bool& stale) {
-  boost::system::error_code ec;
-  stale = false;
-  if (!socket_.is_open()) {
-    buffer_.clear();
-    asio::connect(socket_, endpoints_, ec);
-    if (ec) {
-      out.error = describe_error("connect", ec, host_);
-      socket_.close();
-      return false;
+std::chrono::milliseconds retry_backoff(int attempt, std::uint64_t salt) {
+  std::uint64_t x = salt * 0x9E3779B97F4A7C15ull + static_cast<std::uint64_t>(attempt);
+  x = (x ^ (x >> 31)) * 0xBF58476D1CE4E5B9ull;
+  double scale = 0.5 + 0.5 * static_cast<double>(x >> 11) * 0x1p-53;
+  int base = std::min(1000, 10 << std::clamp(attempt, 0, 7));
+  return std::chrono::milliseconds(std::max(1, static_cast<int>(base * scale)));
+}
+
+std::string timeout_error(std::chrono::milliseconds timeout, std::string_view host_header) {
+  std::string s = "timed out after " + std::to_string(timeout.count()) + " ms: ";
+  s += host_header;
+  return s;
+}
+
+DeadlineSweeper::DeadlineSweeper(asio::any_io_executor ex, std::chrono::milliseconds timeout)
+    : timer_(ex), timeout_(timeout),
+      period_(std::clamp<std::chrono::milliseconds>(timeout / 8, std::chrono::milliseconds(5),
+                                                    std::chrono::milliseconds(250))) {}
+
+void DeadlineSweeper::arm(AsyncConnection& c) {
+  c.timed_out = false;
+  if (timeout_.count() > 0) c.deadline_us = now_us() + timeout_.count() * 1000;
+}
+
+void DeadlineSweeper::start() {
+  if (timeout_.count() <= 0 || running_) return;
+  running_ = true;
+  tick();
+}
+
+void DeadlineSweeper::stop() {
+  running_ = false;
+  timer_.cancel();
+}
+
+void DeadlineSweeper::tick() {
+  timer_.expires_after(period_);
+  timer_.async_wait([this](beast::error_code ec) {
+    if (ec || !running_) return;
+    std::int64_t now = now_us();
+    for (AsyncConnection* c : conns_) {
+      if (c->deadline_us == 0 || now < c->deadline_us) continue;
+      c->deadline_us = 0;
+      c->timed_out = true;
+      beast::error_code ignored;
+      c->socket.close(ignored);
     }
-    socket_.set_option(tcp::no_delay(true), ec);
+    tick();
+  });
+}
+
+SyncClient::SyncClient(std::vector<tcp::endpoint> endpoints, std::string host_header,
+                       std::chrono::milliseconds timeout)
+    : endpoints_(std::move(endpoints)), host_(std::move(host_header)), timeout_(timeout),
+      conn_(ioc_.get_executor()) {}
+
+HttpResult SyncClient::get(const std::string& target) {
+  HttpResult r;
+  ioc_.restart();
+  asio::co_spawn(ioc_, async_get(conn_, endpoints_, host_, target),
+                 [&r](std::exception_ptr e, HttpResult got) {
+                   if (e) std::rethrow_exception(e);
+                   r = std::move(got);
+                 });
+  if (timeout_.count() > 0)
+    ioc_.run_for(timeout_);
+  else
+    ioc_.run();
+  if (!ioc_.stopped()) {  // out of work means the exchange finished
+    // Still waiting: close the connection, let the exchange fail, report why.
+    beast::error_code ignored;
+    conn_.socket.close(ignored);
+    ioc_.run();
+    r = {};
+    r.error = timeout_error(timeout_, host_);
   }
-  request_.clear();
-  format_get(request_, target, host_);
-  asio::write(socket_, asio::buffer(request_), ec);
-  if (!ec) {
-    response_ = {};
-    http::read(socket_, buffer_, response_, ec);
-  }
-  if (ec) {
-    stale = is_stale_connection_error(ec);
-    out.error = describe_error("request to", ec, host_);
-    boost::system::error_code ignored;
-    socket_.close(ignored);
-    return false;
-  }
-  out.status = static_cast<int>(response_.result_int());
-  out.bytes = static_cast<std::int64_t>(response_.body().size());
-  if (!response_.keep_alive()) socket_.close(ec);
-  return true;
+  return r;
 }
 
 asio::awaitable<HttpResult> async_get(AsyncConnection& conn, const std::vector<tcp::endpoint>& endpoints,

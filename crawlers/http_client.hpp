@@ -9,6 +9,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -38,31 +39,28 @@ struct HttpResult {
   std::string error;  // set when status == 0
 };
 
-// One blocking keep-alive connection, reopened when the server closes it.
-class SyncClient {
- public:
-  SyncClient(boost::asio::io_context& ioc, std::vector<tcp::endpoint> endpoints,
-             std::string host_header);
-  HttpResult get(std::string_view target);
+// Worth another attempt: no answer at all, or the server's own failure
+// (5xx, 408, 429). Other 4xx answers would only repeat themselves.
+bool is_retryable(const HttpResult& r);
 
- private:
-  bool exchange(std::string_view target, HttpResult& out, bool& stale);
-  std::vector<tcp::endpoint> endpoints_;
-  std::string host_;
-  tcp::socket socket_;
-  boost::beast::flat_buffer buffer_;
-  std::string request_;
-  boost::beast::http::response<boost::beast::http::string_body> response_;
-};
+// How long to wait before attempt `attempt + 1`: 10 ms doubling to at most
+// 1 s, scaled by 0.5..1 from `salt` so that requests failing together do not
+// all come back together.
+std::chrono::milliseconds retry_backoff(int attempt, std::uint64_t salt);
 
-// A keep-alive connection for coroutines (the coroutine model, the async
-// prime saver): one request at a time, reconnecting as needed.
+// "timed out after 200 ms: 127.0.0.1:8080"
+std::string timeout_error(std::chrono::milliseconds timeout, std::string_view host_header);
+
+// A keep-alive connection for the event-loop clients: one request at a time,
+// reconnecting as needed. `deadline_us` is enforced by a DeadlineSweeper.
 struct AsyncConnection {
   explicit AsyncConnection(boost::asio::any_io_executor ex) : socket(ex) {}
   tcp::socket socket;
   boost::beast::flat_buffer buffer;
   std::string request;
   boost::beast::http::response<boost::beast::http::string_body> response;
+  std::int64_t deadline_us = 0;  // 0: no attempt running
+  bool timed_out = false;        // the sweeper closed it mid-attempt
 };
 
 // aiohttp's `await session.get(url)`: one GET on `conn`, retried once on a
@@ -71,5 +69,46 @@ boost::asio::awaitable<HttpResult> async_get(AsyncConnection& conn,
                                              const std::vector<tcp::endpoint>& endpoints,
                                              const std::string& host_header,
                                              const std::string& target);
+
+// Per-attempt timeouts for many connections with one periodic timer, instead
+// of arming (and cancelling) a timer for every request: each tick closes the
+// connections whose deadline has passed, which fails their pending operation.
+// A deadline is honoured within an eighth of the timeout (5..250 ms).
+class DeadlineSweeper {
+ public:
+  // A zero timeout disables it.
+  DeadlineSweeper(boost::asio::any_io_executor ex, std::chrono::milliseconds timeout);
+  void watch(AsyncConnection& c) { conns_.push_back(&c); }
+  void arm(AsyncConnection& c);
+  void disarm(AsyncConnection& c) { c.deadline_us = 0; }
+  void start();
+  void stop();  // lets the event loop run out of work
+  std::chrono::milliseconds timeout() const { return timeout_; }
+
+ private:
+  void tick();
+  boost::asio::steady_timer timer_;
+  std::chrono::milliseconds timeout_;
+  std::chrono::milliseconds period_;
+  std::vector<AsyncConnection*> conns_;
+  bool running_ = false;
+};
+
+// One blocking keep-alive connection, reopened when the server closes it.
+// Each call runs the exchange on a private event loop for at most `timeout`
+// (zero: no limit), so blocking code gets a deadline too.
+class SyncClient {
+ public:
+  SyncClient(std::vector<tcp::endpoint> endpoints, std::string host_header,
+             std::chrono::milliseconds timeout);
+  HttpResult get(const std::string& target);
+
+ private:
+  std::vector<tcp::endpoint> endpoints_;
+  std::string host_;
+  std::chrono::milliseconds timeout_;
+  boost::asio::io_context ioc_{1};
+  AsyncConnection conn_;
+};
 
 }  // namespace testbed

@@ -67,10 +67,6 @@ class SaveLog {
   std::int64_t saved_ = 0;
 };
 
-std::chrono::milliseconds backoff(int attempt) {
-  return std::chrono::milliseconds(std::min(1000, 10 << std::min(attempt, 7)));
-}
-
 struct Endpoint {
   std::vector<tcp::endpoint> endpoints;
   std::string host_header;
@@ -87,7 +83,8 @@ std::string save_target(const Endpoint& ep, std::int64_t value) {
 class SerialSaver {
  public:
   SerialSaver(const Endpoint& ep, int retries, SaveLog& log)
-      : ep_(ep), retries_(retries), log_(log), client_(ioc_, ep.endpoints, ep.host_header) {}
+      : ep_(ep), retries_(retries), log_(log),
+        client_(ep.endpoints, ep.host_header, std::chrono::milliseconds(0)) {}
 
   void save(std::int64_t value) {
     std::string target = save_target(ep_, value);
@@ -97,7 +94,7 @@ class SerialSaver {
       bool final = r.status == 200 || attempt >= retries_;
       log_.attempt(start, now_us(), value, r, final);
       if (final) return;
-      std::this_thread::sleep_for(backoff(attempt));
+      std::this_thread::sleep_for(retry_backoff(attempt, static_cast<std::uint64_t>(value)));
     }
   }
 
@@ -105,7 +102,6 @@ class SerialSaver {
   const Endpoint& ep_;
   int retries_;
   SaveLog& log_;
-  asio::io_context ioc_;
   SyncClient client_;
 };
 
@@ -166,7 +162,7 @@ class AsyncSaver {
       bool final = r.status == 200 || attempt >= retries_;
       log_.attempt(start, now_us(), value, r, final);
       if (final) break;
-      asio::steady_timer pause(ioc_, backoff(attempt));
+      asio::steady_timer pause(ioc_, retry_backoff(attempt, static_cast<std::uint64_t>(value)));
       co_await pause.async_wait(asio::use_awaitable);
     }
     pool_.push_back(std::move(conn));

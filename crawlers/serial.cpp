@@ -7,16 +7,9 @@
 namespace testbed {
 
 void crawl_serial(const CrawlJob& job, Recorder& rec) {
-  boost::asio::io_context ioc;
-  SyncClient client(ioc, job.endpoints, job.host_header);
-  for (std::size_t i = 0; i < job.targets.size(); ++i) {
-    rec.start(i);
-    HttpResult r = client.get(job.targets[i]);  // blocks for the whole delay
-    if (r.status)
-      rec.finish(i, r.status, r.bytes);
-    else
-      rec.fail(i, r.error);
-  }
+  SyncClient client(job.endpoints, job.host_header, job.timeout);
+  for (std::size_t i = 0; i < job.targets.size(); ++i)
+    fetch_blocking(client, job, rec, i);  // blocks for the delay (and any retries)
 }
 
 }  // namespace testbed

@@ -13,18 +13,11 @@
 namespace testbed {
 
 void crawl_threads(const CrawlJob& job, Recorder& rec) {
-  boost::asio::io_context ioc;  // only hosts the sockets; blocking calls need no loop
   std::atomic<std::size_t> next{0};
   auto worker = [&] {
-    SyncClient client(ioc, job.endpoints, job.host_header);
-    for (std::size_t i; (i = next.fetch_add(1)) < job.targets.size();) {
-      rec.start(i);
-      HttpResult r = client.get(job.targets[i]);
-      if (r.status)
-        rec.finish(i, r.status, r.bytes);
-      else
-        rec.fail(i, r.error);
-    }
+    SyncClient client(job.endpoints, job.host_header, job.timeout);
+    for (std::size_t i; (i = next.fetch_add(1)) < job.targets.size();)
+      fetch_blocking(client, job, rec, i);
   };
   std::size_t n = std::min<std::size_t>(job.concurrency, job.targets.size());
   std::vector<std::thread> pool;

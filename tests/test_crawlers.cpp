@@ -1,5 +1,6 @@
 // Every concurrency model against the real server.
 #include "crawlers/crawl.hpp"
+#include "server/timeline_store.hpp"
 #include "support.hpp"
 
 #include <catch2/catch.hpp>
@@ -38,7 +39,7 @@ TEST_CASE("the serial crawler sums exactly N bytes and records N rows", "[crawl]
   REQUIRE(s.records.size() == 10);
   auto rows = test::parse_csv(timeline_csv(s));
   REQUIRE(rows.size() == 11);
-  CHECK(rows[0] == std::vector<std::string>{"model", "index", "start", "end", "bytes", "status"});
+  CHECK(rows[0] == std::vector<std::string>{"model", "index", "start", "end", "bytes", "status", "attempts"});
   for (std::size_t i = 1; i < rows.size(); ++i) {
     CHECK(rows[i][0] == "serial");
     CHECK(rows[i][5] == "200");
@@ -105,4 +106,74 @@ TEST_CASE("bad crawl settings are rejected with a reason", "[crawl]") {
   c.concurrency = 1;
   c.url = "ftp://x";
   CHECK_THROWS_WITH(run_crawl(c), Catch::Contains("http://"));
+}
+
+TEST_CASE("with retries every model gets every byte through injected faults", "[crawl][faults]") {
+  auto model = GENERATE(as<std::string>{}, "serial", "threads", "callback", "coroutine", "curl");
+  INFO(model);
+  ServerConfig cfg;
+  cfg.error_rate = 0.2;
+  cfg.drop_rate = 0.05;
+  cfg.seed = 2026;
+  test::TestServer srv(cfg);
+  CrawlConfig c = config_for(model, srv, model == "serial" ? 60 : 200, 2, 20);
+  c.retries = 8;
+  CrawlSummary s = run_crawl(c);
+  CHECK(s.bytes == c.num);
+  CHECK(s.failed == 0);
+  CHECK(s.retries > 0);
+  auto st = srv.server().stats();
+  // Each 503 cost one retry; a drop costs one too, unless it hit a kept-alive
+  // connection, which is reopened at once without counting as an attempt.
+  CHECK(s.retries >= static_cast<std::int64_t>(st.injected_errors));
+  CHECK(s.retries <= static_cast<std::int64_t>(st.injected_errors + st.injected_drops));
+  CHECK(server_spans(srv, model).size() == static_cast<std::size_t>(c.num));
+  std::int64_t attempts = 0;
+  for (const auto& r : s.records) attempts += r.attempts;
+  CHECK(attempts == c.num + s.retries);
+}
+
+TEST_CASE("without retries injected faults are counted and reported", "[crawl][faults]") {
+  auto model = GENERATE(as<std::string>{}, "threads", "coroutine", "curl");
+  INFO(model);
+  ServerConfig cfg;
+  cfg.error_rate = 0.3;
+  cfg.seed = 7;
+  test::TestServer srv(cfg);
+  CrawlSummary s = run_crawl(config_for(model, srv, 100, 1, 10));
+  CHECK(s.failed > 0);
+  CHECK(s.bytes + s.failed == 100);
+  CHECK(s.errors.at("HTTP status 503") == s.failed);
+  CHECK(s.retries == 0);
+}
+
+TEST_CASE("an attempt that outlives --timeout-ms is cut off and retried", "[crawl][timeout]") {
+  auto model = GENERATE(as<std::string>{}, "serial", "threads", "callback", "coroutine", "curl");
+  INFO(model);
+  test::TestServer srv;
+  CrawlConfig c = config_for(model, srv, 3, 5000, 3);
+  c.timeout_ms = 100;
+  c.retries = 1;
+  CrawlSummary s = run_crawl(c);
+  CHECK(s.failed == 3);
+  REQUIRE(s.errors.size() == 1);
+  CHECK(s.errors.begin()->second == 3);
+  CHECK_THAT(s.errors.begin()->first, Catch::Contains("timed out", Catch::CaseSensitive::No));
+  for (const auto& r : s.records) CHECK(r.attempts == 2);
+  // The server notices each abandoned attempt and records none of them.
+  CHECK(test::wait_until([&] { return srv.server().stats().abandoned == 6; }));
+  CHECK(srv.server().timeline().size() == 0);
+}
+
+TEST_CASE("a server on several threads serves every model exactly", "[crawl][threads]") {
+  auto model = GENERATE(as<std::string>{}, "threads", "coroutine");
+  INFO(model);
+  ServerConfig cfg;
+  cfg.threads = 3;
+  test::TestServer srv(cfg);
+  CrawlSummary s = run_crawl(config_for(model, srv, 400, 1, 40));
+  CHECK(s.bytes == 400);
+  CHECK(s.failed == 0);
+  CHECK(server_spans(srv, model).size() == 400);
+  CHECK(srv.server().stats().connections <= 40);
 }

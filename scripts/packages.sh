@@ -1,0 +1,28 @@
+# Debian packages the scripts need, installed only when missing. Source it.
+
+# What building and testing the project needs.
+BASE_PACKAGES=(g++ cmake make libboost1.81-dev libboost-program-options1.81-dev
+               libcurl4-openssl-dev nlohmann-json3-dev catch2 libsqlite3-dev sqlite3)
+
+# ensure_packages PKG...: apt-get installs those not installed yet.
+ensure_packages() {
+  local missing=() p
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  [ ${#missing[@]} -gt 0 ] || return 0
+  echo "setup: installing ${missing[*]}"
+  local sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -q >/dev/null
+  # No recommends: python3-matplotlib recommends packages that pull Boost 1.74,
+  # which conflicts with Boost 1.81 (apt would silently remove one of them).
+  $sudo apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# check_boost: fails unless the Boost 1.81 headers survived every install.
+check_boost() {
+  grep -q 'define BOOST_VERSION 1081' /usr/include/boost/version.hpp 2>/dev/null ||
+    { echo "setup: Boost 1.81 headers are missing (libboost1.81-dev)" >&2; return 1; }
+}
