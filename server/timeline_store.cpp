@@ -2,28 +2,42 @@
 
 #include "common/csv.hpp"
 
-#include <limits>
+#include <algorithm>
+#include <cstring>
 
 namespace testbed {
 
+const char* TimelineStore::store_name(std::string_view name) {
+  if (name.empty()) return "";
+  if (name.size() > name_cap_ - name_used_) {
+    name_cap_ = std::max(kNameChunk, name.size());  // a giant name gets a chunk of its own
+    name_chunks_.push_back(std::make_unique_for_overwrite<char[]>(name_cap_));
+    name_used_ = 0;
+  }
+  char* dst = name_chunks_.back().get() + name_used_;
+  std::memcpy(dst, name.data(), name.size());
+  name_used_ += name.size();
+  return dst;
+}
+
 void TimelineStore::add(std::string_view name, std::int64_t start_us, std::int64_t end_us) {
   std::lock_guard lock(mu_);
-  if (rows_.size() >= capacity_ ||
-      names_.size() + name.size() > std::numeric_limits<std::uint32_t>::max()) {
+  if (size_ >= capacity_) {
     ++dropped_;
     return;
   }
-  rows_.push_back({static_cast<std::uint32_t>(names_.size()),
-                   static_cast<std::uint32_t>(name.size()), start_us, end_us});
-  names_.append(name);
+  if (size_ % kRowsPerChunk == 0) rows_.push_back(std::make_unique_for_overwrite<Row[]>(kRowsPerChunk));
+  rows_[size_ / kRowsPerChunk][size_ % kRowsPerChunk] = {store_name(name), name.size(), start_us, end_us};
+  ++size_;
 }
 
 std::string TimelineStore::to_csv() const {
   std::lock_guard lock(mu_);
   std::string out = "name,start,end\n";
-  out.reserve(out.size() + rows_.size() * 48 + names_.size());
-  for (const Row& r : rows_) {
-    append_csv_field(out, std::string_view(names_).substr(r.name_offset, r.name_size));
+  out.reserve(out.size() + size_ * 56);
+  for (std::size_t i = 0; i < size_; ++i) {
+    const Row& r = rows_[i / kRowsPerChunk][i % kRowsPerChunk];
+    append_csv_field(out, std::string_view(r.name, r.name_size));
     out.push_back(',');
     append_seconds(out, r.start_us);
     out.push_back(',');
@@ -35,7 +49,7 @@ std::string TimelineStore::to_csv() const {
 
 std::size_t TimelineStore::size() const {
   std::lock_guard lock(mu_);
-  return rows_.size();
+  return size_;
 }
 
 std::uint64_t TimelineStore::dropped() const {

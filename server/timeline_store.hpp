@@ -1,8 +1,10 @@
 #pragma once
 // Per-request (name, start, end) rows kept in memory until a flush.
-// Names live in one growing arena, so recording a request does not allocate
-// once the arena and the row vector have grown to the run's size.
+// Rows and names live in fixed-size chunks: recording a request allocates only
+// when a chunk fills up, and nothing recorded is ever copied again (a growing
+// vector would stall the event loop copying tens of MB under heavy load).
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -25,15 +27,23 @@ class TimelineStore {
 
  private:
   struct Row {
-    std::uint32_t name_offset;
-    std::uint32_t name_size;
+    const char* name;
+    std::size_t name_size;
     std::int64_t start_us;
     std::int64_t end_us;
   };
+  static constexpr std::size_t kRowsPerChunk = 1 << 16;
+  static constexpr std::size_t kNameChunk = 1 << 20;
+
+  const char* store_name(std::string_view name);
+
   mutable std::mutex mu_;
   std::size_t capacity_;
-  std::string names_;
-  std::vector<Row> rows_;
+  std::size_t size_ = 0;
+  std::vector<std::unique_ptr<Row[]>> rows_;         // kRowsPerChunk rows each
+  std::vector<std::unique_ptr<char[]>> name_chunks_;  // the last one is being filled
+  std::size_t name_cap_ = 0;                          // the last chunk's size
+  std::size_t name_used_ = 0;                         // and how much of it is used
   std::uint64_t dropped_ = 0;
 };
 

@@ -140,3 +140,22 @@ TEST_CASE("the timeline store counts rows beyond its capacity as dropped", "[ser
   CHECK(store.dropped() == 1);
   CHECK(test::parse_csv(store.to_csv()).size() == 3);
 }
+
+TEST_CASE("the timeline store keeps every row and name across its chunks", "[server]") {
+  TimelineStore store(200'000);
+  const std::string giant(3 << 20, 'g');  // bigger than a name chunk
+  std::string name;
+  for (int i = 0; i < 150'000; ++i) {
+    name = i == 70'000 ? giant : "n";
+    if (i != 70'000) name += std::to_string(i);
+    store.add(name, i, i + 1);
+  }
+  CHECK(store.size() == 150'000);
+  auto rows = test::parse_csv(store.to_csv());
+  REQUIRE(rows.size() == 150'001);
+  CHECK(rows[1][0] == "n0");
+  CHECK(rows[70'001][0] == giant);
+  CHECK(rows[70'002][0] == "n70001");
+  CHECK(rows[150'000][0] == "n149999");
+  CHECK(rows[150'000][1] == "0.149999");
+}
