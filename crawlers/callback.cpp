@@ -76,18 +76,18 @@ class Slot {
 
   void on_write(beast::error_code ec) {
     if (ec) return on_error("request to", ec);
-    conn_.response = {};
-    http::async_read(conn_.socket, conn_.buffer, conn_.response,
+    conn_.response.emplace();
+    http::async_read(conn_.socket, conn_.buffer, *conn_.response,
                      [this](beast::error_code ec, std::size_t) { on_read(ec); });
   }
 
   void on_read(beast::error_code ec) {
     if (ec) return on_error("request to", ec);
     s_.sweeper.disarm(conn_);
-    if (!conn_.response.keep_alive()) close();
+    if (!conn_.response->keep_alive()) close();
     HttpResult r;
-    r.status = static_cast<int>(conn_.response.result_int());
-    r.bytes = static_cast<std::int64_t>(conn_.response.body().size());
+    r.status = conn_.response->status();
+    r.bytes = conn_.response->body_bytes();
     settle(r);
   }
 

@@ -156,8 +156,8 @@ asio::awaitable<HttpResult> async_get(AsyncConnection& conn, const std::vector<t
     format_get(conn.request, target, host_header);
     co_await asio::async_write(conn.socket, asio::buffer(conn.request), redirect_error(use_awaitable, ec));
     if (!ec) {
-      conn.response = {};
-      co_await http::async_read(conn.socket, conn.buffer, conn.response, redirect_error(use_awaitable, ec));
+      conn.response.emplace();
+      co_await http::async_read(conn.socket, conn.buffer, *conn.response, redirect_error(use_awaitable, ec));
     }
     if (ec) {
       beast::error_code ignored;
@@ -166,9 +166,9 @@ asio::awaitable<HttpResult> async_get(AsyncConnection& conn, const std::vector<t
       r.error = describe_error("request to", ec, host_header);
       co_return r;
     }
-    r.status = static_cast<int>(conn.response.result_int());
-    r.bytes = static_cast<std::int64_t>(conn.response.body().size());
-    if (!conn.response.keep_alive()) conn.socket.close(ec);
+    r.status = conn.response->status();
+    r.bytes = conn.response->body_bytes();
+    if (!conn.response->keep_alive()) conn.socket.close(ec);
     co_return r;
   }
   co_return r;

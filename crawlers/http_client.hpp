@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -51,6 +52,38 @@ std::chrono::milliseconds retry_backoff(int attempt, std::uint64_t salt);
 // "timed out after 200 ms: 127.0.0.1:8080"
 std::string timeout_error(std::chrono::milliseconds timeout, std::string_view host_header);
 
+// Reads an answer keeping only what the clients record: the status, the body's
+// length and whether the connection stays open. Nothing is allocated per
+// answer (a full http::response allocates for each header field and the body).
+class ResponseHead : public boost::beast::http::basic_parser<false> {
+ public:
+  ResponseHead() { body_limit(std::uint64_t{1} << 30); }
+  int status() const { return status_; }
+  std::int64_t body_bytes() const { return body_bytes_; }
+
+ private:
+  using error_code = boost::beast::error_code;
+  using string_view = boost::beast::string_view;
+  void on_request_impl(boost::beast::http::verb, string_view, string_view, int, error_code&) override {}
+  void on_response_impl(int code, string_view, int, error_code&) override { status_ = code; }
+  void on_field_impl(boost::beast::http::field, string_view, string_view, error_code&) override {}
+  void on_header_impl(error_code&) override {}
+  void on_body_init_impl(const boost::optional<std::uint64_t>&, error_code&) override {}
+  std::size_t on_body_impl(string_view body, error_code&) override {
+    body_bytes_ += static_cast<std::int64_t>(body.size());
+    return body.size();
+  }
+  void on_chunk_header_impl(std::uint64_t, string_view, error_code&) override {}
+  std::size_t on_chunk_body_impl(std::uint64_t, string_view body, error_code&) override {
+    body_bytes_ += static_cast<std::int64_t>(body.size());
+    return body.size();
+  }
+  void on_finish_impl(error_code&) override {}
+
+  int status_ = 0;
+  std::int64_t body_bytes_ = 0;
+};
+
 // A keep-alive connection for the event-loop clients: one request at a time,
 // reconnecting as needed. `deadline_us` is enforced by a DeadlineSweeper.
 struct AsyncConnection {
@@ -58,7 +91,7 @@ struct AsyncConnection {
   tcp::socket socket;
   boost::beast::flat_buffer buffer;
   std::string request;
-  boost::beast::http::response<boost::beast::http::string_body> response;
+  std::optional<ResponseHead> response;  // a fresh parser per answer
   std::int64_t deadline_us = 0;  // 0: no attempt running
   bool timed_out = false;        // the sweeper closed it mid-attempt
 };
