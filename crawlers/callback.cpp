@@ -28,7 +28,8 @@ struct Shared {
   const CrawlJob& job;
   Recorder& rec;
   DeadlineSweeper& sweeper;
-  std::size_t next = 0;    // the next URL to hand out (one thread: no atomics)
+  std::size_t next;        // the next URL to hand out (one thread: no atomics)
+  std::size_t end;         // and the end of this loop's share
   std::size_t active = 0;  // chains still running
 };
 
@@ -39,7 +40,7 @@ class Slot {
   }
 
   void fetch_next() {
-    if (s_.next >= s_.job.targets.size()) return finish_chain();
+    if (s_.next >= s_.end) return finish_chain();
     index_ = s_.next++;
     attempt_ = 0;
     s_.rec.start(index_);
@@ -133,16 +134,18 @@ class Slot {
 }  // namespace
 
 void crawl_callback(const CrawlJob& job, Recorder& rec) {
-  asio::io_context ioc(1);
-  DeadlineSweeper sweeper(ioc.get_executor(), job.timeout);
-  Shared shared{job, rec, sweeper};
-  std::vector<std::unique_ptr<Slot>> slots;
-  std::size_t n = std::min<std::size_t>(job.concurrency, job.targets.size());
-  shared.active = n;
-  for (std::size_t k = 0; k < n; ++k) slots.push_back(std::make_unique<Slot>(ioc, shared));
-  if (n > 0) sweeper.start();
-  for (auto& slot : slots) slot->fetch_next();
-  ioc.run();  // returns when every chain has run out of URLs
+  run_event_loops(job, [&](const LoopShare& share) {  // one loop unless --loops
+    asio::io_context ioc(1);
+    DeadlineSweeper sweeper(ioc.get_executor(), job.timeout);
+    Shared shared{job, rec, sweeper, share.begin, share.end};
+    std::vector<std::unique_ptr<Slot>> slots;
+    std::size_t n = std::min<std::size_t>(share.concurrency, share.end - share.begin);
+    shared.active = n;
+    for (std::size_t k = 0; k < n; ++k) slots.push_back(std::make_unique<Slot>(ioc, shared));
+    if (n > 0) sweeper.start();
+    for (auto& slot : slots) slot->fetch_next();
+    ioc.run();  // returns when every chain has run out of URLs
+  });
 }
 
 }  // namespace testbed

@@ -46,6 +46,7 @@ class AsyncSemaphore {
 
 struct Crawl {
   const CrawlJob& job;
+  const LoopShare& share;
   Recorder& rec;
   AsyncSemaphore semaphore;
   DeadlineSweeper sweeper;
@@ -76,7 +77,7 @@ awaitable<void> fetch(Crawl& c, std::size_t i) {
   }
   // Once every URL has a task, nobody will reuse this connection: close it
   // now, while other tasks still wait, rather than all of them at the end.
-  if (c.spawned == c.job.targets.size()) {
+  if (c.spawned == c.share.end - c.share.begin) {
     beast::error_code ignored;
     conn.socket.close(ignored);
   }
@@ -87,7 +88,7 @@ awaitable<void> fetch(Crawl& c, std::size_t i) {
 awaitable<void> crawl_all(Crawl& c) {
   auto ex = co_await asio::this_coro::executor;
   c.sweeper.start();
-  for (std::size_t i = 0; i < c.job.targets.size(); ++i) {
+  for (std::size_t i = c.share.begin; i < c.share.end; ++i) {
     co_await c.semaphore.acquire();  // `async with semaphore:`
     asio::co_spawn(ex, fetch(c, i), asio::detached);
     ++c.spawned;
@@ -99,23 +100,27 @@ awaitable<void> crawl_all(Crawl& c) {
   }
   // Like awaiting as_completed() to the end: holding every permit means every
   // task has finished.
-  for (int k = 0; k < c.job.concurrency; ++k) co_await c.semaphore.acquire();
+  for (int k = 0; k < c.share.concurrency; ++k) co_await c.semaphore.acquire();
   c.sweeper.stop();
 }
 
 }  // namespace
 
+// One asyncio event loop: a thread running one io_context. With --loops L
+// (an extension for C10K-sized runs) there are L of them, each with its share.
 void crawl_coroutine(const CrawlJob& job, Recorder& rec) {
-  asio::io_context ioc(1);
-  Crawl c{job, rec,
-          AsyncSemaphore(ioc.get_executor(), static_cast<std::size_t>(job.concurrency)),
-          DeadlineSweeper(ioc.get_executor(), job.timeout), {}, {}};
-  c.all.reserve(static_cast<std::size_t>(job.concurrency));
-  c.idle.reserve(static_cast<std::size_t>(job.concurrency));
-  std::exception_ptr failure;
-  asio::co_spawn(ioc, crawl_all(c), [&](std::exception_ptr e) { failure = e; });
-  ioc.run();
-  if (failure) std::rethrow_exception(failure);
+  run_event_loops(job, [&](const LoopShare& share) {
+    asio::io_context ioc(1);
+    Crawl c{job, share, rec,
+            AsyncSemaphore(ioc.get_executor(), static_cast<std::size_t>(share.concurrency)),
+            DeadlineSweeper(ioc.get_executor(), job.timeout), {}, {}};
+    c.all.reserve(static_cast<std::size_t>(share.concurrency));
+    c.idle.reserve(static_cast<std::size_t>(share.concurrency));
+    std::exception_ptr failure;
+    asio::co_spawn(ioc, crawl_all(c), [&](std::exception_ptr e) { failure = e; });
+    ioc.run();
+    if (failure) std::rethrow_exception(failure);
+  });
 }
 
 }  // namespace testbed

@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <cstdint>
 #include <map>
 #include <mutex>
@@ -29,6 +30,7 @@ struct CrawlConfig {
   int concurrency = 100;
   bool progress = false;   // print done/total on stderr while running
   std::uint64_t seed = 0;  // for the random URL tails; 0 picks one
+  int loops = 1;             // callback and coroutine: event loops, one thread each
   int retries = 0;           // extra attempts for a failed or timed-out request
   std::int64_t timeout_ms = 0;  // per attempt; 0: the delay plus 10 s
 };
@@ -49,9 +51,22 @@ struct CrawlJob {
   std::string host_header;           // "host:port"
   std::vector<std::string> targets;  // "/add?name=...&delay=...&abcdefghij"
   int concurrency = 1;
+  int loops = 1;
   int retries = 0;
   std::chrono::milliseconds timeout{0};  // per attempt
 };
+
+// The part of a job one event loop runs: URLs [begin, end) at `concurrency`.
+struct LoopShare {
+  std::size_t begin = 0;
+  std::size_t end = 0;
+  int concurrency = 1;
+};
+
+// Splits the URLs and the concurrency evenly over job.loops event loops and
+// runs `loop` for each share on its own thread (a single loop runs on the
+// calling thread). Rethrows the first exception a loop threw.
+void run_event_loops(const CrawlJob& job, const std::function<void(const LoopShare&)>& loop);
 
 // The per-attempt timeout a config asks for (--timeout-ms, or the delay plus 10 s).
 std::int64_t effective_timeout_ms(const CrawlConfig& c);

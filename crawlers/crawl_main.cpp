@@ -22,6 +22,9 @@ int main(int argc, char** argv) {
     ("delay,d", po::value(&cfg.delay_ms)->default_value(cfg.delay_ms), "server-side delay per request, ms")
     ("concurrency,c", po::value(&cfg.concurrency)->default_value(cfg.concurrency),
      "requests in flight at most (ignored by serial)")
+    ("loops", po::value(&cfg.loops)->default_value(cfg.loops),
+     "callback and coroutine: run this many event loops, one thread each, sharing the URLs "
+     "and the concurrency (1: the book's single loop)")
     ("retries", po::value(&cfg.retries)->default_value(cfg.retries),
      "extra attempts for a request that failed (no answer, a timeout, 5xx), with backoff")
     ("timeout-ms", po::value(&cfg.timeout_ms)->default_value(cfg.timeout_ms),

@@ -6,6 +6,7 @@
 #include "common/csv.hpp"
 #include "crawlers/http_client.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
@@ -81,6 +82,32 @@ ModelFn find_model(std::string_view name) {
   return nullptr;
 }
 
+void run_event_loops(const CrawlJob& job, const std::function<void(const LoopShare&)>& loop) {
+  const std::size_t n = job.targets.size();
+  const std::size_t loops = std::max<std::size_t>(
+      1, std::min({static_cast<std::size_t>(job.loops), static_cast<std::size_t>(job.concurrency), n}));
+  std::vector<LoopShare> shares(loops);
+  for (std::size_t k = 0; k < loops; ++k) {
+    shares[k].begin = n * k / loops;
+    shares[k].end = n * (k + 1) / loops;
+    shares[k].concurrency = static_cast<int>(job.concurrency / loops + (k < job.concurrency % loops));
+  }
+  if (loops == 1) return loop(shares[0]);
+  std::vector<std::exception_ptr> failures(loops);
+  std::vector<std::thread> threads;
+  for (std::size_t k = 0; k < loops; ++k)
+    threads.emplace_back([&, k] {
+      try {
+        loop(shares[k]);
+      } catch (...) {
+        failures[k] = std::current_exception();
+      }
+    });
+  for (auto& t : threads) t.join();
+  for (auto& f : failures)
+    if (f) std::rethrow_exception(f);
+}
+
 std::int64_t effective_timeout_ms(const CrawlConfig& c) {
   return c.timeout_ms ? c.timeout_ms : c.delay_ms + 10'000;
 }
@@ -152,6 +179,9 @@ CrawlSummary run_crawl(const CrawlConfig& config) {
   if (config.delay_ms < 0) throw std::invalid_argument("--delay cannot be negative");
   if (config.concurrency < 1) throw std::invalid_argument("--concurrency must be at least 1");
   if (config.retries < 0) throw std::invalid_argument("--retries cannot be negative");
+  if (config.loops < 1) throw std::invalid_argument("--loops must be at least 1");
+  if (config.loops > 1 && config.model != "callback" && config.model != "coroutine")
+    throw std::invalid_argument("--loops applies to the callback and coroutine models only");
   if (config.timeout_ms < 0) throw std::invalid_argument("--timeout-ms cannot be negative");
   std::string error;
   auto base = parse_base_url(config.url, &error);
@@ -166,6 +196,7 @@ CrawlSummary run_crawl(const CrawlConfig& config) {
   job.host_header = base->host + ":" + base->port;
   job.targets = make_targets(s.config, *base, s.config.name);
   job.concurrency = config.concurrency;
+  job.loops = config.loops;
   job.retries = config.retries;
   job.timeout = std::chrono::milliseconds(effective_timeout_ms(config));
   job.endpoints = resolve(*base);  // a bad host name is one clear error, before the clock starts
@@ -229,6 +260,7 @@ nlohmann::json to_json(const CrawlSummary& s) {
       {"bytes", s.bytes},
       {"seconds", s.seconds},
       {"failed", s.failed},
+      {"loops", c.loops},
       {"retries", s.retries},
       {"max_retries", c.retries},
       {"timeout_ms", effective_timeout_ms(c)},

@@ -177,3 +177,19 @@ TEST_CASE("a server on several threads serves every model exactly", "[crawl][thr
   CHECK(server_spans(srv, model).size() == 400);
   CHECK(srv.server().stats().connections <= 40);
 }
+
+TEST_CASE("with --loops the event-loop models share URLs and concurrency over threads", "[crawl][threads]") {
+  auto model = GENERATE(as<std::string>{}, "callback", "coroutine");
+  INFO(model);
+  test::TestServer srv;
+  CrawlConfig c = config_for(model, srv, 90, 150, 30);
+  c.loops = 2;
+  CrawlSummary s = run_crawl(c);
+  CHECK(s.bytes == 90);
+  CHECK(s.failed == 0);
+  auto spans = server_spans(srv, model);
+  REQUIRE(spans.size() == 90);
+  CHECK(test::peak_overlap(spans) == 30);
+  c.model = "threads";
+  CHECK_THROWS_WITH(run_crawl(c), Catch::Contains("--loops"));
+}
