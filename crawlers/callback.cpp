@@ -102,6 +102,7 @@ class Slot {
     HttpResult r;
     r.error = conn_.timed_out ? timeout_error(s_.sweeper.timeout(), s_.job.host_header)
                               : describe_error(stage, ec, s_.job.host_header);
+    r.refused = ec == asio::error::connection_refused;
     settle(r);
   }
 

@@ -84,7 +84,9 @@ class Recorder {
   void start(std::size_t i);
   // Attempt `attempt` (0-based) of request i ended with `r`. True: the model
   // should wait retry_backoff(attempt, i) and try again. False: the request is
-  // settled and recorded (any status but 200 counts as a failure).
+  // settled and recorded (any status but 200 counts as a failure). A refused
+  // connection is not retried while no request of the crawl has had an answer:
+  // a server that was never up is reported at once, not after every backoff.
   bool settle(std::size_t i, const HttpResult& r, int attempt, int retries);
 
   std::size_t completed() const { return completed_.load(std::memory_order_relaxed); }
@@ -97,6 +99,7 @@ class Recorder {
   void fail(std::size_t i, std::string_view error);
   std::vector<RequestRecord> records_;
   std::atomic<std::size_t> completed_{0};
+  std::atomic<bool> answered_{false};  // some attempt got an HTTP answer
   mutable std::mutex mu_;
   std::map<std::string, std::int64_t> errors_;  // message -> occurrences
 };

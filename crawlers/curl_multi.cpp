@@ -37,7 +37,6 @@ struct Transfer {
   std::int64_t retry_at_us = 0;  // waiting out a backoff until then
   std::int64_t bytes = 0;
   std::string url;
-  char error[CURL_ERROR_SIZE] = {};
 };
 
 std::size_t count_body(char*, std::size_t size, std::size_t n, void* user) {
@@ -140,7 +139,6 @@ void crawl_curl(const CrawlJob& job, Recorder& rec) {
     curl_easy_setopt(t.easy, CURLOPT_WRITEFUNCTION, count_body);
     curl_easy_setopt(t.easy, CURLOPT_WRITEDATA, &t);
     curl_easy_setopt(t.easy, CURLOPT_PRIVATE, &t);
-    curl_easy_setopt(t.easy, CURLOPT_ERRORBUFFER, t.error);
     curl_easy_setopt(t.easy, CURLOPT_TIMEOUT_MS, static_cast<long>(job.timeout.count()));
   }
 
@@ -149,7 +147,6 @@ void crawl_curl(const CrawlJob& job, Recorder& rec) {
   std::size_t in_multi = 0;  // transfers curl is working on
   auto submit = [&](Transfer& t) {
     t.bytes = 0;
-    t.error[0] = '\0';
     curl_multi_add_handle(multi, t.easy);  // curl asks for a timeout of 0 to start it
     ++in_multi;
   };
@@ -180,8 +177,16 @@ void crawl_curl(const CrawlJob& job, Recorder& rec) {
       } else if (msg->data.result == CURLE_OPERATION_TIMEDOUT) {
         r.error = timeout_error(job.timeout, job.host_header);  // worded as the other models do
       } else {
-        r.error = "curl " + job.host_header + ": " +
-                  (t->error[0] ? t->error : curl_easy_strerror(msg->data.result));
+        // Worded as the other models do, from the system's error when there is
+        // one; curl's own message carries timings that would split one cause
+        // into many lines of the summary.
+        long os_errno = 0;
+        curl_easy_getinfo(t->easy, CURLINFO_OS_ERRNO, &os_errno);
+        bool connecting = msg->data.result == CURLE_COULDNT_CONNECT;
+        r.error = os_errno ? std::string(connecting ? "connect " : "request to ") + job.host_header +
+                                 ": " + std::strerror(static_cast<int>(os_errno))
+                           : "curl " + job.host_header + ": " + curl_easy_strerror(msg->data.result);
+        r.refused = connecting && os_errno == ECONNREFUSED;
       }
       curl_multi_remove_handle(multi, t->easy);
       --in_multi;

@@ -23,7 +23,10 @@ void Recorder::start(std::size_t i) { records_[i].start_us = now_us(); }
 
 bool Recorder::settle(std::size_t i, const HttpResult& r, int attempt, int retries) {
   records_[i].attempts = attempt + 1;
-  if (r.status != 200 && attempt < retries && is_retryable(r)) return true;
+  if (r.status) answered_.store(true, std::memory_order_relaxed);
+  bool server_seen = answered_.load(std::memory_order_relaxed);
+  if (r.status != 200 && attempt < retries && is_retryable(r) && (!r.refused || server_seen))
+    return true;
   if (r.status)
     finish(i, r.status, r.bytes);
   else

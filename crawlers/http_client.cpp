@@ -146,8 +146,10 @@ asio::awaitable<HttpResult> async_get(AsyncConnection& conn, const std::vector<t
       conn.buffer.clear();
       co_await asio::async_connect(conn.socket, endpoints, redirect_error(use_awaitable, ec));
       if (ec) {
-        conn.socket.close(ec);
+        beast::error_code ignored;
+        conn.socket.close(ignored);
         r.error = describe_error("connect", ec, host_header);
+        r.refused = ec == asio::error::connection_refused;
         co_return r;
       }
       conn.socket.set_option(tcp::no_delay(true), ec);

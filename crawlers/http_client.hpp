@@ -38,10 +38,12 @@ struct HttpResult {
   int status = 0;  // 0: no answer
   std::int64_t bytes = 0;
   std::string error;  // set when status == 0
+  bool refused = false;  // nothing listens at the address (connection refused)
 };
 
 // Worth another attempt: no answer at all, or the server's own failure
-// (5xx, 408, 429). Other 4xx answers would only repeat themselves.
+// (5xx, 408, 429). Other 4xx answers would only repeat themselves. (A refused
+// connection is worth one only once the server has been seen up: Recorder.)
 bool is_retryable(const HttpResult& r);
 
 // How long to wait before attempt `attempt + 1`: 10 ms doubling to at most

@@ -16,9 +16,18 @@ ensure_packages() {
   [ "$(id -u)" = 0 ] || sudo="sudo"
   export DEBIAN_FRONTEND=noninteractive
   $sudo apt-get update -q >/dev/null
+  # Packages with a service (nginx) must not start it: the benchmarks run their
+  # own on a free port. policy-rc.d saying 101 is Debian's way to ask for that.
+  local policy=/usr/sbin/policy-rc.d own_policy=0
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null && $sudo chmod +x "$policy" && own_policy=1
+  fi
   # No recommends: python3-matplotlib recommends packages that pull Boost 1.74,
   # which conflicts with Boost 1.81 (apt would silently remove one of them).
-  $sudo apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+  local rc=0
+  $sudo apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null || rc=$?
+  [ $own_policy = 1 ] && $sudo rm -f "$policy"
+  return $rc
 }
 
 # check_boost: fails unless the Boost 1.81 headers survived every install.

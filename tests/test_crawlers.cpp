@@ -93,7 +93,13 @@ TEST_CASE("a dead server is counted as failures and not a crash", "[crawl]") {
   REQUIRE(s.errors.size() == 1);
   CHECK(s.errors.begin()->second == 5);
   CHECK_THAT(s.errors.begin()->first, Catch::Contains("127.0.0.1"));
+  CHECK_THAT(s.errors.begin()->first, Catch::Contains("refused", Catch::CaseSensitive::No));
   CHECK(test::parse_csv(timeline_csv(s)).size() == 6);  // what it has is still written
+  // A server that was never up is not retried: every request fails on its first attempt.
+  c.retries = 8;
+  CrawlSummary again = run_crawl(c);
+  CHECK(again.failed == 5);
+  CHECK(again.retries == 0);
 }
 
 TEST_CASE("bad crawl settings are rejected with a reason", "[crawl]") {

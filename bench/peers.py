@@ -1,0 +1,423 @@
+#!/usr/bin/env python3
+"""Measure the testbed against its peers, in one run (issue: performance vs peers).
+
+  1. server:     delayserver --threads 1 vs nginx (1 worker, `return 200 "."`) under
+                 wrk -t1 -c64 at delay 0, alternating A B A B; ratio ours / nginx.
+  2. client:     crawl --model M --delay 0 --concurrency 64 vs wrk -t1 -c64, both
+                 against the same delayserver; ratio per model.
+  3. efficiency: every concurrent model at N=1000, C=100, delay 100 ms; ideal / measured.
+  4. c10k:       crawl --model coroutine --num 10000 --concurrency 10000 --delay 1000;
+                 seconds against the ideal 1.0 s and the server's memory per connection.
+  5. cost:       CPU seconds per 1k requests (client and server) per model, and
+                 instructions per request under callgrind (repeatable on a noisy machine).
+
+Servers and load are pinned to different cores with taskset where it works.
+Writes OUT/peers.json (every measurement) and OUT/peers.md (the tables).
+Only the standard library: any python3 runs it. bench/peers.sh installs what it needs.
+"""
+import argparse
+import json
+import os
+import re
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+MODELS = ["threads", "callback", "coroutine", "curl"]
+
+
+def log(msg):
+    print(f"[peers] {msg}", file=sys.stderr, flush=True)
+
+
+def pin(core):
+    """taskset -c CORE, if taskset exists and there are two cores to split."""
+    if shutil.which("taskset") and (os.cpu_count() or 1) >= 2:
+        return ["taskset", "-c", str(core)]
+    return []
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http_get(port, target, timeout=5):
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(f"GET {target} HTTP/1.0\r\nHost: x\r\n\r\n".encode())
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split()[1]), body.decode(errors="replace")
+
+
+def wait_ready(port, proc, what, timeout=10):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"{what} exited before it was ready (status {proc.returncode})")
+        try:
+            http_get(port, "/health", timeout=1)
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit(f"{what} not ready on port {port} within {timeout} s")
+
+
+class Process:
+    """A server we started: stopped by PID with SIGTERM (then SIGKILL) on exit."""
+
+    def __init__(self, argv, port, what, **kw):
+        self.what = what
+        self.port = port
+        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **kw)
+        wait_ready(port, self.proc, what)
+
+    def cpu_seconds(self):
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks = os.sysconf("SC_CLK_TCK")
+        return (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
+
+    def memory_kib(self):
+        out = {}
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith(("VmRSS:", "VmHWM:")):
+                out[line.split(":")[0]] = int(line.split()[1])
+        return out
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.stderr.read().decode(errors="replace") if self.proc.stderr else ""
+
+
+def delayserver(build, tmp, core=None, extra=()):
+    port = free_port()
+    argv = (pin(core) if core is not None else []) + [
+        str(build / "delayserver"), "--port", str(port), "--threads", "1",
+        "--timeline", str(tmp / f"timeline-{port}.csv"), "--db", str(tmp / f"primes-{port}.sqlite"),
+        *extra]
+    return Process(argv, port, "delayserver")
+
+
+NGINX_CONF = """\
+daemon off;
+master_process off;
+worker_processes 1;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  client_body_temp_path {dir}/body;
+  proxy_temp_path {dir}/proxy;
+  fastcgi_temp_path {dir}/fastcgi;
+  uwsgi_temp_path {dir}/uwsgi;
+  scgi_temp_path {dir}/scgi;
+  keepalive_requests 1000000;
+  keepalive_timeout 60s;
+  server {{
+    listen 127.0.0.1:{port};
+    location / {{ return 200 "."; }}
+  }}
+}}
+"""
+
+
+def nginx(tmp, core):
+    exe = shutil.which("nginx") or "/usr/sbin/nginx"
+    d = tmp / "nginx"
+    d.mkdir(exist_ok=True)
+    port = free_port()
+    conf = d / "nginx.conf"
+    conf.write_text(NGINX_CONF.format(dir=d, port=port))
+    return Process(pin(core) + [exe, "-p", str(d), "-c", str(conf)], port, "nginx")
+
+
+def wrk(port, seconds, core, connections=64):
+    exe = shutil.which("wrk")
+    out = subprocess.run(pin(core) + [exe, "-t1", f"-c{connections}", f"-d{seconds}s",
+                                      f"http://127.0.0.1:{port}/add?name=wrk&delay=0"],
+                         capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errs = re.search(r"Socket errors: (.*)", out)
+    if bad or errs:
+        log(f"wrk saw problems: {bad.group(0) if bad else ''} {errs.group(0) if errs else ''}")
+    return rps
+
+
+def crawl(build, port, model, num, delay, concurrency, core=None, check=True, extra=()):
+    argv = (pin(core) if core is not None else []) + [
+        str(build / "crawl"), "--model", model, "--url", f"http://127.0.0.1:{port}",
+        "--num", str(num), "--delay", str(delay), "--concurrency", str(concurrency), "--json", *extra]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    p = subprocess.run(argv, capture_output=True, text=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if check and p.returncode != 0:
+        raise SystemExit(f"crawl --model {model} failed ({p.returncode}): {p.stderr.strip()}")
+    s = json.loads(p.stdout.strip().splitlines()[-1]) if p.stdout.strip() else {}
+    s["cpu_seconds"] = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    s["stderr"] = p.stderr
+    return s
+
+
+# --- 1. server throughput -----------------------------------------------------
+
+def bench_server(args, build, tmp):
+    log(f"server: delayserver vs nginx, wrk -t1 -c64, {args.rounds} x {args.seconds} s each, A B A B")
+    ours = delayserver(build, tmp, core=0)
+    theirs = nginx(tmp, core=0)
+    rows = []
+    try:
+        wrk(ours.port, 1, 1)  # warm both up
+        wrk(theirs.port, 1, 1)
+        for r in range(args.rounds):
+            a = wrk(ours.port, args.seconds, 1)
+            b = wrk(theirs.port, args.seconds, 1)
+            rows.append({"round": r + 1, "delayserver_rps": a, "nginx_rps": b, "ratio": a / b})
+            log(f"  round {r + 1}: delayserver {a:,.0f}/s, nginx {b:,.0f}/s, ratio {a / b:.3f}")
+    finally:
+        ours.stop()
+        theirs.stop()
+    return {"rounds": rows, "ratio_median": statistics.median(x["ratio"] for x in rows)}
+
+
+# --- 2. client throughput -----------------------------------------------------
+
+def bench_client(args, build, tmp):
+    log(f"client: crawl --delay 0 --concurrency 64 --num {args.client_num} vs wrk -t1 -c64")
+    srv = delayserver(build, tmp, core=0, extra=["--timeline-capacity", "0"])
+    rows = []
+    try:
+        wrk(srv.port, 1, 1)
+        for model in MODELS:
+            ratios = []
+            for r in range(args.client_rounds):
+                w = wrk(srv.port, args.seconds, 1)
+                s = crawl(build, srv.port, model, args.client_num, 0, 64, core=1)
+                rps = s["num"] / s["seconds"]
+                ratios.append(rps / w)
+                rows.append({"model": model, "round": r + 1, "wrk_rps": w, "crawl_rps": rps,
+                             "ratio": rps / w, "failed": s["failed"]})
+                log(f"  {model} round {r + 1}: crawl {rps:,.0f}/s, wrk {w:,.0f}/s, ratio {rps / w:.3f}")
+    finally:
+        srv.stop()
+    summary = {m: statistics.median(x["ratio"] for x in rows if x["model"] == m) for m in MODELS}
+    return {"rounds": rows, "ratio_median": summary}
+
+
+# --- 3. efficiency ------------------------------------------------------------
+
+def bench_efficiency(args, build, tmp):
+    n, c, d = 1000, 100, 100
+    log(f"efficiency: N={n}, C={c}, delay {d} ms, {args.rounds} rounds")
+    srv = delayserver(build, tmp)
+    rows = []
+    try:
+        for r in range(args.rounds):
+            for model in MODELS:
+                s = crawl(build, srv.port, model, n, d, c)
+                rows.append({"model": model, "round": r + 1, "seconds": s["seconds"],
+                             "ideal_seconds": s["ideal_seconds"], "efficiency": s["efficiency"]})
+                log(f"  {model} round {r + 1}: {s['seconds']:.4f} s, efficiency {s['efficiency']:.4f}")
+    finally:
+        srv.stop()
+    summary = {m: statistics.median(x["efficiency"] for x in rows if x["model"] == m) for m in MODELS}
+    return {"rounds": rows, "efficiency_median": summary}
+
+
+# --- 4. C10K ------------------------------------------------------------------
+
+def bench_c10k(args, build, tmp):
+    n = args.c10k
+    log(f"c10k: coroutine, {n} URLs at concurrency {n}, delay 1000 ms, {args.rounds} rounds "
+        "each of --loops 1 (the book's single event loop) and --loops 2 (both cores)")
+    rows = []
+    for r in range(args.rounds):
+        for loops in (1, 2):
+            srv = delayserver(build, tmp)
+            try:
+                base = srv.memory_kib()["VmRSS"]
+                s = crawl(build, srv.port, "coroutine", n, 1000, n, check=False, extra=["--loops", str(loops)])
+                peak = srv.memory_kib()["VmHWM"]
+                stats = json.loads(http_get(srv.port, "/stats")[1])
+            finally:
+                srv.stop()
+            per_conn = (peak - base) * 1024 / max(1, stats["accepted"] - 1)
+            rows.append({"round": r + 1, "loops": loops, "seconds": s.get("seconds"), "failed": s.get("failed"),
+                         "bytes": s.get("bytes"), "server_rss_base_kib": base, "server_rss_peak_kib": peak,
+                         "server_bytes_per_connection": per_conn, "accepted": stats["accepted"]})
+            log(f"  round {r + 1}, --loops {loops}: {s.get('seconds', 0):.3f} s, failed {s.get('failed')}, "
+                f"server {per_conn:,.0f} B per connection")
+    med = lambda key, loops: statistics.median(x[key] for x in rows if x["loops"] == loops)
+    return {"rounds": rows,
+            "seconds_median": {str(l): med("seconds", l) for l in (1, 2)},
+            "bytes_per_connection_median": med("server_bytes_per_connection", 1)}
+
+
+# --- 5. cost per request --------------------------------------------------------
+
+def callgrind_instructions(argv, **kw):
+    with tempfile.NamedTemporaryFile(suffix=".out") as f:
+        p = subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={f.name}"] + argv,
+                           capture_output=True, text=True, **kw)
+        m = re.search(r"Collected : (\d+)", p.stderr)
+        if not m:
+            raise SystemExit(f"callgrind gave no total for {argv[0]}: {p.stderr[-500:]}")
+        return int(m.group(1))
+
+
+def bench_cost(args, build, tmp):
+    log(f"cost: CPU per 1k requests ({args.cost_num} requests, delay 0, C=64); callgrind per request")
+    rows = []
+    srv = delayserver(build, tmp, core=0, extra=["--timeline-capacity", "0"])
+    try:
+        for model in ["serial"] + MODELS:
+            cpu0 = srv.cpu_seconds()
+            s = crawl(build, srv.port, model, args.cost_num, 0, 64, core=1)
+            server_cpu = srv.cpu_seconds() - cpu0
+            rows.append({"model": model, "client_cpu_per_1k": 1000 * s["cpu_seconds"] / args.cost_num,
+                         "server_cpu_per_1k": 1000 * server_cpu / args.cost_num,
+                         "requests_per_second": args.cost_num / s["seconds"]})
+            log(f"  {model}: client {rows[-1]['client_cpu_per_1k'] * 1000:.1f} ms CPU per 1k, "
+                f"server {rows[-1]['server_cpu_per_1k'] * 1000:.1f} ms per 1k")
+        if shutil.which("valgrind"):
+            small, big = args.callgrind_num // 10, args.callgrind_num
+            for row in rows:
+                model = row["model"]
+                ir = [callgrind_instructions(
+                          [str(build / "crawl"), "--model", model, "--url", f"http://127.0.0.1:{srv.port}",
+                           "--num", str(k), "--delay", "0", "--concurrency", "64"]) for k in (small, big)]
+                row["client_instructions_per_request"] = (ir[1] - ir[0]) / (big - small)
+                log(f"  {model}: client {row['client_instructions_per_request']:,.0f} instructions per request")
+    finally:
+        srv.stop()
+    if shutil.which("valgrind"):
+        # The server under callgrind, fed by the (native) coroutine crawler; the
+        # difference between a small and a big run is the cost per request.
+        totals = []
+        for k in (args.callgrind_num // 10, args.callgrind_num):
+            port = free_port()
+            out = tmp / f"callgrind-server-{k}.out"
+            proc = subprocess.Popen(
+                ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", str(build / "delayserver"),
+                 "--port", str(port), "--timeline", str(tmp / "cg.csv"), "--db", str(tmp / "cg.sqlite"),
+                 "--timeline-capacity", "0"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            wait_ready(port, proc, "delayserver under callgrind", timeout=60)
+            crawl(build, port, "coroutine", k, 0, 64)
+            proc.send_signal(signal.SIGTERM)
+            err = proc.communicate(timeout=120)[1]
+            totals.append(int(re.search(r"Collected : (\d+)", err).group(1)))
+        per_request = (totals[1] - totals[0]) / (args.callgrind_num - args.callgrind_num // 10)
+        log(f"  server: {per_request:,.0f} instructions per request")
+        return {"models": rows, "server_instructions_per_request": per_request}
+    return {"models": rows}
+
+
+# --- report ----------------------------------------------------------------------
+
+def markdown(res, args):
+    out = []
+    if "server" in res:
+        r = res["server"]
+        out += ["## 1. Server throughput: delayserver / nginx (wrk -t1 -c64, delay 0)", "",
+                "| round | delayserver req/s | nginx req/s | ratio |", "|---|---|---|---|"]
+        out += [f"| {x['round']} | {x['delayserver_rps']:,.0f} | {x['nginx_rps']:,.0f} | {x['ratio']:.3f} |"
+                for x in r["rounds"]]
+        out += ["", f"Median ratio: **{r['ratio_median']:.3f}** (target >= 0.8)", ""]
+    if "client" in res:
+        r = res["client"]
+        out += ["## 2. Client throughput: crawl / wrk (C=64, delay 0, same delayserver)", "",
+                "| model | crawl req/s | wrk req/s | ratio |", "|---|---|---|---|"]
+        for m in MODELS:
+            xs = [x for x in r["rounds"] if x["model"] == m]
+            out.append(f"| {m} | {statistics.median(x['crawl_rps'] for x in xs):,.0f} | "
+                       f"{statistics.median(x['wrk_rps'] for x in xs):,.0f} | {r['ratio_median'][m]:.3f} |")
+        out += ["", "Ratios are medians of rounds; target >= 0.9 for coroutine.", ""]
+    if "efficiency" in res:
+        r = res["efficiency"]
+        out += ["## 3. Efficiency: ideal / measured (N=1000, C=100, delay 100 ms, ideal 1.000 s)", "",
+                "| model | median seconds | efficiency |", "|---|---|---|"]
+        for m in MODELS:
+            xs = [x["seconds"] for x in r["rounds"] if x["model"] == m]
+            out.append(f"| {m} | {statistics.median(xs):.4f} | {r['efficiency_median'][m]:.4f} |")
+        out += ["", "Target >= 0.97 for every model.", ""]
+    if "c10k" in res:
+        r = res["c10k"]
+        out += [f"## 4. C10K: coroutine, {args.c10k} URLs at concurrency {args.c10k}, delay 1 s (ideal 1.000 s)", "",
+                "| round | --loops | seconds | failed | server bytes per connection |", "|---|---|---|---|---|"]
+        out += [f"| {x['round']} | {x['loops']} | {x['seconds']:.3f} | {x['failed']} | "
+                f"{x['server_bytes_per_connection']:,.0f} |" for x in r["rounds"]]
+        out += ["", f"Median: **{r['seconds_median']['1']:.3f} s** with one event loop, "
+                f"**{r['seconds_median']['2']:.3f} s** with two (target <= 1.6 s); "
+                f"**{r['bytes_per_connection_median']:,.0f} B** of server memory per connection (target <= 8192)", ""]
+    if "cost" in res:
+        r = res["cost"]
+        out += [f"## 5. Cost per request ({args.cost_num} requests, delay 0, C=64)", "",
+                "| model | req/s | client CPU ms per 1k | server CPU ms per 1k | client instructions per request |",
+                "|---|---|---|---|---|"]
+        for x in r["models"]:
+            ir = x.get("client_instructions_per_request")
+            out.append(f"| {x['model']} | {x['requests_per_second']:,.0f} | {x['client_cpu_per_1k'] * 1000:.1f} | "
+                       f"{x['server_cpu_per_1k'] * 1000:.1f} | {f'{ir:,.0f}' if ir else 'n/a'} |")
+        if "server_instructions_per_request" in r:
+            out += ["", f"Server: **{r['server_instructions_per_request']:,.0f}** instructions per request "
+                    "(callgrind, the difference between two run sizes)."]
+        out.append("")
+    return "\n".join(out)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--build", default=str(ROOT / "build"), help="folder with delayserver and crawl")
+    ap.add_argument("--out", default=None, help="results folder (default results/peers-<time>)")
+    ap.add_argument("--only", default="server,client,efficiency,c10k,cost",
+                    help="comma-separated subset of server,client,efficiency,c10k,cost")
+    ap.add_argument("--quick", action="store_true", help="short runs, for CI")
+    ap.add_argument("--rounds", type=int, default=4)
+    ap.add_argument("--seconds", type=int, default=5, help="length of each wrk run")
+    args = ap.parse_args()
+    args.client_num, args.client_rounds = 100_000, 3
+    args.c10k, args.cost_num, args.callgrind_num = 10_000, 50_000, 5_000
+    if args.quick:
+        args.rounds, args.seconds, args.client_rounds = 2, 1, 1
+        args.client_num, args.c10k, args.cost_num, args.callgrind_num = 20_000, 2_000, 10_000, 1_000
+    build = Path(args.build)
+    out = Path(args.out or ROOT / "results" / time.strftime("peers-%Y%m%d-%H%M%S"))
+    out.mkdir(parents=True, exist_ok=True)
+    wanted = args.only.split(",")
+    unknown = set(wanted) - {"server", "client", "efficiency", "c10k", "cost"}
+    if unknown:
+        ap.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}")
+    res = {"date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "machine": os.uname().nodename,
+           "cores": os.cpu_count(), "quick": args.quick}
+    steps = {"server": bench_server, "client": bench_client, "efficiency": bench_efficiency,
+             "c10k": bench_c10k, "cost": bench_cost}
+    with tempfile.TemporaryDirectory() as t:
+        for name in wanted:
+            res[name] = steps[name](args, build, Path(t))
+            (out / "peers.json").write_text(json.dumps(res, indent=1))
+    md = markdown(res, args)
+    (out / "peers.md").write_text(md)
+    print(md)
+    log(f"wrote {out}/peers.json and {out}/peers.md")
+
+
+if __name__ == "__main__":
+    main()
