@@ -177,6 +177,11 @@ def crawl(build, port, model, num, delay, concurrency, core=None, check=True, ex
     return s
 
 
+def medians(rows, group, key, groups):
+    """The median of `key` over the rows of each group, e.g. per model."""
+    return {str(g): statistics.median(x[key] for x in rows if x[group] == g) for g in groups}
+
+
 # --- 1. server throughput -----------------------------------------------------
 
 def bench_server(args, build, tmp):
@@ -207,19 +212,16 @@ def bench_client(args, build, tmp):
     try:
         wrk(srv.port, 1, 1)
         for model in MODELS:
-            ratios = []
             for r in range(args.client_rounds):
                 w = wrk(srv.port, args.seconds, 1)
                 s = crawl(build, srv.port, model, args.client_num, 0, 64, core=1)
                 rps = s["num"] / s["seconds"]
-                ratios.append(rps / w)
                 rows.append({"model": model, "round": r + 1, "wrk_rps": w, "crawl_rps": rps,
                              "ratio": rps / w, "failed": s["failed"]})
                 log(f"  {model} round {r + 1}: crawl {rps:,.0f}/s, wrk {w:,.0f}/s, ratio {rps / w:.3f}")
     finally:
         srv.stop()
-    summary = {m: statistics.median(x["ratio"] for x in rows if x["model"] == m) for m in MODELS}
-    return {"rounds": rows, "ratio_median": summary}
+    return {"rounds": rows, "ratio_median": medians(rows, "model", "ratio", MODELS)}
 
 
 # --- 3. efficiency ------------------------------------------------------------
@@ -238,8 +240,7 @@ def bench_efficiency(args, build, tmp):
                 log(f"  {model} round {r + 1}: {s['seconds']:.4f} s, efficiency {s['efficiency']:.4f}")
     finally:
         srv.stop()
-    summary = {m: statistics.median(x["efficiency"] for x in rows if x["model"] == m) for m in MODELS}
-    return {"rounds": rows, "efficiency_median": summary}
+    return {"rounds": rows, "efficiency_median": medians(rows, "model", "efficiency", MODELS)}
 
 
 # --- 4. C10K ------------------------------------------------------------------
@@ -265,10 +266,8 @@ def bench_c10k(args, build, tmp):
                          "server_bytes_per_connection": per_conn, "accepted": stats["accepted"]})
             log(f"  round {r + 1}, --loops {loops}: {s.get('seconds', 0):.3f} s, failed {s.get('failed')}, "
                 f"server {per_conn:,.0f} B per connection")
-    med = lambda key, loops: statistics.median(x[key] for x in rows if x["loops"] == loops)
-    return {"rounds": rows,
-            "seconds_median": {str(l): med("seconds", l) for l in (1, 2)},
-            "bytes_per_connection_median": med("server_bytes_per_connection", 1)}
+    return {"rounds": rows, "seconds_median": medians(rows, "loops", "seconds", (1, 2)),
+            "bytes_per_connection_median": medians(rows, "loops", "server_bytes_per_connection", (1,))["1"]}
 
 
 # --- 5. cost per request --------------------------------------------------------
