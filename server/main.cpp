@@ -2,6 +2,7 @@
 #include "common/cli.hpp"
 #include "common/csv.hpp"
 #include "server/server.hpp"
+#include "server/timeline_store.hpp"
 
 #include <iostream>
 
@@ -72,6 +73,9 @@ int main(int argc, char** argv) {
                 << c.drop_rate << ", seed " << c.seed << std::endl;
     server.run();
     std::cout << "delayserver: stopped, timeline written to " << cfg.timeline_path << std::endl;
+    if (auto dropped = server.timeline().dropped())
+      std::cerr << "delayserver: " << dropped << " requests were served but not recorded "
+                << "(--timeline-capacity " << cfg.timeline_capacity << ")\n";
   } catch (const std::exception& e) {
     std::cerr << "delayserver: " << e.what() << '\n';
     return 1;

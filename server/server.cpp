@@ -275,9 +275,12 @@ class Session : public SessionBase {
     std::string err;
     long long n = srv_.flush(&err);
     if (n < 0) return reply_error(http::status::internal_server_error, err, false);
-    reply(http::status::ok,
-          "flushed " + std::to_string(n) + " rows to " + srv_.config.timeline_path + "\n",
-          "text/plain");
+    body_ = "flushed " + std::to_string(n) + " rows to " + srv_.config.timeline_path;
+    if (auto dropped = srv_.timeline.dropped())
+      body_ += " (" + std::to_string(dropped) + " more were not kept: --timeline-capacity " +
+               std::to_string(srv_.config.timeline_capacity) + ")";
+    body_ += "\n";
+    reply(http::status::ok, body_, "text/plain");
   }
 
   // /add?name=N&delay=MS: wait on a timer, answer, record the span.

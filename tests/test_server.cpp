@@ -131,6 +131,17 @@ TEST_CASE("oversized headers get 431", "[server]") {
   CHECK(http_get(srv.port(), "/health").status == 200);
 }
 
+TEST_CASE("a server past its timeline capacity serves on and says how much it dropped", "[server]") {
+  ServerConfig cfg;
+  cfg.timeline_capacity = 2;
+  test::TestServer srv(cfg);
+  for (int i = 0; i < 5; ++i) CHECK(http_get(srv.port(), "/add?name=x&delay=0").status == 200);
+  auto r = http_get(srv.port(), "/add?flush=True");
+  CHECK_THAT(r.body, Catch::Contains("flushed 2 rows"));
+  CHECK_THAT(r.body, Catch::Contains("3 more were not kept"));
+  CHECK_THAT(http_get(srv.port(), "/stats").body, Catch::Contains("\"timeline_dropped\":3"));
+}
+
 TEST_CASE("the timeline store counts rows beyond its capacity as dropped", "[server]") {
   TimelineStore store(2);
   store.add("a", 1, 2);
