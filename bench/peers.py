@@ -272,14 +272,19 @@ def bench_c10k(args, build, tmp):
 
 # --- 5. cost per request --------------------------------------------------------
 
+def callgrind_total(what, stderr):
+    """The instruction count callgrind reports on stderr when its program exits."""
+    m = re.search(r"Collected : (\d+)", stderr)
+    if not m:
+        raise SystemExit(f"callgrind gave no total for {what}: {stderr[-500:]}")
+    return int(m.group(1))
+
+
 def callgrind_instructions(argv, **kw):
     with tempfile.NamedTemporaryFile(suffix=".out") as f:
         p = subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={f.name}"] + argv,
                            capture_output=True, text=True, **kw)
-        m = re.search(r"Collected : (\d+)", p.stderr)
-        if not m:
-            raise SystemExit(f"callgrind gave no total for {argv[0]}: {p.stderr[-500:]}")
-        return int(m.group(1))
+        return callgrind_total(argv[0], p.stderr)
 
 
 def bench_cost(args, build, tmp):
@@ -322,7 +327,7 @@ def bench_cost(args, build, tmp):
             crawl(build, port, "coroutine", k, 0, 64)
             proc.send_signal(signal.SIGTERM)
             err = proc.communicate(timeout=120)[1]
-            totals.append(int(re.search(r"Collected : (\d+)", err).group(1)))
+            totals.append(callgrind_total("delayserver", err))
         per_request = (totals[1] - totals[0]) / (args.callgrind_num - args.callgrind_num // 10)
         log(f"  server: {per_request:,.0f} instructions per request")
         return {"models": rows, "server_instructions_per_request": per_request}

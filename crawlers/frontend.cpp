@@ -23,8 +23,9 @@ void Recorder::start(std::size_t i) { records_[i].start_us = now_us(); }
 
 bool Recorder::settle(std::size_t i, const HttpResult& r, int attempt, int retries) {
   records_[i].attempts = attempt + 1;
-  if (r.status) answered_.store(true, std::memory_order_relaxed);
+  // Written once, not per request: threads would fight over its cache line.
   bool server_seen = answered_.load(std::memory_order_relaxed);
+  if (r.status && !server_seen) answered_.store(server_seen = true, std::memory_order_relaxed);
   if (r.status != 200 && attempt < retries && is_retryable(r) && (!r.refused || server_seen))
     return true;
   if (r.status)

@@ -157,6 +157,12 @@ struct DelayServer::Impl {
     if (u < config.drop_rate + config.error_rate) return Fault::error;
     return Fault::none;
   }
+  ServerStats stats() const {
+    return {counters.connections.load(),   counters.accepted.load(),
+            counters.refused.load(),       counters.read_timeouts.load(),
+            counters.abandoned.load(),     counters.injected_errors.load(),
+            counters.injected_drops.load()};
+  }
   std::uint32_t now_tick() const { return tick.load(std::memory_order_relaxed); }
   bool timed_out(std::uint32_t since) const {
     return timeout_ticks && since && now_tick() - since >= timeout_ticks;
@@ -381,7 +387,7 @@ class Session : public SessionBase {
   }
 
   void handle_stats() {
-    const Counters& c = srv_.counters;
+    const ServerStats st = srv_.stats();
     auto field = [this](const char* key, std::uint64_t v, bool first = false) {
       body_ += first ? "{\"" : ",\"";
       body_ += key;
@@ -389,13 +395,13 @@ class Session : public SessionBase {
       append_int(body_, static_cast<std::int64_t>(v));
     };
     body_.clear();
-    field("connections", c.connections.load(), true);
-    field("accepted", c.accepted.load());
-    field("refused", c.refused.load());
-    field("read_timeouts", c.read_timeouts.load());
-    field("abandoned", c.abandoned.load());
-    field("injected_errors", c.injected_errors.load());
-    field("injected_drops", c.injected_drops.load());
+    field("connections", st.connections, true);
+    field("accepted", st.accepted);
+    field("refused", st.refused);
+    field("read_timeouts", st.read_timeouts);
+    field("abandoned", st.abandoned);
+    field("injected_errors", st.injected_errors);
+    field("injected_drops", st.injected_drops);
     field("timeline_rows", srv_.timeline.size());
     field("timeline_dropped", srv_.timeline.dropped());
     body_ += "}\n";
@@ -531,12 +537,7 @@ TimelineStore& DelayServer::timeline() { return impl_->timeline; }
 PrimeDb& DelayServer::db() { return *impl_->db; }
 long long DelayServer::flush(std::string* error) { return impl_->flush(error); }
 
-ServerStats DelayServer::stats() const {
-  const Counters& c = impl_->counters;
-  return {c.connections.load(), c.accepted.load(),       c.refused.load(),
-          c.read_timeouts.load(), c.abandoned.load(), c.injected_errors.load(),
-          c.injected_drops.load()};
-}
+ServerStats DelayServer::stats() const { return impl_->stats(); }
 
 void DelayServer::handle_signals() {
   impl_->signals.add(SIGINT);
