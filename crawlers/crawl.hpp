@@ -113,14 +113,19 @@ void crawl_threads(const CrawlJob& job, Recorder& rec);
 void crawl_callback(const CrawlJob& job, Recorder& rec);
 void crawl_coroutine(const CrawlJob& job, Recorder& rec);
 void crawl_curl(const CrawlJob& job, Recorder& rec);
+// The process-wide set-up libcurl needs once (curl_global_init, which loads
+// OpenSSL's configuration); done before the clock starts, as a program using
+// libcurl does at start-up.
+void prepare_curl();
 
 // The models by name, in the order the book presents them.
 struct ModelEntry {
   const char* name;
   ModelFn fn;
+  void (*prepare)() = nullptr;  // one-time library set-up, run before the clock starts
 };
 const std::vector<ModelEntry>& models();
-ModelFn find_model(std::string_view name);
+const ModelEntry* find_model(std::string_view name);  // nullptr: no such model
 
 struct CrawlSummary {
   CrawlConfig config;

@@ -75,14 +75,14 @@ std::map<std::string, std::int64_t> Recorder::errors() const {
 const std::vector<ModelEntry>& models() {
   static const std::vector<ModelEntry> table = {
       {"serial", crawl_serial},       {"threads", crawl_threads}, {"callback", crawl_callback},
-      {"coroutine", crawl_coroutine}, {"curl", crawl_curl},
+      {"coroutine", crawl_coroutine}, {"curl", crawl_curl, prepare_curl},
   };
   return table;
 }
 
-ModelFn find_model(std::string_view name) {
+const ModelEntry* find_model(std::string_view name) {
   for (const auto& m : models())
-    if (name == m.name) return m.fn;
+    if (name == m.name) return &m;
   return nullptr;
 }
 
@@ -177,8 +177,8 @@ class Progress {
 }  // namespace
 
 CrawlSummary run_crawl(const CrawlConfig& config) {
-  ModelFn fn = find_model(config.model);
-  if (!fn) throw std::invalid_argument("unknown model '" + config.model + "'");
+  const ModelEntry* model = find_model(config.model);
+  if (!model) throw std::invalid_argument("unknown model '" + config.model + "'");
   if (config.num < 0) throw std::invalid_argument("--num cannot be negative");
   if (config.delay_ms < 0) throw std::invalid_argument("--delay cannot be negative");
   if (config.concurrency < 1) throw std::invalid_argument("--concurrency must be at least 1");
@@ -205,11 +205,13 @@ CrawlSummary run_crawl(const CrawlConfig& config) {
   job.timeout = std::chrono::milliseconds(effective_timeout_ms(config));
   job.endpoints = resolve(*base);  // a bad host name is one clear error, before the clock starts
 
+  if (model->prepare) model->prepare();
+
   Recorder rec(job.targets.size());
   double t0 = mono_seconds();
   {
     Progress progress(config.progress, config.model, rec, job.targets.size());
-    fn(job, rec);
+    model->fn(job, rec);
   }
   s.seconds = mono_seconds() - t0;
   s.records = rec.records();
