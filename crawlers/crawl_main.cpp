@@ -23,7 +23,7 @@ int main(int argc, char** argv) {
     ("concurrency,c", po::value(&cfg.concurrency)->default_value(cfg.concurrency),
      "requests in flight at most (ignored by serial)")
     ("loops", po::value(&cfg.loops)->default_value(cfg.loops),
-     "callback and coroutine: run this many event loops, one thread each, sharing the URLs "
+     "callback, coroutine and curl: run this many event loops, one thread each, sharing the URLs "
      "and the concurrency (1: the book's single loop)")
     ("retries", po::value(&cfg.retries)->default_value(cfg.retries),
      "extra attempts for a request that failed (no answer, a timeout, 5xx), with backoff")

@@ -124,10 +124,14 @@ struct Loop {
 
 }  // namespace
 
-void crawl_curl(const CrawlJob& job, Recorder& rec) {
-  prepare_curl();  // already done by run_crawl, before its clock
-  const std::size_t total = job.targets.size();
-  const std::size_t slots = std::min<std::size_t>(job.concurrency, total);
+namespace {
+
+// One multi handle driven by one event loop, fetching URLs [share.begin,
+// share.end) at share.concurrency. A multi handle belongs to one thread, so
+// --loops L runs L of these side by side.
+void run_curl_loop(const CrawlJob& job, Recorder& rec, const LoopShare& share) {
+  const std::size_t total = share.end;
+  const std::size_t slots = std::min<std::size_t>(share.concurrency, share.end - share.begin);
   Loop loop;
   loop.epfd = epoll_create1(EPOLL_CLOEXEC);
   if (loop.epfd < 0) throw std::runtime_error(std::string("epoll_create1: ") + std::strerror(errno));
@@ -171,7 +175,7 @@ void crawl_curl(const CrawlJob& job, Recorder& rec) {
     curl_easy_setopt(t.easy, CURLOPT_TIMEOUT_MS, static_cast<long>(job.timeout.count()));
   }
 
-  std::size_t next = 0;
+  std::size_t next = share.begin;
   std::size_t in_multi = 0;  // transfers curl is working on
   auto submit = [&](Transfer& t) {
     t.bytes = 0;
@@ -274,6 +278,13 @@ void crawl_curl(const CrawlJob& job, Recorder& rec) {
   for (Transfer& t : transfers) curl_easy_cleanup(t.easy);
   curl_multi_cleanup(multi);
   close(loop.epfd);
+}
+
+}  // namespace
+
+void crawl_curl(const CrawlJob& job, Recorder& rec) {
+  prepare_curl();  // already done by run_crawl, before its clock
+  run_event_loops(job, [&](const LoopShare& share) { run_curl_loop(job, rec, share); });
 }
 
 }  // namespace testbed

@@ -184,8 +184,8 @@ CrawlSummary run_crawl(const CrawlConfig& config) {
   if (config.concurrency < 1) throw std::invalid_argument("--concurrency must be at least 1");
   if (config.retries < 0) throw std::invalid_argument("--retries cannot be negative");
   if (config.loops < 1) throw std::invalid_argument("--loops must be at least 1");
-  if (config.loops > 1 && config.model != "callback" && config.model != "coroutine")
-    throw std::invalid_argument("--loops applies to the callback and coroutine models only");
+  if (config.loops > 1 && config.model != "callback" && config.model != "coroutine" && config.model != "curl")
+    throw std::invalid_argument("--loops applies to the callback, coroutine and curl models only");
   if (config.timeout_ms < 0) throw std::invalid_argument("--timeout-ms cannot be negative");
   std::string error;
   auto base = parse_base_url(config.url, &error);

@@ -185,7 +185,7 @@ TEST_CASE("a server on several threads serves every model exactly", "[crawl][thr
 }
 
 TEST_CASE("with --loops the event-loop models share URLs and concurrency over threads", "[crawl][threads]") {
-  auto model = GENERATE(as<std::string>{}, "callback", "coroutine");
+  auto model = GENERATE(as<std::string>{}, "callback", "coroutine", "curl");
   INFO(model);
   test::TestServer srv;
   CrawlConfig c = config_for(model, srv, 90, 150, 30);
