@@ -5,7 +5,8 @@
                  wrk -t1 -c64 at delay 0, alternating A B A B; ratio ours / nginx.
   2. client:     crawl --model M --delay 0 --concurrency 64 vs wrk -t1 -c64, both
                  against the same delayserver; ratio per model.
-  3. efficiency: every concurrent model at N=1000, C=100, delay 100 ms; ideal / measured.
+  3. efficiency: every concurrent model at N=1000, C=100, delay 100 ms; ideal / measured;
+                 the event-loop models with one loop (the book's) and with --loops 2.
   4. c10k:       crawl --model coroutine --num 10000 --concurrency 10000 --delay 1000;
                  seconds against the ideal 1.0 s and the server's memory per connection.
   5. cost:       CPU seconds per 1k requests (client and server) per model, and
@@ -226,21 +227,34 @@ def bench_client(args, build, tmp):
 
 # --- 3. efficiency ------------------------------------------------------------
 
+# The event-loop models run with the book's single loop and with one loop per
+# core (--loops 2); the thread pool has no loops.
+EFFICIENCY_VARIANTS = [("threads", 1), ("callback", 1), ("coroutine", 1), ("curl", 1),
+                       ("callback", 2), ("coroutine", 2), ("curl", 2)]
+
+
+def variant_name(model, loops):
+    return model if loops == 1 else f"{model} --loops {loops}"
+
+
 def bench_efficiency(args, build, tmp):
     n, c, d = 1000, 100, 100
-    log(f"efficiency: N={n}, C={c}, delay {d} ms, {args.rounds} rounds")
+    log(f"efficiency: N={n}, C={c}, delay {d} ms, {args.efficiency_rounds} rounds")
     srv = delayserver(build, tmp)
     rows = []
     try:
-        for r in range(args.rounds):
-            for model in MODELS:
-                s = crawl(build, srv.port, model, n, d, c)
-                rows.append({"model": model, "round": r + 1, "seconds": s["seconds"],
-                             "ideal_seconds": s["ideal_seconds"], "efficiency": s["efficiency"]})
-                log(f"  {model} round {r + 1}: {s['seconds']:.4f} s, efficiency {s['efficiency']:.4f}")
+        for r in range(args.efficiency_rounds):
+            for model, loops in EFFICIENCY_VARIANTS:
+                name = variant_name(model, loops)
+                s = crawl(build, srv.port, model, n, d, c, extra=["--loops", str(loops)])
+                rows.append({"model": model, "loops": loops, "variant": name, "round": r + 1,
+                             "seconds": s["seconds"], "ideal_seconds": s["ideal_seconds"],
+                             "efficiency": s["efficiency"]})
+                log(f"  {name} round {r + 1}: {s['seconds']:.4f} s, efficiency {s['efficiency']:.4f}")
     finally:
         srv.stop()
-    return {"rounds": rows, "efficiency_median": medians(rows, "model", "efficiency", MODELS)}
+    names = [variant_name(m, l) for m, l in EFFICIENCY_VARIANTS]
+    return {"rounds": rows, "efficiency_median": medians(rows, "variant", "efficiency", names)}
 
 
 # --- 4. C10K ------------------------------------------------------------------
@@ -357,11 +371,15 @@ def markdown(res, args):
     if "efficiency" in res:
         r = res["efficiency"]
         out += ["## 3. Efficiency: ideal / measured (N=1000, C=100, delay 100 ms, ideal 1.000 s)", "",
-                "| model | median seconds | efficiency |", "|---|---|---|"]
-        for m in MODELS:
-            xs = [x["seconds"] for x in r["rounds"] if x["model"] == m]
-            out.append(f"| {m} | {statistics.median(xs):.4f} | {r['efficiency_median'][m]:.4f} |")
-        out += ["", "Target >= 0.97 for every model.", ""]
+                "| model | event loops | median seconds | efficiency | rounds (efficiency) |",
+                "|---|---|---|---|---|"]
+        for m, loops in EFFICIENCY_VARIANTS:
+            xs = [x for x in r["rounds"] if x["variant"] == variant_name(m, loops)]
+            loops_text = "none" if m == "threads" else str(loops)
+            out.append(f"| {m} | {loops_text} | {statistics.median(x['seconds'] for x in xs):.4f} | "
+                       f"{r['efficiency_median'][variant_name(m, loops)]:.4f} | "
+                       f"{min(x['efficiency'] for x in xs):.3f}-{max(x['efficiency'] for x in xs):.3f} |")
+        out += ["", "Target >= 0.97 for every async model.", ""]
     if "c10k" in res:
         r = res["c10k"]
         out += [f"## 4. C10K: coroutine, {args.c10k} URLs at concurrency {args.c10k}, delay 1 s (ideal 1.000 s)", "",
@@ -395,12 +413,14 @@ def main():
                     help="comma-separated subset of server,client,efficiency,c10k,cost")
     ap.add_argument("--quick", action="store_true", help="short runs, for CI")
     ap.add_argument("--rounds", type=int, default=4)
+    ap.add_argument("--efficiency-rounds", type=int, default=8,
+                    help="rounds of benchmark 3 (about 1 s per model and round)")
     ap.add_argument("--seconds", type=int, default=5, help="length of each wrk run")
     args = ap.parse_args()
     args.client_num, args.client_rounds = 100_000, 3
     args.c10k, args.cost_num, args.callgrind_num = 10_000, 50_000, 5_000
     if args.quick:
-        args.rounds, args.seconds, args.client_rounds = 2, 1, 1
+        args.rounds, args.seconds, args.client_rounds, args.efficiency_rounds = 2, 1, 1, 2
         args.client_num, args.c10k, args.cost_num, args.callgrind_num = 20_000, 2_000, 10_000, 1_000
     build = Path(args.build)
     out = Path(args.out or ROOT / "results" / time.strftime("peers-%Y%m%d-%H%M%S"))
