@@ -122,10 +122,6 @@ struct Loop {
   }
 };
 
-}  // namespace
-
-namespace {
-
 // One multi handle driven by one event loop, fetching URLs [share.begin,
 // share.end) at share.concurrency. A multi handle belongs to one thread, so
 // --loops L runs L of these side by side.
