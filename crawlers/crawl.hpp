@@ -122,6 +122,7 @@ void prepare_curl();
 struct ModelEntry {
   const char* name;
   ModelFn fn;
+  bool event_loops = false;     // runs on event loops, so --loops can give it more than one
   void (*prepare)() = nullptr;  // one-time library set-up, run before the clock starts
 };
 const std::vector<ModelEntry>& models();

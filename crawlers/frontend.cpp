@@ -74,8 +74,11 @@ std::map<std::string, std::int64_t> Recorder::errors() const {
 
 const std::vector<ModelEntry>& models() {
   static const std::vector<ModelEntry> table = {
-      {"serial", crawl_serial},       {"threads", crawl_threads}, {"callback", crawl_callback},
-      {"coroutine", crawl_coroutine}, {"curl", crawl_curl, prepare_curl},
+      {"serial", crawl_serial},
+      {"threads", crawl_threads},
+      {"callback", crawl_callback, true},
+      {"coroutine", crawl_coroutine, true},
+      {"curl", crawl_curl, true, prepare_curl},
   };
   return table;
 }
@@ -184,8 +187,8 @@ CrawlSummary run_crawl(const CrawlConfig& config) {
   if (config.concurrency < 1) throw std::invalid_argument("--concurrency must be at least 1");
   if (config.retries < 0) throw std::invalid_argument("--retries cannot be negative");
   if (config.loops < 1) throw std::invalid_argument("--loops must be at least 1");
-  if (config.loops > 1 && config.model != "callback" && config.model != "coroutine" && config.model != "curl")
-    throw std::invalid_argument("--loops applies to the callback, coroutine and curl models only");
+  if (config.loops > 1 && !model->event_loops)
+    throw std::invalid_argument("--loops applies to the event-loop models only (callback, coroutine, curl)");
   if (config.timeout_ms < 0) throw std::invalid_argument("--timeout-ms cannot be negative");
   std::string error;
   auto base = parse_base_url(config.url, &error);
