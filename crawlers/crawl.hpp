@@ -2,8 +2,8 @@
 // The crawler front end every concurrency model shares: the job (endpoint and
 // every request target, prepared before the clock starts), the per-request
 // recorder, and the summary. A model is one function: run the job, report each
-// request to the recorder. See serial.cpp, threads.cpp, callback.cpp,
-// coroutine.cpp and curl_multi.cpp.
+// request to the recorder. The models live in crawlers/models/, one file each,
+// and are listed in crawlers/models.cpp.
 #include "common/query.hpp"
 
 #include <boost/asio/ip/tcp.hpp>
@@ -107,26 +107,23 @@ class Recorder {
 // Request i with retries over a blocking client (the serial and thread models).
 void fetch_blocking(SyncClient& client, const CrawlJob& job, Recorder& rec, std::size_t i);
 
+// A model is one function: run the job, report every request to the recorder.
 using ModelFn = void (*)(const CrawlJob&, Recorder&);
-void crawl_serial(const CrawlJob& job, Recorder& rec);
-void crawl_threads(const CrawlJob& job, Recorder& rec);
-void crawl_callback(const CrawlJob& job, Recorder& rec);
-void crawl_coroutine(const CrawlJob& job, Recorder& rec);
-void crawl_curl(const CrawlJob& job, Recorder& rec);
-// The process-wide set-up libcurl needs once (curl_global_init, which loads
-// OpenSSL's configuration); done before the clock starts, as a program using
-// libcurl does at start-up.
-void prepare_curl();
 
-// The models by name, in the order the book presents them.
+// One row of the model table (crawlers/models.cpp), the one list of models:
+// `crawl --list-models` prints it and every script asks it.
 struct ModelEntry {
   const char* name;
   ModelFn fn;
+  const char* mirrors;          // what it stands for in the book
+  const char* bounded_by;       // what keeps it at --concurrency requests in flight
+  bool one_in_flight = false;   // serial: one request at a time whatever --concurrency says
   bool event_loops = false;     // runs on event loops, so --loops can give it more than one
   void (*prepare)() = nullptr;  // one-time library set-up, run before the clock starts
 };
-const std::vector<ModelEntry>& models();
+const std::vector<ModelEntry>& models();  // in the book's order
 const ModelEntry* find_model(std::string_view name);  // nullptr: no such model
+nlohmann::json models_json();  // every row with its properties, for --list-models --json
 
 struct CrawlSummary {
   CrawlConfig config;

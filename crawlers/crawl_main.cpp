@@ -1,4 +1,5 @@
-// crawl: fetch N URLs from delayserver with one of five concurrency models.
+// crawl: fetch N URLs from delayserver with one of the concurrency models
+// (crawlers/models.cpp lists them; `crawl --list-models` prints the list).
 #include "common/cli.hpp"
 #include "common/csv.hpp"
 #include "crawlers/crawl.hpp"
@@ -15,7 +16,9 @@ int main(int argc, char** argv) {
   po::options_description desc("Options");
   desc.add_options()
     ("help,h", "show this help")
-    ("model,m", po::value(&cfg.model)->required(), ("concurrency model: " + model_names).c_str())
+    ("model,m", po::value(&cfg.model), ("concurrency model: " + model_names).c_str())
+    ("list-models", "print the models, one name per line in the book's order (with --json: "
+     "one JSON array with each model's properties), and exit")
     ("url", po::value(&cfg.url)->default_value(cfg.url), "the delay server")
     ("name", po::value(&cfg.name), "name sent to the server (default: the model's name)")
     ("num,n", po::value(&cfg.num)->default_value(cfg.num), "number of URLs to fetch")
@@ -39,6 +42,14 @@ int main(int argc, char** argv) {
         "Fetches --num URLs of the form URL/add?name=NAME&delay=MS&<random> and sums\n"
         "the body lengths, using one of the concurrency models of HPP chapter 8."))
     return *rc;
+  if (vm.count("list-models")) {
+    if (vm.count("json"))
+      std::cout << testbed::models_json().dump() << std::endl;
+    else
+      for (const auto& m : testbed::models()) std::cout << m.name << '\n';
+    return 0;
+  }
+  if (!vm.count("model")) return testbed::usage_error("crawl", "--model is required (see --list-models)");
   cfg.progress = vm.count("progress") > 0;
   testbed::raise_open_files_limit();
 

@@ -1,10 +1,10 @@
-// The shared front end: job preparation, recording, timing and reporting.
+// The shared front end: checks the settings, prepares the job (every URL and
+// the resolved endpoint, before the clock starts), runs and times the model.
 // Nothing here knows how a model schedules its requests.
 #include "crawlers/crawl.hpp"
 
 #include "common/clock.hpp"
-#include "common/csv.hpp"
-#include "crawlers/http_client.hpp"
+#include "client/http_client.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -18,76 +18,6 @@
 #include <unistd.h>
 
 namespace testbed {
-
-void Recorder::start(std::size_t i) { records_[i].start_us = now_us(); }
-
-bool Recorder::settle(std::size_t i, const HttpResult& r, int attempt, int retries) {
-  records_[i].attempts = attempt + 1;
-  // Written once, not per request: threads would fight over its cache line.
-  bool server_seen = answered_.load(std::memory_order_relaxed);
-  if (r.status && !server_seen) answered_.store(server_seen = true, std::memory_order_relaxed);
-  if (r.status != 200 && attempt < retries && is_retryable(r) && (!r.refused || server_seen))
-    return true;
-  if (r.status)
-    finish(i, r.status, r.bytes);
-  else
-    fail(i, r.error);
-  return false;
-}
-
-void fetch_blocking(SyncClient& client, const CrawlJob& job, Recorder& rec, std::size_t i) {
-  rec.start(i);
-  for (int attempt = 0;; ++attempt) {
-    HttpResult r = client.get(job.targets[i]);  // blocks for the whole delay
-    if (!rec.settle(i, r, attempt, job.retries)) return;
-    std::this_thread::sleep_for(retry_backoff(attempt, i));
-  }
-}
-
-void Recorder::finish(std::size_t i, int status, std::int64_t bytes) {
-  RequestRecord& r = records_[i];
-  r.end_us = now_us();
-  r.status = status;
-  r.bytes = bytes;
-  if (status != 200) count_error("HTTP status " + std::to_string(status));
-  completed_.fetch_add(1, std::memory_order_relaxed);
-}
-
-void Recorder::fail(std::size_t i, std::string_view error) {
-  RequestRecord& r = records_[i];
-  r.end_us = now_us();
-  r.status = 0;
-  r.bytes = 0;
-  count_error(std::string(error));
-  completed_.fetch_add(1, std::memory_order_relaxed);
-}
-
-void Recorder::count_error(std::string error) {
-  std::lock_guard lock(mu_);
-  ++errors_[std::move(error)];
-}
-
-std::map<std::string, std::int64_t> Recorder::errors() const {
-  std::lock_guard lock(mu_);
-  return errors_;
-}
-
-const std::vector<ModelEntry>& models() {
-  static const std::vector<ModelEntry> table = {
-      {"serial", crawl_serial},
-      {"threads", crawl_threads},
-      {"callback", crawl_callback, true},
-      {"coroutine", crawl_coroutine, true},
-      {"curl", crawl_curl, true, prepare_curl},
-  };
-  return table;
-}
-
-const ModelEntry* find_model(std::string_view name) {
-  for (const auto& m : models())
-    if (name == m.name) return &m;
-  return nullptr;
-}
 
 void run_event_loops(const CrawlJob& job, const std::function<void(const LoopShare&)>& loop) {
   const std::size_t n = job.targets.size();
@@ -117,11 +47,6 @@ void run_event_loops(const CrawlJob& job, const std::function<void(const LoopSha
 
 std::int64_t effective_timeout_ms(const CrawlConfig& c) {
   return c.timeout_ms ? c.timeout_ms : c.delay_ms + 10'000;
-}
-
-double ideal_seconds(std::int64_t num, int concurrency, std::int64_t delay_ms) {
-  if (num <= 0 || concurrency <= 0) return 0;
-  return static_cast<double>((num + concurrency - 1) / concurrency) * delay_ms / 1000.0;
 }
 
 namespace {
@@ -187,8 +112,12 @@ CrawlSummary run_crawl(const CrawlConfig& config) {
   if (config.concurrency < 1) throw std::invalid_argument("--concurrency must be at least 1");
   if (config.retries < 0) throw std::invalid_argument("--retries cannot be negative");
   if (config.loops < 1) throw std::invalid_argument("--loops must be at least 1");
-  if (config.loops > 1 && !model->event_loops)
-    throw std::invalid_argument("--loops applies to the event-loop models only (callback, coroutine, curl)");
+  if (config.loops > 1 && !model->event_loops) {
+    std::string names;
+    for (const auto& m : models())
+      if (m.event_loops) names += (names.empty() ? "" : ", ") + std::string(m.name);
+    throw std::invalid_argument("--loops applies to the event-loop models only (" + names + ")");
+  }
   if (config.timeout_ms < 0) throw std::invalid_argument("--timeout-ms cannot be negative");
   std::string error;
   auto base = parse_base_url(config.url, &error);
@@ -227,56 +156,6 @@ CrawlSummary run_crawl(const CrawlConfig& config) {
       ++s.failed;
   }
   return s;
-}
-
-std::string timeline_csv(const CrawlSummary& s) {
-  std::string out = "model,index,start,end,bytes,status,attempts\n";
-  out.reserve(out.size() + s.records.size() * 64);
-  for (std::size_t i = 0; i < s.records.size(); ++i) {
-    const RequestRecord& r = s.records[i];
-    append_csv_field(out, s.config.model);
-    out.push_back(',');
-    append_int(out, static_cast<std::int64_t>(i));
-    out.push_back(',');
-    append_seconds(out, r.start_us);
-    out.push_back(',');
-    append_seconds(out, r.end_us);
-    out.push_back(',');
-    append_int(out, r.bytes);
-    out.push_back(',');
-    append_int(out, r.status);
-    out.push_back(',');
-    append_int(out, r.attempts);
-    out.push_back('\n');
-  }
-  return out;
-}
-
-nlohmann::json to_json(const CrawlSummary& s) {
-  const CrawlConfig& c = s.config;
-  // The serial model has one request in flight whatever --concurrency says.
-  int concurrency = c.model == "serial" ? 1 : c.concurrency;
-  double ideal = ideal_seconds(c.num, concurrency, c.delay_ms);
-  nlohmann::json errors = nlohmann::json::object();
-  for (const auto& [msg, n] : s.errors) errors[msg] = n;
-  return {
-      {"model", c.model},
-      {"name", c.name},
-      {"url", c.url},
-      {"num", c.num},
-      {"concurrency", concurrency},
-      {"delay_ms", c.delay_ms},
-      {"bytes", s.bytes},
-      {"seconds", s.seconds},
-      {"failed", s.failed},
-      {"loops", c.loops},
-      {"retries", s.retries},
-      {"max_retries", c.retries},
-      {"timeout_ms", effective_timeout_ms(c)},
-      {"ideal_seconds", ideal},
-      {"efficiency", s.seconds > 0 ? ideal / s.seconds : 0.0},
-      {"errors", errors},
-  };
 }
 
 }  // namespace testbed

@@ -1,5 +1,5 @@
 // The prime-saving client and the server's SQLite database, for real.
-#include "crawlers/primes.hpp"
+#include "primes/primes.hpp"
 #include "server/prime_db.hpp"
 #include "support.hpp"
 

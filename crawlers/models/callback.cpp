@@ -11,7 +11,7 @@
 // event loop has no more work, and run() returns: the "carry the stop function
 // around" the book complains about is Asio's outstanding-work counting here.
 #include "crawlers/crawl.hpp"
-#include "crawlers/http_client.hpp"
+#include "client/http_client.hpp"
 
 #include <memory>
 #include <vector>

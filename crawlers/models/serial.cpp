@@ -2,7 +2,7 @@
 // over one keep-alive connection. Every delay is paid in full, one after the
 // other: N requests take N * delay.
 #include "crawlers/crawl.hpp"
-#include "crawlers/http_client.hpp"
+#include "client/http_client.hpp"
 
 namespace testbed {
 

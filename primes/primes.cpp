@@ -1,10 +1,10 @@
 // The prime-saving client. The compute loop is the same in every mode; what
 // differs is what it does with each prime it finds, and when it has to wait.
-#include "crawlers/primes.hpp"
+#include "primes/primes.hpp"
 
 #include "common/clock.hpp"
 #include "common/csv.hpp"
-#include "crawlers/http_client.hpp"
+#include "client/http_client.hpp"
 
 #include <algorithm>
 #include <condition_variable>

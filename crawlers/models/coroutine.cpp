@@ -6,7 +6,7 @@
 // so connections are reused (keep-alive) rather than opened per URL. A failed
 // attempt is retried after a backoff; one sweeper enforces the timeouts.
 #include "crawlers/crawl.hpp"
-#include "crawlers/http_client.hpp"
+#include "client/http_client.hpp"
 
 #include <memory>
 #include <vector>

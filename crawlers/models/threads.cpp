@@ -3,7 +3,7 @@
 // Each worker owns one keep-alive connection and takes the next URL from a
 // shared counter, so at most `concurrency` requests are ever in flight.
 #include "crawlers/crawl.hpp"
-#include "crawlers/http_client.hpp"
+#include "client/http_client.hpp"
 
 #include <algorithm>
 #include <atomic>

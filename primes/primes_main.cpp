@@ -2,7 +2,7 @@
 // prime database, in one of four modes (see primes.hpp).
 #include "common/cli.hpp"
 #include "common/csv.hpp"
-#include "crawlers/primes.hpp"
+#include "primes/primes.hpp"
 
 #include <cstdio>
 #include <iostream>

@@ -10,7 +10,7 @@
 // than the requests themselves. libcurl enforces each attempt's timeout; a
 // failed attempt waits out its backoff outside the multi handle, then is added again.
 #include "crawlers/crawl.hpp"
-#include "crawlers/http_client.hpp"
+#include "client/http_client.hpp"
 
 #include "common/clock.hpp"
 

@@ -1,4 +1,4 @@
-#include "crawlers/http_client.hpp"
+#include "client/http_client.hpp"
 
 #include "common/clock.hpp"
 

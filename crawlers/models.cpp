@@ -1,0 +1,50 @@
+// The model table: the one list of concurrency models. Adding a model is one
+// file in crawlers/models/ plus its row here (the declaration goes with it).
+// `crawl --list-models` prints this table; benchmark.sh, bench/ and plots/
+// ask it instead of naming models themselves.
+#include "crawlers/crawl.hpp"
+
+namespace testbed {
+
+void crawl_serial(const CrawlJob& job, Recorder& rec);     // models/serial.cpp
+void crawl_threads(const CrawlJob& job, Recorder& rec);    // models/threads.cpp
+void crawl_callback(const CrawlJob& job, Recorder& rec);   // models/callback.cpp
+void crawl_coroutine(const CrawlJob& job, Recorder& rec);  // models/coroutine.cpp
+void crawl_curl(const CrawlJob& job, Recorder& rec);       // models/curl.cpp
+void prepare_curl();                                       // models/curl.cpp
+
+const std::vector<ModelEntry>& models() {
+  // In the order the book presents them.
+  static const std::vector<ModelEntry> table = {
+      {"serial", crawl_serial, "Example 8-3: requests.get in a loop", "one request at a time",
+       /*one_in_flight=*/true},
+      {"threads", crawl_threads, "the 'many OS threads' baseline: blocking code, preemptive threads",
+       "--concurrency OS threads"},
+      {"callback", crawl_callback, "tornado callbacks (Example 8-7)", "--concurrency handler chains",
+       false, /*event_loops=*/true},
+      {"coroutine", crawl_coroutine, "asyncio + aiohttp (Example 8-8)", "an async semaphore", false,
+       true},
+      {"curl", crawl_curl, "tornado's CurlAsyncHTTPClient(max_clients=100) (Example 8-6)",
+       "transfers in the curl multi handle", false, true, prepare_curl},
+  };
+  return table;
+}
+
+const ModelEntry* find_model(std::string_view name) {
+  for (const auto& m : models())
+    if (name == m.name) return &m;
+  return nullptr;
+}
+
+nlohmann::json models_json() {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& m : models())
+    out.push_back({{"name", m.name},
+                   {"mirrors", m.mirrors},
+                   {"bounded_by", m.bounded_by},
+                   {"one_in_flight", m.one_in_flight},
+                   {"event_loops", m.event_loops}});
+  return out;
+}
+
+}  // namespace testbed

@@ -1,0 +1,65 @@
+// What the models report to: each request's start, every attempt's outcome,
+// and the retry decision (one policy for every model, see client/retry.hpp).
+#include "crawlers/crawl.hpp"
+
+#include "client/http_client.hpp"
+#include "common/clock.hpp"
+
+#include <thread>
+
+namespace testbed {
+
+void Recorder::start(std::size_t i) { records_[i].start_us = now_us(); }
+
+bool Recorder::settle(std::size_t i, const HttpResult& r, int attempt, int retries) {
+  records_[i].attempts = attempt + 1;
+  // Written once, not per request: threads would fight over its cache line.
+  bool server_seen = answered_.load(std::memory_order_relaxed);
+  if (r.status && !server_seen) answered_.store(server_seen = true, std::memory_order_relaxed);
+  if (r.status != 200 && attempt < retries && is_retryable(r) && (!r.refused || server_seen))
+    return true;
+  if (r.status)
+    finish(i, r.status, r.bytes);
+  else
+    fail(i, r.error);
+  return false;
+}
+
+void fetch_blocking(SyncClient& client, const CrawlJob& job, Recorder& rec, std::size_t i) {
+  rec.start(i);
+  for (int attempt = 0;; ++attempt) {
+    HttpResult r = client.get(job.targets[i]);  // blocks for the whole delay
+    if (!rec.settle(i, r, attempt, job.retries)) return;
+    std::this_thread::sleep_for(retry_backoff(attempt, i));
+  }
+}
+
+void Recorder::finish(std::size_t i, int status, std::int64_t bytes) {
+  RequestRecord& r = records_[i];
+  r.end_us = now_us();
+  r.status = status;
+  r.bytes = bytes;
+  if (status != 200) count_error("HTTP status " + std::to_string(status));
+  completed_.fetch_add(1, std::memory_order_relaxed);
+}
+
+void Recorder::fail(std::size_t i, std::string_view error) {
+  RequestRecord& r = records_[i];
+  r.end_us = now_us();
+  r.status = 0;
+  r.bytes = 0;
+  count_error(std::string(error));
+  completed_.fetch_add(1, std::memory_order_relaxed);
+}
+
+void Recorder::count_error(std::string error) {
+  std::lock_guard lock(mu_);
+  ++errors_[std::move(error)];
+}
+
+std::map<std::string, std::int64_t> Recorder::errors() const {
+  std::lock_guard lock(mu_);
+  return errors_;
+}
+
+}  // namespace testbed
