@@ -8,8 +8,8 @@ usage() {
   cat <<'USAGE'
 Usage: ./benchmark.sh [--num N] [--delay MS] [--concurrency C] [--out DIR] [--quick] [--no-sweep]
 
-Builds if needed, starts delayserver on a free loopback port, runs all five crawler
-models (serial, threads, callback, coroutine, curl) with the same settings, flushes
+Builds if needed, starts delayserver on a free loopback port, runs every crawler
+model (`crawl --list-models`: serial first, then the concurrent ones) with the same settings, flushes
 the server timeline, runs the concurrency sweep, then the prime-saving client (batched
 and async with timelines, and the primes sweep over max_number), draws the plots and
 prints the tables.
@@ -72,7 +72,9 @@ json_array() { local file=$1; shift; (IFS=,; printf '[%s]\n' "$*") >"$file"; }
 
 failed=0
 summaries=()
-for model in serial threads callback coroutine curl; do
+# The one list of models is crawl's own table.
+mapfile -t models < <("$BUILD_DIR/crawl" --list-models)
+for model in "${models[@]}"; do
   echo "benchmark: $model: $num URLs, delay $delay ms, concurrency $conc"
   s=$("$BUILD_DIR/crawl" --model "$model" --url "$url" --num "$num" --delay "$delay" \
       --concurrency "$conc" --timeline "$out/client-$model.csv" --json --progress) ||
@@ -113,9 +115,9 @@ if [ $sweep = 1 ]; then
 fi
 
 echo
-"$PY" plots/table.py "$out/summary.json"
+"$PY" bench/table.py "$out/summary.json"
 echo
-"$PY" plots/table.py "$out/primes-summary.json"
+"$PY" bench/table.py "$out/primes-summary.json"
 echo
 echo "benchmark: results in $out/ (summary.json, *.csv, *.png)"
 exit $failed

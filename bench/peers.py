@@ -31,8 +31,14 @@ import tempfile
 import time
 from pathlib import Path
 
+from runner import list_models
+
 ROOT = Path(__file__).resolve().parent.parent
-MODELS = ["threads", "callback", "coroutine", "curl"]
+# Filled in by main() from `crawl --list-models --json` (the C++ model table).
+ALL_MODELS = []          # every model, serial first
+MODELS = []              # the concurrent ones
+EVENT_LOOP_MODELS = []   # those that take --loops
+EFFICIENCY_VARIANTS = []  # (model, loops): every concurrent model, the event-loop ones also on 2 loops
 
 
 def log(msg):
@@ -227,12 +233,6 @@ def bench_client(args, build, tmp):
 
 # --- 3. efficiency ------------------------------------------------------------
 
-# The event-loop models run with the book's single loop and with one loop per
-# core (--loops 2); the thread pool has no loops.
-EFFICIENCY_VARIANTS = [("threads", 1), ("callback", 1), ("coroutine", 1), ("curl", 1),
-                       ("callback", 2), ("coroutine", 2), ("curl", 2)]
-
-
 def variant_name(model, loops):
     return model if loops == 1 else f"{model} --loops {loops}"
 
@@ -275,7 +275,8 @@ def bench_c10k(args, build, tmp):
             finally:
                 srv.stop()
             per_conn = (peak - base) * 1024 / max(1, stats["accepted"] - 1)
-            rows.append({"round": r + 1, "loops": loops, "seconds": s.get("seconds"), "failed": s.get("failed"),
+            rows.append({"round": r + 1, "loops": loops, "seconds": s.get("seconds"),
+                         "ideal_seconds": s.get("ideal_seconds"), "failed": s.get("failed"),
                          "bytes": s.get("bytes"), "server_rss_base_kib": base, "server_rss_peak_kib": peak,
                          "server_bytes_per_connection": per_conn, "accepted": stats["accepted"]})
             log(f"  round {r + 1}, --loops {loops}: {s.get('seconds', 0):.3f} s, failed {s.get('failed')}, "
@@ -306,7 +307,7 @@ def bench_cost(args, build, tmp):
     rows = []
     srv = delayserver(build, tmp, core=0, extra=["--timeline-capacity", "0"])
     try:
-        for model in ["serial"] + MODELS:
+        for model in ALL_MODELS:
             cpu0 = srv.cpu_seconds()
             s = crawl(build, srv.port, model, args.cost_num, 0, 64, core=1)
             server_cpu = srv.cpu_seconds() - cpu0
@@ -370,19 +371,22 @@ def markdown(res, args):
         out += ["", "Ratios are medians of rounds; target >= 0.9 for coroutine.", ""]
     if "efficiency" in res:
         r = res["efficiency"]
-        out += ["## 3. Efficiency: ideal / measured (N=1000, C=100, delay 100 ms, ideal 1.000 s)", "",
+        ideal = r["rounds"][0]["ideal_seconds"] if r["rounds"] else 0
+        out += [f"## 3. Efficiency: ideal / measured (N=1000, C=100, delay 100 ms, ideal {ideal:.3f} s)", "",
                 "| model | event loops | median seconds | efficiency | rounds (efficiency) |",
                 "|---|---|---|---|---|"]
         for m, loops in EFFICIENCY_VARIANTS:
             xs = [x for x in r["rounds"] if x["variant"] == variant_name(m, loops)]
-            loops_text = "none" if m == "threads" else str(loops)
+            loops_text = str(loops) if m in EVENT_LOOP_MODELS else "none"
             out.append(f"| {m} | {loops_text} | {statistics.median(x['seconds'] for x in xs):.4f} | "
                        f"{r['efficiency_median'][variant_name(m, loops)]:.4f} | "
                        f"{min(x['efficiency'] for x in xs):.3f}-{max(x['efficiency'] for x in xs):.3f} |")
         out += ["", "Target >= 0.97 for every async model.", ""]
     if "c10k" in res:
         r = res["c10k"]
-        out += [f"## 4. C10K: coroutine, {args.c10k} URLs at concurrency {args.c10k}, delay 1 s (ideal 1.000 s)", "",
+        ideal = r["rounds"][0]["ideal_seconds"] if r["rounds"] else 0
+        out += [f"## 4. C10K: coroutine, {args.c10k} URLs at concurrency {args.c10k}, delay 1 s "
+                f"(ideal {ideal:.3f} s)", "",
                 "| round | --loops | seconds | failed | server bytes per connection |", "|---|---|---|---|---|"]
         out += [f"| {x['round']} | {x['loops']} | {x['seconds']:.3f} | {x['failed']} | "
                 f"{x['server_bytes_per_connection']:,.0f} |" for x in r["rounds"]]
@@ -423,6 +427,14 @@ def main():
         args.rounds, args.seconds, args.client_rounds, args.efficiency_rounds = 2, 1, 1, 2
         args.client_num, args.c10k, args.cost_num, args.callgrind_num = 20_000, 2_000, 10_000, 1_000
     build = Path(args.build)
+    # The event-loop models run with the book's single loop and with one loop per
+    # core (--loops 2); the others have no loops.
+    global ALL_MODELS, MODELS, EVENT_LOOP_MODELS, EFFICIENCY_VARIANTS
+    table = list_models(str(build / "crawl"))
+    ALL_MODELS = [m["name"] for m in table]
+    MODELS = [m["name"] for m in table if not m["one_in_flight"]]
+    EVENT_LOOP_MODELS = [m["name"] for m in table if m["event_loops"]]
+    EFFICIENCY_VARIANTS = [(m, 1) for m in MODELS] + [(m, 2) for m in EVENT_LOOP_MODELS]
     out = Path(args.out or ROOT / "results" / time.strftime("peers-%Y%m%d-%H%M%S"))
     out.mkdir(parents=True, exist_ok=True)
     wanted = args.only.split(",")

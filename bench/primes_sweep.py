@@ -13,9 +13,10 @@ Standard library only; plots/plot_primes.py draws the CSV.
 import argparse
 import csv
 import json
-import subprocess
 import sys
 import urllib.request
+
+from runner import Progress, run_json
 
 
 def mode_list(text):
@@ -49,28 +50,21 @@ def main():
             top = max(top, args.extend_exp)
         runs += [(mode, 2 ** e) for e in range(args.min_exp, top + 1)]
     failures, largest_saved, expected = 0, 0, None
+    progress = Progress("primes_sweep", len(runs))
     with open(args.out, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["mode", "max_number", "primes", "seconds", "compute_seconds", "failed", "latency_ms"])
         for k, (mode, n) in enumerate(runs, 1):
-            p = subprocess.run([args.primes, "--mode", mode, "--max-number", str(n), "--url", args.url,
-                                "--json"], capture_output=True, text=True)
-            try:
-                s = json.loads(p.stdout)
-            except json.JSONDecodeError:
-                print(f"\nprimes_sweep: no summary from primes (exit {p.returncode}): {p.stderr.strip()}",
-                      file=sys.stderr)
-                return 1
+            s, _, _ = run_json([args.primes, "--mode", mode, "--max-number", str(n), "--url", args.url,
+                                "--json"], "primes_sweep: primes")
             failures += s["failed"]
             if mode != "noio" and n > largest_saved:
                 largest_saved, expected = n, s["primes"]
             w.writerow([mode, n, s["primes"], f"{s['seconds']:.6f}", f"{s['compute_seconds']:.6f}",
                         s["failed"], args.latency_ms])
             f.flush()
-            print(f"\r" if sys.stderr.isatty() else "", end="", file=sys.stderr)
-            print(f"primes_sweep: {k}/{len(runs)} {mode} 2^{n.bit_length() - 1}: {s['seconds']:.3f} s      ",
-                  end="" if sys.stderr.isatty() else "\n", file=sys.stderr)
-    print(file=sys.stderr)
+            progress.step(k, f"{mode} 2^{n.bit_length() - 1}: {s['seconds']:.3f} s")
+    progress.done()
     if failures:
         print(f"primes_sweep: {failures} primes were not saved", file=sys.stderr)
         return 1

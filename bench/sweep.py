@@ -9,10 +9,9 @@ Standard library only; plots/plot_sweep.py draws the CSV.
 """
 import argparse
 import csv
-import json
-import math
-import subprocess
 import sys
+
+from runner import Progress, run_json
 
 
 def int_list(text):
@@ -38,31 +37,22 @@ def main():
     args = ap.parse_args()
 
     points = [(d, c) for d in args.delays for c in args.concurrency]
-    expected = sum(math.ceil(args.num / c) * d / 1000 for d, c in points)
-    print(f"sweep: {args.model}, {len(points)} points, N={args.num}, ideal total {expected:.0f} s",
-          file=sys.stderr)
+    print(f"sweep: {args.model}, {len(points)} points, N={args.num}", file=sys.stderr)
+    progress = Progress("sweep", len(points))
     failures = 0
     with open(args.out, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["model", "num", "delay_ms", "concurrency", "seconds", "ideal_seconds", "failed"])
         for k, (delay, conc) in enumerate(points, 1):
-            cmd = [args.crawl, "--model", args.model, "--url", args.url, "--num", str(args.num),
-                   "--delay", str(delay), "--concurrency", str(conc), "--name", f"sweep-{args.model}",
-                   "--json"]
-            p = subprocess.run(cmd, capture_output=True, text=True)
-            try:
-                s = json.loads(p.stdout)
-            except json.JSONDecodeError:
-                print(f"sweep: crawl gave no summary (exit {p.returncode}): {p.stderr.strip()}", file=sys.stderr)
-                return 1
+            s, _, _ = run_json([args.crawl, "--model", args.model, "--url", args.url, "--num", str(args.num),
+                                "--delay", str(delay), "--concurrency", str(conc),
+                                "--name", f"sweep-{args.model}", "--json"], "sweep: crawl")
             failures += s["failed"]
             w.writerow([args.model, s["num"], delay, conc, f"{s['seconds']:.6f}",
                         f"{s['ideal_seconds']:.6f}", s["failed"]])
             f.flush()
-            print(f"\r" if sys.stderr.isatty() else "", end="", file=sys.stderr)
-            print(f"sweep: {k}/{len(points)} delay={delay} ms C={conc}: {s['seconds']:.3f} s   ",
-                  end="" if sys.stderr.isatty() else "\n", file=sys.stderr)
-    print(file=sys.stderr)
+            progress.step(k, f"delay={delay} ms C={conc}: {s['seconds']:.3f} s")
+    progress.done()
     if failures:
         print(f"sweep: {failures} requests failed (see the failed column)", file=sys.stderr)
         return 1

@@ -27,11 +27,11 @@ def title(model, facts):
     return t
 
 
-def draw_chronology(ax, model, rows, facts, width):
+def draw_chronology(ax, model, rows, facts, width, colour):
     t0 = facts["t0"]
     ok = [[(r["start"] - t0, r["index"]), (r["end"] - t0, r["index"])] for r in rows if r["status"] == 200]
     bad = [[(r["start"] - t0, r["index"]), (r["end"] - t0, r["index"])] for r in rows if r["status"] != 200]
-    ax.add_collection(LineCollection(ok, colors=tp.COLOURS.get(model, "black"), linewidths=width))
+    ax.add_collection(LineCollection(ok, colors=colour, linewidths=width))
     if bad:
         ax.add_collection(LineCollection(bad, colors="red", linewidths=width * 2, label="failed"))
         ax.legend(loc="lower right")
@@ -49,19 +49,19 @@ def main():
     args = ap.parse_args()
     plt = tp.setup_matplotlib()
     summaries = tp.read_summaries(args.dir)
+    models = tp.run_models(args.dir)
+    colour = tp.colours(models)
     runs = []
-    for model in tp.MODELS:
-        path = os.path.join(args.dir, f"client-{model}.csv")
-        if os.path.exists(path):
-            rows = tp.read_client_timeline(path)
-            runs.append((model, rows, tp.describe(model, rows, summaries.get(model))))
+    for model in models:
+        rows = tp.read_client_timeline(os.path.join(args.dir, f"client-{model}.csv"))
+        runs.append((model, rows, tp.describe(model, rows, summaries.get(model))))
     if not runs:
         print(f"plot_crawl: no client-<model>.csv files in {args.dir}", file=sys.stderr)
         return 1
 
     for model, rows, facts in runs:
         fig, ax = plt.subplots(figsize=(9, 5.5))
-        draw_chronology(ax, model, rows, facts, line_width(len(rows)))
+        draw_chronology(ax, model, rows, facts, line_width(len(rows)), colour[model])
         ax.set_title(title(model, facts))
         ax.set_xlabel("time since the first request (s)")
         ax.set_ylabel("request number")
@@ -72,7 +72,7 @@ def main():
     # Small multiples, one shared x scale: the serial staircase against the async blocks.
     fig, axes = plt.subplots(len(runs), 1, figsize=(10, 2.1 * len(runs) + 0.8), sharex=True, squeeze=False)
     for ax, (model, rows, facts) in zip(axes[:, 0], runs):
-        draw_chronology(ax, model, rows, facts, line_width(len(rows)))
+        draw_chronology(ax, model, rows, facts, line_width(len(rows)), colour[model])
         ax.set_ylabel("request")
         ax.set_title(f"{model}: {facts['seconds']:.2f} s", loc="left", fontsize=10)
     longest = max(max(facts["seconds"], max((r["end"] - facts["t0"] for r in rows), default=0))
@@ -89,9 +89,8 @@ def main():
     fig, axes = plt.subplots(len(runs), 1, figsize=(10, 2.1 * len(runs) + 0.8), squeeze=False)
     for ax, (model, rows, facts) in zip(axes[:, 0], runs):
         times, counts = tp.in_flight([(r["start"] - facts["t0"], r["end"] - facts["t0"]) for r in rows])
-        colour = tp.COLOURS.get(model, "black")
-        ax.fill_between(times, counts, step="post", color=colour, alpha=0.35, linewidth=0)
-        ax.step(times, counts, where="post", color=colour, linewidth=0.8)
+        ax.fill_between(times, counts, step="post", color=colour[model], alpha=0.35, linewidth=0)
+        ax.step(times, counts, where="post", color=colour[model], linewidth=0.8)
         ax.axhline(facts["concurrency"], color="grey", linestyle="--", linewidth=0.8)
         ax.set_ylim(0, max(facts["concurrency"], max(counts, default=1)) * 1.15)
         ax.set_xlim(left=0)

@@ -1,12 +1,27 @@
-"""Shared pieces of the plotting scripts: reading our CSV files, model order
-and colours, and in-flight counts derived from a timeline."""
+"""Shared pieces of the plotting scripts: reading our CSV files, the run's
+models and their colours, and in-flight counts derived from a timeline."""
 import csv
 import json
 import os
 
-MODELS = ["serial", "threads", "callback", "coroutine", "curl"]
-COLOURS = {"serial": "#4e79a7", "threads": "#f28e2b", "callback": "#59a14f",
-           "coroutine": "#b07aa1", "curl": "#e15759"}
+# A model's colour follows its place in the model table (the order summary.json
+# lists the models in), so it is the same in every picture of a run.
+PALETTE = ["#4e79a7", "#f28e2b", "#76b7b2", "#59a14f", "#b07aa1", "#e15759", "#edc948", "#9c755f",
+           "#ff9da7", "#bab0ac"]
+
+
+def colours(models):
+    return {m: PALETTE[k % len(PALETTE)] for k, m in enumerate(models)}
+
+
+def run_models(directory):
+    """The models a run folder has timelines for, in the model table's order
+    (summary.json's), else by file name."""
+    summaries = read_summaries(directory)
+    found = sorted(f[len("client-"):-len(".csv")] for f in os.listdir(directory)
+                   if f.startswith("client-") and f.endswith(".csv"))
+    ordered = [m for m in summaries if m in found]
+    return ordered + [m for m in found if m not in ordered]
 
 
 def setup_matplotlib():

@@ -9,6 +9,18 @@ using namespace testbed;
 
 namespace {
 
+// The models under test come from the model table, like every script's.
+enum class Which { all, concurrent, event_loops };
+std::vector<std::string> model_names(Which which) {
+  std::vector<std::string> out;
+  for (const auto& m : models()) {
+    if (which == Which::concurrent && m.one_in_flight) continue;
+    if (which == Which::event_loops && !m.event_loops) continue;
+    out.emplace_back(m.name);
+  }
+  return out;
+}
+
 CrawlConfig config_for(const std::string& model, const test::TestServer& srv, std::int64_t num,
                        std::int64_t delay, int concurrency) {
   CrawlConfig c;
@@ -56,7 +68,7 @@ TEST_CASE("the serial crawler sums exactly N bytes and records N rows", "[crawl]
 }
 
 TEST_CASE("every model sums exactly N bytes", "[crawl]") {
-  auto model = GENERATE(as<std::string>{}, "serial", "threads", "callback", "coroutine", "curl");
+  auto model = GENERATE(from_range(model_names(Which::all)));
   INFO(model);
   test::TestServer srv;
   CrawlSummary s = run_crawl(config_for(model, srv, 300, 0, 20));
@@ -68,7 +80,7 @@ TEST_CASE("every model sums exactly N bytes", "[crawl]") {
 }
 
 TEST_CASE("concurrent models keep exactly `concurrency` requests in flight", "[crawl]") {
-  auto model = GENERATE(as<std::string>{}, "threads", "callback", "coroutine", "curl");
+  auto model = GENERATE(from_range(model_names(Which::concurrent)));
   INFO(model);
   test::TestServer srv;
   CrawlSummary s = run_crawl(config_for(model, srv, 60, 200, 20));
@@ -79,7 +91,7 @@ TEST_CASE("concurrent models keep exactly `concurrency` requests in flight", "[c
 }
 
 TEST_CASE("a dead server is counted as failures and not a crash", "[crawl]") {
-  auto model = GENERATE(as<std::string>{}, "serial", "threads", "callback", "coroutine", "curl");
+  auto model = GENERATE(from_range(model_names(Which::all)));
   INFO(model);
   CrawlConfig c;
   c.model = model;
@@ -102,6 +114,19 @@ TEST_CASE("a dead server is counted as failures and not a crash", "[crawl]") {
   CHECK(again.retries == 0);
 }
 
+TEST_CASE("the model table lists the models in the book's order, with their properties", "[crawl]") {
+  std::vector<std::string> names = model_names(Which::all);
+  CHECK(names == std::vector<std::string>{"serial", "threads", "callback", "coroutine", "curl"});
+  auto json = models_json();
+  REQUIRE(json.size() == names.size());
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    CHECK(json[i]["name"] == names[i]);
+    CHECK(json[i]["one_in_flight"] == (names[i] == "serial"));
+    CHECK_FALSE(json[i]["mirrors"].get<std::string>().empty());
+  }
+  CHECK(find_model("fibers") == nullptr);
+}
+
 TEST_CASE("bad crawl settings are rejected with a reason", "[crawl]") {
   CrawlConfig c;
   c.model = "fibers";
@@ -115,14 +140,14 @@ TEST_CASE("bad crawl settings are rejected with a reason", "[crawl]") {
 }
 
 TEST_CASE("with retries every model gets every byte through injected faults", "[crawl][faults]") {
-  auto model = GENERATE(as<std::string>{}, "serial", "threads", "callback", "coroutine", "curl");
+  auto model = GENERATE(from_range(model_names(Which::all)));
   INFO(model);
   ServerConfig cfg;
   cfg.error_rate = 0.2;
   cfg.drop_rate = 0.05;
   cfg.seed = 2026;
   test::TestServer srv(cfg);
-  CrawlConfig c = config_for(model, srv, model == "serial" ? 60 : 200, 2, 20);
+  CrawlConfig c = config_for(model, srv, find_model(model)->one_in_flight ? 60 : 200, 2, 20);
   c.retries = 8;
   CrawlSummary s = run_crawl(c);
   CHECK(s.bytes == c.num);
@@ -140,7 +165,7 @@ TEST_CASE("with retries every model gets every byte through injected faults", "[
 }
 
 TEST_CASE("without retries injected faults are counted and reported", "[crawl][faults]") {
-  auto model = GENERATE(as<std::string>{}, "threads", "coroutine", "curl");
+  auto model = GENERATE(from_range(model_names(Which::concurrent)));
   INFO(model);
   ServerConfig cfg;
   cfg.error_rate = 0.3;
@@ -154,7 +179,7 @@ TEST_CASE("without retries injected faults are counted and reported", "[crawl][f
 }
 
 TEST_CASE("an attempt that outlives --timeout-ms is cut off and retried", "[crawl][timeout]") {
-  auto model = GENERATE(as<std::string>{}, "serial", "threads", "callback", "coroutine", "curl");
+  auto model = GENERATE(from_range(model_names(Which::all)));
   INFO(model);
   test::TestServer srv;
   CrawlConfig c = config_for(model, srv, 3, 5000, 3);
@@ -172,7 +197,7 @@ TEST_CASE("an attempt that outlives --timeout-ms is cut off and retried", "[craw
 }
 
 TEST_CASE("a server on several threads serves every model exactly", "[crawl][threads]") {
-  auto model = GENERATE(as<std::string>{}, "threads", "coroutine");
+  auto model = GENERATE(from_range(model_names(Which::concurrent)));
   INFO(model);
   ServerConfig cfg;
   cfg.threads = 3;
@@ -185,7 +210,7 @@ TEST_CASE("a server on several threads serves every model exactly", "[crawl][thr
 }
 
 TEST_CASE("with --loops the event-loop models share URLs and concurrency over threads", "[crawl][threads]") {
-  auto model = GENERATE(as<std::string>{}, "callback", "coroutine", "curl");
+  auto model = GENERATE(from_range(model_names(Which::event_loops)));
   INFO(model);
   test::TestServer srv;
   CrawlConfig c = config_for(model, srv, 90, 150, 30);
@@ -196,6 +221,9 @@ TEST_CASE("with --loops the event-loop models share URLs and concurrency over th
   auto spans = server_spans(srv, model);
   REQUIRE(spans.size() == 90);
   CHECK(test::peak_overlap(spans) == 30);
-  c.model = "threads";
-  CHECK_THROWS_WITH(run_crawl(c), Catch::Contains("--loops"));
+  for (const auto& m : models()) {
+    if (m.event_loops) continue;
+    c.model = m.name;
+    CHECK_THROWS_WITH(run_crawl(c), Catch::Contains("--loops"));
+  }
 }
