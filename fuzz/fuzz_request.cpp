@@ -6,12 +6,17 @@
 // The input is fed to the same parser the server uses in pieces of varying
 // size, as a socket would deliver it; every request it completes is routed
 // with the server's own route_request, which also exercises the query,
-// percent-decoding and number parsing.
+// percent-decoding and number parsing; and every answer is written with the
+// server's own response writer and read back by Beast's parser, which must
+// find exactly the status and body that were written.
 #include "common/query.hpp"
 #include "server/request.hpp"
+#include "server/response.hpp"
 
 #include <boost/asio/buffer.hpp>
 #include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/string_body.hpp>
 
 #include <cstddef>
 #include <cstdint>
@@ -23,6 +28,19 @@ namespace {
 
 void check(bool ok) {
   if (!ok) std::abort();
+}
+
+// Writes the answer the server would send and parses it back as a client does.
+void check_answer(unsigned version, int status, bool keep_alive, std::string_view body) {
+  std::string wire;
+  testbed::write_response(wire, {version, status, keep_alive, "text/plain"}, body);
+  boost::beast::http::response_parser<boost::beast::http::string_body> p;
+  boost::beast::error_code ec;
+  p.eager(true);
+  std::size_t used = p.put(boost::asio::buffer(wire), ec);
+  check(!ec && p.is_done() && used == wire.size());
+  check(p.get().result_int() == static_cast<unsigned>(status) && p.get().body() == body);
+  check(p.get().keep_alive() == keep_alive);
 }
 
 }  // namespace
@@ -56,6 +74,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       if (ec) {
         ParseFailure f = parse_failure(ec, head);
         check(f.status >= 400 && f.status <= 505 && !f.reason.empty());
+        check_answer(11, f.status, false, f.reason);
         return 0;  // the server answers and closes
       }
       if (head.is_done()) break;
@@ -66,6 +85,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     check(head.target().size() <= kTargetLimit);
     if (r == Route::rejected) {
       check(routed.status >= 400 && routed.status < 500 && !routed.error.empty());
+      check_answer(head.version() == 10 ? 10 : 11, routed.status, head.keep_alive(), routed.error);
     } else if (r == Route::add_delay) {
       check(routed.delay_ms >= 0 && routed.delay_ms <= limits.max_delay_ms);
     } else if (r == Route::add_prime) {

@@ -1,0 +1,273 @@
+// A connection: one Session reads a request, routes it, waits on a timer
+// (never a sleeping thread) or for the database, answers, and reads the next.
+// While a delay runs, the session watches its socket so a client that leaves
+// is noticed and its delay cancelled; the idle sweep (idle.hpp) closes a peer
+// that takes too long to send a request or to read an answer.
+#include "server/session.hpp"
+
+#include "common/clock.hpp"
+#include "server/response.hpp"
+#include "server/state.hpp"
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <nlohmann/json.hpp>
+
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <optional>
+
+namespace testbed {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+constexpr std::size_t kReadBufferLimit = 64 * 1024;  // pipelined requests waiting their turn
+
+class Session : public SessionBase {
+ public:
+  Session(ServerState& srv, tcp::socket socket)
+      : srv_(srv), socket_(std::move(socket)), buffer_(kReadBufferLimit),
+        timer_(socket_.get_executor()) {
+    srv_.registry.add(this);
+  }
+  ~Session() override {
+    srv_.registry.remove(this);
+    srv_.counters.connections.fetch_sub(1, std::memory_order_relaxed);
+  }
+
+  void start() { do_read(); }
+
+  asio::any_io_executor executor() override { return socket_.get_executor(); }
+
+  void on_sweep() override {
+    if (!srv_.idle.timed_out(waiting_since.load(std::memory_order_relaxed))) return;  // moved on
+    srv_.counters.read_timeouts.fetch_add(1, std::memory_order_relaxed);
+    close();  // the pending read or write ends with operation_aborted
+  }
+
+ private:
+  std::shared_ptr<Session> self() { return std::static_pointer_cast<Session>(shared_from_this()); }
+  void wait_on_peer() { waiting_since.store(srv_.idle.now(), std::memory_order_relaxed); }
+  void peer_answered() { waiting_since.store(0, std::memory_order_relaxed); }
+
+  void do_read() {
+    parser_.emplace(target_);
+    wait_on_peer();
+    http::async_read(socket_, buffer_, *parser_, beast::bind_front_handler(&Session::on_read, self()));
+  }
+
+  void on_read(beast::error_code ec, std::size_t) {
+    peer_answered();
+    if (!ec) return handle();
+    // A request we refuse gets an answer and then the connection is closed;
+    // anything else (the peer left, a timeout, a reset) just ends it.
+    bool refused = parser_->reject_status() != 0 ||
+                   (ec.category() == http::make_error_code(http::error::bad_method).category() &&
+                    ec != http::error::end_of_stream && ec != http::error::partial_message);
+    if (!refused) return close();
+    ParseFailure f = parse_failure(ec, *parser_);
+    version_ = 11;
+    reply_error(static_cast<http::status>(f.status), f.reason, true);
+  }
+
+  void handle() {
+    version_ = parser_->version();
+    keep_alive_ = parser_->keep_alive();
+    if (version_ != 10 && version_ != 11) {
+      version_ = 11;
+      return reply_error(http::status::http_version_not_supported, "only HTTP/1.0 and 1.1", true);
+    }
+    switch (route_request(parser_->method() == http::verb::get, target_, srv_.limits, req_)) {
+      case Route::add_delay: return start_delay();
+      case Route::add_prime: return handle_prime();
+      case Route::flush: return handle_flush();
+      case Route::health: return reply(http::status::ok, "ok\n", "text/plain");
+      case Route::timeline: return reply(http::status::ok, srv_.timeline.to_csv(), "text/csv");
+      case Route::primes: return handle_primes(false);
+      case Route::primes_reset: return handle_primes(true);
+      case Route::stats: return handle_stats();
+      case Route::rejected:
+        return reply_error(static_cast<http::status>(req_.status), req_.error, false);
+    }
+  }
+
+  void handle_flush() {
+    std::string err;
+    long long n = srv_.flush(&err);
+    if (n < 0) return reply_error(http::status::internal_server_error, err, false);
+    body_ = "flushed " + std::to_string(n) + " rows to " + srv_.config.timeline_path;
+    if (auto dropped = srv_.timeline.dropped())
+      body_ += " (" + std::to_string(dropped) + " more were not kept: --timeline-capacity " +
+               std::to_string(srv_.config.timeline_capacity) + ")";
+    body_ += "\n";
+    reply(http::status::ok, body_, "text/plain");
+  }
+
+  // /add?name=N&delay=MS: wait on a timer, answer, record the span.
+  void start_delay() {
+    start_us_ = now_us();
+    fault_ = srv_.roll_fault();
+    if (req_.delay_ms == 0 && fault_ == Fault::none) return finish_delay();
+    delaying_ = true;
+    timer_.expires_after(std::chrono::milliseconds(req_.delay_ms));
+    timer_.async_wait(beast::bind_front_handler(&Session::on_delay, self()));
+    watch_peer();
+  }
+
+  void on_delay(beast::error_code ec) {
+    if (!delaying_) return;  // the client left and the session was closed
+    delaying_ = false;
+    beast::error_code ignored;
+    socket_.cancel(ignored);  // ends watch_peer's wait
+    if (ec) return close();
+    finish_delay();
+  }
+
+  void finish_delay() {
+    if (fault_ != Fault::none) return inject_fault();
+    srv_.timeline.add(req_.name, start_us_, now_us());
+    reply(http::status::ok, ".", "text/plain");
+  }
+
+  // While the delay runs nothing reads the socket; wait for it to become
+  // readable. Data is a pipelined request (left for later); end of stream or an
+  // error means the client is gone, so its delay is cancelled.
+  void watch_peer() {
+    socket_.async_wait(tcp::socket::wait_read, [s = self()](beast::error_code ec) {
+      if (ec == asio::error::operation_aborted || !s->delaying_) return;
+      if (!ec) {
+        char c;
+        ssize_t n = ::recv(s->socket_.native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
+        if (n > 0) return;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+          return s->watch_peer();
+      }
+      s->srv_.counters.abandoned.fetch_add(1, std::memory_order_relaxed);
+      s->delaying_ = false;
+      s->timer_.cancel();
+      s->close();
+    });
+  }
+
+  void inject_fault() {
+    if (fault_ == Fault::drop) {
+      srv_.counters.injected_drops.fetch_add(1, std::memory_order_relaxed);
+      return close();
+    }
+    srv_.counters.injected_errors.fetch_add(1, std::memory_order_relaxed);
+    reply_error(http::status::service_unavailable, "injected error (--error-rate)", false);
+  }
+
+  // /add?prime=N: the database write and the latency run side by side; the
+  // answer goes out when both are done. An injected fault skips the write.
+  void handle_prime() {
+    fault_ = srv_.roll_fault();
+    pending_ = fault_ == Fault::none ? 2 : 1;
+    db_result_ = {};
+    db_result_.ok = true;
+    timer_.expires_after(std::chrono::milliseconds(srv_.config.db_latency_ms));
+    timer_.async_wait([s = self()](beast::error_code) { s->prime_step(); });
+    if (fault_ != Fault::none) return;
+    srv_.db->save(req_.prime, [s = self()](DbResult r) {
+      asio::post(s->socket_.get_executor(), [s, r = std::move(r)]() mutable {
+        s->db_result_ = std::move(r);
+        s->prime_step();
+      });
+    });
+  }
+
+  void prime_step() {
+    if (--pending_ > 0) return;
+    if (fault_ != Fault::none) return inject_fault();
+    if (!db_result_.ok)
+      return reply_error(http::status::internal_server_error, db_result_.error, false);
+    reply(http::status::ok, ".", "text/plain");
+  }
+
+  void handle_primes(bool reset) {
+    auto done = [s = self()](DbResult r) {
+      asio::post(s->socket_.get_executor(), [s, r = std::move(r)] {
+        if (!r.ok) return s->reply_error(http::status::internal_server_error, r.error, false);
+        nlohmann::json j = {{"count", r.count}, {"sum", r.sum}};
+        s->reply(http::status::ok, j.dump() + "\n", "application/json");
+      });
+    };
+    if (!reset) return srv_.db->stats(done);
+    srv_.db->reset([this, done](DbResult r) {
+      if (!r.ok) return done(std::move(r));
+      srv_.db->stats(done);
+    });
+  }
+
+  void handle_stats() {
+    const ServerStats st = srv_.stats();
+    nlohmann::json j = {{"connections", st.connections},
+                        {"accepted", st.accepted},
+                        {"refused", st.refused},
+                        {"read_timeouts", st.read_timeouts},
+                        {"abandoned", st.abandoned},
+                        {"injected_errors", st.injected_errors},
+                        {"injected_drops", st.injected_drops},
+                        {"timeline_rows", srv_.timeline.size()},
+                        {"timeline_dropped", srv_.timeline.dropped()}};
+    reply(http::status::ok, j.dump() + "\n", "application/json");
+  }
+
+  void reply_error(http::status status, const std::string& reason, bool close_after) {
+    if (close_after) keep_alive_ = false;
+    body_.assign(reason).push_back('\n');
+    reply(status, body_, "text/plain");
+  }
+
+  // The answer goes into a buffer the session keeps (see response.hpp).
+  void reply(http::status status, std::string_view body, std::string_view content_type) {
+    write_response(out_, {version_, static_cast<int>(status), keep_alive_, content_type}, body);
+    wait_on_peer();  // a peer that stops reading its answers is timed out too
+    asio::async_write(socket_, asio::buffer(out_),
+                      beast::bind_front_handler(&Session::on_write, self()));
+  }
+
+  void on_write(beast::error_code ec, std::size_t) {
+    peer_answered();
+    if (ec || !keep_alive_) return close();
+    do_read();
+  }
+
+  void close() {
+    beast::error_code ignored;
+    socket_.shutdown(tcp::socket::shutdown_send, ignored);
+    socket_.close(ignored);
+  }
+
+  ServerState& srv_;
+  tcp::socket socket_;
+  beast::flat_buffer buffer_;
+  std::string target_;  // RequestHead copies the target here
+  std::optional<RequestHead> parser_;
+  Routed req_;
+  asio::steady_timer timer_;
+  std::string out_;
+  std::string body_;
+  std::int64_t start_us_ = 0;
+  unsigned version_ = 11;
+  bool keep_alive_ = true;
+  bool delaying_ = false;
+  Fault fault_ = Fault::none;
+  int pending_ = 0;
+  DbResult db_result_;
+};
+
+}  // namespace
+
+void start_session(ServerState& state, tcp::socket socket) {
+  std::make_shared<Session>(state, std::move(socket))->start();
+}
+
+}  // namespace testbed

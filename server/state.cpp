@@ -1,0 +1,73 @@
+#include "server/state.hpp"
+
+#include "common/csv.hpp"
+
+#include <sys/resource.h>
+
+#include <filesystem>
+#include <random>
+
+namespace testbed {
+
+namespace {
+
+std::string default_db_path(const std::string& timeline_path) {
+  auto dir = std::filesystem::path(timeline_path).parent_path();
+  return (dir / "primes.sqlite").string();
+}
+
+std::size_t default_max_connections() {
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return 16384;
+  return rl.rlim_cur > 128 ? static_cast<std::size_t>(rl.rlim_cur) - 64 : 64;
+}
+
+std::uint64_t splitmix64(std::uint64_t x) {
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+
+ServerConfig resolved(ServerConfig c) {
+  if (c.db_path.empty()) c.db_path = default_db_path(c.timeline_path);
+  if (c.max_connections == 0) c.max_connections = default_max_connections();
+  if (c.seed == 0) c.seed = std::random_device{}() | 1;
+  return c;
+}
+
+}  // namespace
+
+ServerState::ServerState(ServerConfig c)
+    : config(resolved(std::move(c))),
+      limits{config.default_delay_ms, config.max_delay_ms},
+      idle(config.read_timeout_ms),
+      timeline(config.timeline_capacity),
+      db(std::make_unique<PrimeDb>(config.db_path)) {}
+
+Fault ServerState::roll_fault() {
+  if (config.error_rate <= 0 && config.drop_rate <= 0) return Fault::none;
+  std::uint64_t n = fault_draws_.fetch_add(1, std::memory_order_relaxed);
+  double u = static_cast<double>(splitmix64(config.seed ^ splitmix64(n)) >> 11) * 0x1p-53;
+  if (u < config.drop_rate) return Fault::drop;
+  if (u < config.drop_rate + config.error_rate) return Fault::error;
+  return Fault::none;
+}
+
+ServerStats ServerState::stats() const {
+  return {counters.connections.load(), counters.accepted.load(),     counters.refused.load(),
+          counters.read_timeouts.load(), counters.abandoned.load(), counters.injected_errors.load(),
+          counters.injected_drops.load()};
+}
+
+long long ServerState::flush(std::string* error) {
+  std::string err;
+  std::string csv = timeline.to_csv();
+  if (!write_file_atomic(config.timeline_path, csv, &err)) {
+    if (error) *error = err;
+    return -1;
+  }
+  return static_cast<long long>(timeline.size());
+}
+
+}  // namespace testbed

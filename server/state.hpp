@@ -1,0 +1,48 @@
+#pragma once
+// What every connection of one server shares: the configuration, the counters
+// /stats reports, the idle clock and registry, the fault dice, the timeline
+// and the database. The lifecycle (server.cpp) owns it; sessions use it.
+#include "server/idle.hpp"
+#include "server/prime_db.hpp"
+#include "server/request.hpp"
+#include "server/server.hpp"
+#include "server/timeline_store.hpp"
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace testbed {
+
+struct Counters {
+  std::atomic<std::uint64_t> connections{0}, accepted{0}, refused{0}, read_timeouts{0},
+      abandoned{0}, injected_errors{0}, injected_drops{0};
+};
+
+enum class Fault { none, error, drop };
+
+struct ServerState {
+  // Resolves the config's defaults (database path, connection cap, seed) and
+  // opens the database; throws std::runtime_error with a reason.
+  explicit ServerState(ServerConfig c);
+
+  // --error-rate / --drop-rate, drawn from the seed in arrival order.
+  Fault roll_fault();
+  ServerStats stats() const;
+  // Writes the timeline to config.timeline_path; the row count, or -1 and a reason.
+  long long flush(std::string* error);
+
+  ServerConfig config;
+  RouteLimits limits;
+  Counters counters;
+  Registry registry;
+  IdleClock idle;
+  TimelineStore timeline;
+  std::unique_ptr<PrimeDb> db;
+
+ private:
+  std::atomic<std::uint64_t> fault_draws_{0};
+};
+
+}  // namespace testbed
