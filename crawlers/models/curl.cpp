@@ -31,8 +31,42 @@ namespace testbed {
 
 namespace {
 
+// Every libcurl call is checked: a failure is an exception with curl's reason,
+// and the owners below release whatever was set up.
+void check(CURLMcode rc, const char* what) {
+  if (rc != CURLM_OK) throw std::runtime_error(std::string(what) + ": " + curl_multi_strerror(rc));
+}
+void check(CURLcode rc, const char* what) {
+  if (rc != CURLE_OK) throw std::runtime_error(std::string(what) + ": " + curl_easy_strerror(rc));
+}
+
+struct MultiCleanup {
+  void operator()(CURLM* m) const { curl_multi_cleanup(m); }
+};
+struct EasyCleanup {
+  void operator()(CURL* e) const { curl_easy_cleanup(e); }
+};
+using MultiHandle = std::unique_ptr<CURLM, MultiCleanup>;
+using EasyHandle = std::unique_ptr<CURL, EasyCleanup>;
+
+// An epoll descriptor, closed when it goes.
+class EpollFd {
+ public:
+  EpollFd() : fd_(epoll_create1(EPOLL_CLOEXEC)) {
+    if (fd_ < 0) throw std::runtime_error(std::string("epoll_create1: ") + std::strerror(errno));
+  }
+  ~EpollFd() { close(fd_); }
+  EpollFd(const EpollFd&) = delete;
+  EpollFd& operator=(const EpollFd&) = delete;
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
 struct Transfer {
-  CURL* easy = nullptr;
+  EasyHandle easy;
+  bool in_multi = false;
   std::size_t index = 0;
   int attempt = 0;
   std::int64_t retry_at_us = 0;  // waiting out a backoff until then
@@ -59,8 +93,7 @@ namespace {
 // The event loop curl is plugged into: an epoll set for the sockets curl asks
 // us to watch, and the one timeout it asks for.
 struct Loop {
-  CURLM* multi = nullptr;
-  int epfd = -1;
+  EpollFd epfd;
   std::int64_t timeout_at_us = -1;  // -1: curl wants no timeout
   static constexpr std::uint32_t kNotInSet = ~0u;
   std::vector<std::uint32_t> wanted;      // by fd: the events curl wants now (0: none)
@@ -85,7 +118,7 @@ struct Loop {
     ev.data.fd = s;
     ev.events = want;
     int op = have == kNotInSet ? EPOLL_CTL_ADD : EPOLL_CTL_MOD;
-    if (epoll_ctl(l->epfd, op, s, &ev) != 0) return -1;
+    if (epoll_ctl(l->epfd.get(), op, s, &ev) != 0) return -1;
     have = want;
     return 0;
   }
@@ -109,7 +142,7 @@ struct Loop {
   // An event on a socket curl is not watching: drop it from the set for real.
   bool unwanted(int fd) {
     if (static_cast<std::size_t>(fd) < wanted.size() && wanted[fd] != 0) return false;
-    epoll_ctl(epfd, EPOLL_CTL_DEL, fd, nullptr);
+    epoll_ctl(epfd.get(), EPOLL_CTL_DEL, fd, nullptr);
     if (static_cast<std::size_t>(fd) < registered.size()) registered[fd] = kNotInSet;
     return true;
   }
@@ -128,23 +161,21 @@ struct Loop {
 void run_curl_loop(const CrawlJob& job, Recorder& rec, const LoopShare& share) {
   const std::size_t total = share.end;
   const std::size_t slots = std::min<std::size_t>(share.concurrency, share.end - share.begin);
+  // Declared in the order they are needed, so they go in reverse: the easy
+  // handles leave the multi handle, which closes its connections (telling the
+  // loop, so the loop goes last).
   Loop loop;
-  loop.epfd = epoll_create1(EPOLL_CLOEXEC);
-  if (loop.epfd < 0) throw std::runtime_error(std::string("epoll_create1: ") + std::strerror(errno));
-  loop.multi = curl_multi_init();
-  if (!loop.multi) {
-    close(loop.epfd);
-    throw std::runtime_error("curl_multi_init failed");
-  }
-  CURLM* multi = loop.multi;
+  MultiHandle owner(curl_multi_init());
+  if (!owner) throw std::runtime_error("curl_multi_init failed");
+  CURLM* multi = owner.get();
   long limit = static_cast<long>(std::max<std::size_t>(slots, 1));
-  curl_multi_setopt(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, limit);
-  curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, limit);
-  curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, limit);  // keep every connection for reuse
-  curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, &Loop::on_socket);
-  curl_multi_setopt(multi, CURLMOPT_SOCKETDATA, &loop);
-  curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, &Loop::on_timer);
-  curl_multi_setopt(multi, CURLMOPT_TIMERDATA, &loop);
+  check(curl_multi_setopt(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, limit), "CURLMOPT_MAX_TOTAL_CONNECTIONS");
+  check(curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, limit), "CURLMOPT_MAX_HOST_CONNECTIONS");
+  check(curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, limit), "CURLMOPT_MAXCONNECTS");  // keep all for reuse
+  check(curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, &Loop::on_socket), "CURLMOPT_SOCKETFUNCTION");
+  check(curl_multi_setopt(multi, CURLMOPT_SOCKETDATA, &loop), "CURLMOPT_SOCKETDATA");
+  check(curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, &Loop::on_timer), "CURLMOPT_TIMERFUNCTION");
+  check(curl_multi_setopt(multi, CURLMOPT_TIMERDATA, &loop), "CURLMOPT_TIMERDATA");
 
   // Every URL of the job is this origin plus a target. curl parses a URL
   // given as text again for every transfer (and prints it back out); given as
@@ -155,33 +186,46 @@ void run_curl_loop(const CrawlJob& job, Recorder& rec, const LoopShare& share) {
   if (!origin || curl_url_set(origin.get(), CURLUPART_URL, origin_url.c_str(), 0) != CURLUE_OK)
     throw std::runtime_error("curl cannot parse " + origin_url);
   std::vector<Transfer> transfers(slots);
+  // On the way out (an exception too), every easy handle leaves the multi
+  // handle before it is cleaned up.
+  struct Detach {
+    CURLM* multi;
+    std::vector<Transfer>& transfers;
+    ~Detach() {
+      for (Transfer& t : transfers)
+        if (t.in_multi) curl_multi_remove_handle(multi, t.easy.get());
+    }
+  } detach{multi, transfers};
   for (Transfer& t : transfers) {
-    t.easy = curl_easy_init();
+    t.easy.reset(curl_easy_init());
     if (!t.easy) throw std::runtime_error("curl_easy_init failed");
-    curl_easy_setopt(t.easy, CURLOPT_NOSIGNAL, 1L);  // no SIGALRM games per request
-    curl_easy_setopt(t.easy, CURLOPT_PROXY, "");     // never route loopback via $http_proxy
-    curl_easy_setopt(t.easy, CURLOPT_TCP_NODELAY, 1L);
-    curl_easy_setopt(t.easy, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1);
-    curl_easy_setopt(t.easy, CURLOPT_WRITEFUNCTION, count_body);
-    curl_easy_setopt(t.easy, CURLOPT_WRITEDATA, &t);
-    curl_easy_setopt(t.easy, CURLOPT_PRIVATE, &t);
-    curl_easy_setopt(t.easy, CURLOPT_CURLU, origin.get());
-    curl_easy_setopt(t.easy, CURLOPT_CLOSESOCKETFUNCTION, &Loop::on_close);
-    curl_easy_setopt(t.easy, CURLOPT_CLOSESOCKETDATA, &loop);
-    curl_easy_setopt(t.easy, CURLOPT_TIMEOUT_MS, static_cast<long>(job.timeout.count()));
+    CURL* e = t.easy.get();
+    check(curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L), "CURLOPT_NOSIGNAL");  // no SIGALRM games per request
+    check(curl_easy_setopt(e, CURLOPT_PROXY, ""), "CURLOPT_PROXY");  // never route loopback via $http_proxy
+    check(curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L), "CURLOPT_TCP_NODELAY");
+    check(curl_easy_setopt(e, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1), "CURLOPT_HTTP_VERSION");
+    check(curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, count_body), "CURLOPT_WRITEFUNCTION");
+    check(curl_easy_setopt(e, CURLOPT_WRITEDATA, &t), "CURLOPT_WRITEDATA");
+    check(curl_easy_setopt(e, CURLOPT_PRIVATE, &t), "CURLOPT_PRIVATE");
+    check(curl_easy_setopt(e, CURLOPT_CURLU, origin.get()), "CURLOPT_CURLU");
+    check(curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, &Loop::on_close), "CURLOPT_CLOSESOCKETFUNCTION");
+    check(curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, &loop), "CURLOPT_CLOSESOCKETDATA");
+    check(curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(job.timeout.count())), "CURLOPT_TIMEOUT_MS");
   }
 
   std::size_t next = share.begin;
   std::size_t in_multi = 0;  // transfers curl is working on
   auto submit = [&](Transfer& t) {
     t.bytes = 0;
-    curl_multi_add_handle(multi, t.easy);  // curl asks for a timeout of 0 to start it
+    check(curl_multi_add_handle(multi, t.easy.get()), "curl_multi_add_handle");  // asks for a 0 timeout
+    t.in_multi = true;
     ++in_multi;
   };
   auto start = [&](Transfer& t) {
     t.index = next++;
     t.attempt = 0;
-    curl_easy_setopt(t.easy, CURLOPT_REQUEST_TARGET, job.targets[t.index].c_str());
+    check(curl_easy_setopt(t.easy.get(), CURLOPT_REQUEST_TARGET, job.targets[t.index].c_str()),
+          "CURLOPT_REQUEST_TARGET");
     rec.start(t.index);
     submit(t);
   };
@@ -198,7 +242,7 @@ void run_curl_loop(const CrawlJob& job, Recorder& rec, const LoopShare& share) {
       HttpResult r;
       if (msg->data.result == CURLE_OK) {
         long code = 0;
-        curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &code);
+        curl_easy_getinfo(t->easy.get(), CURLINFO_RESPONSE_CODE, &code);
         r.status = static_cast<int>(code);
         r.bytes = t->bytes;
       } else if (msg->data.result == CURLE_OPERATION_TIMEDOUT) {
@@ -208,14 +252,15 @@ void run_curl_loop(const CrawlJob& job, Recorder& rec, const LoopShare& share) {
         // one; curl's own message carries timings that would split one cause
         // into many lines of the summary.
         long os_errno = 0;
-        curl_easy_getinfo(t->easy, CURLINFO_OS_ERRNO, &os_errno);
+        curl_easy_getinfo(t->easy.get(), CURLINFO_OS_ERRNO, &os_errno);
         bool connecting = msg->data.result == CURLE_COULDNT_CONNECT;
         r.error = os_errno ? std::string(connecting ? "connect " : "request to ") + job.host_header +
                                  ": " + std::strerror(static_cast<int>(os_errno))
                            : "curl " + job.host_header + ": " + curl_easy_strerror(msg->data.result);
         r.refused = connecting && os_errno == ECONNREFUSED;
       }
-      curl_multi_remove_handle(multi, t->easy);
+      check(curl_multi_remove_handle(multi, t->easy.get()), "curl_multi_remove_handle");
+      t->in_multi = false;
       --in_multi;
       if (rec.settle(t->index, r, t->attempt, job.retries)) {
         t->retry_at_us = now_us() + retry_backoff(t->attempt++, t->index).count() * 1000;
@@ -231,11 +276,11 @@ void run_curl_loop(const CrawlJob& job, Recorder& rec, const LoopShare& share) {
   // for it), rather than after every other ready socket has been served.
   int running = 0;
   auto drive = [&](curl_socket_t fd, int flags) {
-    curl_multi_socket_action(multi, fd, flags, &running);
+    check(curl_multi_socket_action(multi, fd, flags, &running), "curl_multi_socket_action");
     reap();
     while (loop.timeout_at_us >= 0 && loop.timeout_at_us <= now_us()) {
       loop.timeout_at_us = -1;
-      curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &running);
+      check(curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &running), "curl_multi_socket_action");
       reap();
     }
   };
@@ -248,7 +293,7 @@ void run_curl_loop(const CrawlJob& job, Recorder& rec, const LoopShare& share) {
     for (const Transfer* t : backing_off)
       if (wake < 0 || t->retry_at_us < wake) wake = t->retry_at_us;
     int wait_ms = wake < 0 ? 1000 : static_cast<int>(std::clamp<std::int64_t>((wake - now + 999) / 1000, 0, 1000));
-    int n = epoll_wait(loop.epfd, events.data(), static_cast<int>(events.size()), wait_ms);
+    int n = epoll_wait(loop.epfd.get(), events.data(), static_cast<int>(events.size()), wait_ms);
     if (n < 0 && errno != EINTR)
       throw std::runtime_error(std::string("epoll_wait: ") + std::strerror(errno));
     for (int k = 0; k < n; ++k) {
@@ -270,10 +315,6 @@ void run_curl_loop(const CrawlJob& job, Recorder& rec, const LoopShare& share) {
       }
     }
   }
-
-  for (Transfer& t : transfers) curl_easy_cleanup(t.easy);
-  curl_multi_cleanup(multi);
-  close(loop.epfd);
 }
 
 }  // namespace
