@@ -51,7 +51,12 @@ bool is_stale_connection_error(const boost::system::error_code& ec) {
          ec == asio::error::broken_pipe || ec == asio::error::eof;
 }
 
-bool is_retryable(const HttpResult& r) {
+bool RetryPolicy::again(const HttpResult& r, int attempt) {
+  // Written once, not per request: threads would fight over its cache line.
+  bool server_seen = answered_.load(std::memory_order_relaxed);
+  if (r.status && !server_seen) answered_.store(server_seen = true, std::memory_order_relaxed);
+  if (r.status == 200 || attempt >= retries_) return false;
+  if (r.refused && !server_seen) return false;
   return r.status == 0 || r.status >= 500 || r.status == 408 || r.status == 429;
 }
 

@@ -9,6 +9,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -41,10 +42,23 @@ struct HttpResult {
   bool refused = false;  // nothing listens at the address (connection refused)
 };
 
-// Worth another attempt: no answer at all, or the server's own failure
-// (5xx, 408, 429). Other 4xx answers would only repeat themselves. (A refused
-// connection is worth one only once the server has been seen up: Recorder.)
-bool is_retryable(const HttpResult& r);
+// The one retry policy of both clients (crawl's models and primes' savers).
+// An attempt is worth another, up to `retries` more, when it got no answer at
+// all or the server's own failure (5xx, 408, 429); other 4xx answers would
+// only repeat themselves. A refused connection is worth another only once some
+// attempt has had an answer: a server that was never up is reported at once,
+// not after every backoff. Thread-safe.
+class RetryPolicy {
+ public:
+  explicit RetryPolicy(int retries) : retries_(retries) {}
+  // Attempt `attempt` (0-based) ended with `r`: try again after retry_backoff()?
+  bool again(const HttpResult& r, int attempt);
+  int retries() const { return retries_; }
+
+ private:
+  int retries_;
+  std::atomic<bool> answered_{false};  // some attempt got an HTTP answer
+};
 
 // How long to wait before attempt `attempt + 1`: 10 ms doubling to at most
 // 1 s, scaled by 0.5..1 from `salt` so that requests failing together do not

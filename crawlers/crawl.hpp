@@ -4,6 +4,7 @@
 // recorder, and the summary. A model is one function: run the job, report each
 // request to the recorder. The models live in crawlers/models/, one file each,
 // and are listed in crawlers/models.cpp.
+#include "client/http_client.hpp"
 #include "common/query.hpp"
 
 #include <boost/asio/ip/tcp.hpp>
@@ -71,23 +72,19 @@ void run_event_loops(const CrawlJob& job, const std::function<void(const LoopSha
 // The per-attempt timeout a config asks for (--timeout-ms, or the delay plus 10 s).
 std::int64_t effective_timeout_ms(const CrawlConfig& c);
 
-struct HttpResult;
-class SyncClient;
-
 // Collects what the models report. Each index is written by exactly one
 // request at a time, so records need no lock; only errors take one.
 class Recorder {
  public:
-  explicit Recorder(std::size_t n) : records_(n) {}
+  Recorder(std::size_t n, int retries) : records_(n), retry_(retries) {}
 
   // The first attempt of request i begins.
   void start(std::size_t i);
   // Attempt `attempt` (0-based) of request i ended with `r`. True: the model
-  // should wait retry_backoff(attempt, i) and try again. False: the request is
-  // settled and recorded (any status but 200 counts as a failure). A refused
-  // connection is not retried while no request of the crawl has had an answer:
-  // a server that was never up is reported at once, not after every backoff.
-  bool settle(std::size_t i, const HttpResult& r, int attempt, int retries);
+  // should wait retry_backoff(attempt, i) and try again (the RetryPolicy of
+  // both clients decides). False: the request is settled and recorded (any
+  // status but 200 counts as a failure).
+  bool settle(std::size_t i, const HttpResult& r, int attempt);
 
   std::size_t completed() const { return completed_.load(std::memory_order_relaxed); }
   const std::vector<RequestRecord>& records() const { return records_; }
@@ -99,9 +96,9 @@ class Recorder {
   void fail(std::size_t i, std::string_view error);
   std::vector<RequestRecord> records_;
   std::atomic<std::size_t> completed_{0};
-  std::atomic<bool> answered_{false};  // some attempt got an HTTP answer
+  RetryPolicy retry_;
   mutable std::mutex mu_;
-  std::map<std::string, std::int64_t> errors_;  // message -> occurrences
+  std::map<std::string, std::int64_t> errors_;  // message -> requests that failed with it
 };
 
 // Request i with retries over a blocking client (the serial and thread models).

@@ -139,7 +139,7 @@ CrawlSummary run_crawl(const CrawlConfig& config) {
 
   if (model->prepare) model->prepare();
 
-  Recorder rec(job.targets.size());
+  Recorder rec(job.targets.size(), job.retries);
   double t0 = mono_seconds();
   {
     Progress progress(config.progress, config.model, rec, job.targets.size());

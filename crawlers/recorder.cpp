@@ -11,13 +11,9 @@ namespace testbed {
 
 void Recorder::start(std::size_t i) { records_[i].start_us = now_us(); }
 
-bool Recorder::settle(std::size_t i, const HttpResult& r, int attempt, int retries) {
+bool Recorder::settle(std::size_t i, const HttpResult& r, int attempt) {
   records_[i].attempts = attempt + 1;
-  // Written once, not per request: threads would fight over its cache line.
-  bool server_seen = answered_.load(std::memory_order_relaxed);
-  if (r.status && !server_seen) answered_.store(server_seen = true, std::memory_order_relaxed);
-  if (r.status != 200 && attempt < retries && is_retryable(r) && (!r.refused || server_seen))
-    return true;
+  if (retry_.again(r, attempt)) return true;
   if (r.status)
     finish(i, r.status, r.bytes);
   else
@@ -29,7 +25,7 @@ void fetch_blocking(SyncClient& client, const CrawlJob& job, Recorder& rec, std:
   rec.start(i);
   for (int attempt = 0;; ++attempt) {
     HttpResult r = client.get(job.targets[i]);  // blocks for the whole delay
-    if (!rec.settle(i, r, attempt, job.retries)) return;
+    if (!rec.settle(i, r, attempt)) return;
     std::this_thread::sleep_for(retry_backoff(attempt, i));
   }
 }

@@ -34,20 +34,27 @@ const std::vector<std::string>& prime_modes() {
 
 namespace {
 
-// What the savers report, from whichever thread they run on.
+// What the savers report, from whichever thread they run on, and the retry
+// policy crawl uses too (client/http_client.hpp).
 class SaveLog {
  public:
-  // One attempt at saving `value`; `final` when no retry follows it.
-  void attempt(std::int64_t start, std::int64_t end, std::int64_t value, const HttpResult& r,
-               bool final) {
+  explicit SaveLog(int retries) : retry_(retries) {}
+
+  // One attempt at saving `value`. True: wait retry_backoff() and try again.
+  // False: settled, saved or lost; `errors` counts each lost save once, by
+  // its last failure, as crawl's `errors` counts each failed request.
+  bool attempt(std::int64_t start, std::int64_t end, std::int64_t value, const HttpResult& r,
+               int attempt_no) {
+    bool again = retry_.again(r, attempt_no);
     std::lock_guard lock(mu_);
     spans_.push_back({PrimeSpan::Kind::save, start, end, value, r.status});
     if (r.status == 200) {
       ++saved_;
-      return;
+    } else if (!again) {
+      ++errors_[r.status ? "HTTP status " + std::to_string(r.status) : r.error];
+      lost_.push_back(value);
     }
-    ++errors_[r.status ? "HTTP status " + std::to_string(r.status) : r.error];
-    if (final) lost_.push_back(value);
+    return again;
   }
   void fill(PrimesSummary& s) {
     std::lock_guard lock(mu_);
@@ -60,6 +67,7 @@ class SaveLog {
   }
 
  private:
+  RetryPolicy retry_;
   std::mutex mu_;
   std::vector<PrimeSpan> spans_;
   std::map<std::string, std::int64_t> errors_;
@@ -82,8 +90,8 @@ std::string save_target(const Endpoint& ep, std::int64_t value) {
 // serial: the book's save_prime_serial, a blocking request per prime.
 class SerialSaver {
  public:
-  SerialSaver(const Endpoint& ep, int retries, SaveLog& log)
-      : ep_(ep), retries_(retries), log_(log),
+  SerialSaver(const Endpoint& ep, SaveLog& log)
+      : ep_(ep), log_(log),
         client_(ep.endpoints, ep.host_header, std::chrono::milliseconds(0)) {}
 
   void save(std::int64_t value) {
@@ -91,16 +99,13 @@ class SerialSaver {
     for (int attempt = 0;; ++attempt) {
       std::int64_t start = now_us();
       HttpResult r = client_.get(target);
-      bool final = r.status == 200 || attempt >= retries_;
-      log_.attempt(start, now_us(), value, r, final);
-      if (final) return;
+      if (!log_.attempt(start, now_us(), value, r, attempt)) return;
       std::this_thread::sleep_for(retry_backoff(attempt, static_cast<std::uint64_t>(value)));
     }
   }
 
  private:
   const Endpoint& ep_;
-  int retries_;
   SaveLog& log_;
   SyncClient client_;
 };
@@ -110,8 +115,8 @@ class SerialSaver {
 // values, and waits only when it asks to (wait()).
 class AsyncSaver {
  public:
-  AsyncSaver(const Endpoint& ep, int concurrency, int retries, SaveLog& log)
-      : ep_(ep), concurrency_(concurrency), retries_(retries), log_(log),
+  AsyncSaver(const Endpoint& ep, int concurrency, SaveLog& log)
+      : ep_(ep), concurrency_(concurrency), log_(log),
         work_(asio::make_work_guard(ioc_)), thread_([this] { ioc_.run(); }) {}
 
   ~AsyncSaver() {
@@ -159,9 +164,7 @@ class AsyncSaver {
     for (int attempt = 0;; ++attempt) {
       std::int64_t start = now_us();
       HttpResult r = co_await async_get(*conn, ep_.endpoints, ep_.host_header, target);
-      bool final = r.status == 200 || attempt >= retries_;
-      log_.attempt(start, now_us(), value, r, final);
-      if (final) break;
+      if (!log_.attempt(start, now_us(), value, r, attempt)) break;
       asio::steady_timer pause(ioc_, retry_backoff(attempt, static_cast<std::uint64_t>(value)));
       co_await pause.async_wait(asio::use_awaitable);
     }
@@ -174,7 +177,6 @@ class AsyncSaver {
 
   const Endpoint& ep_;
   const int concurrency_;
-  const int retries_;
   SaveLog& log_;
   asio::io_context ioc_{1};
   asio::executor_work_guard<asio::io_context::executor_type> work_;
@@ -229,7 +231,7 @@ PrimesSummary run_primes(const PrimesConfig& config) {
 
   PrimesSummary s;
   s.config = config;
-  SaveLog log;
+  SaveLog log(config.retries);
   double t0 = mono_seconds();
   ComputeClock clock(s.spans);
   const std::int64_t max = config.max_number;
@@ -237,7 +239,7 @@ PrimesSummary run_primes(const PrimesConfig& config) {
     for (std::int64_t n = 0; n < max; ++n)
       if (check_prime(n)) ++s.primes;
   } else if (config.mode == "serial") {
-    SerialSaver saver(ep, config.retries, log);
+    SerialSaver saver(ep, log);
     for (std::int64_t n = 0; n < max; ++n) {
       if (!check_prime(n)) continue;
       ++s.primes;
@@ -246,7 +248,7 @@ PrimesSummary run_primes(const PrimesConfig& config) {
       clock.resume();
     }
   } else if (config.mode == "batched") {
-    AsyncSaver saver(ep, config.batch, config.retries, log);
+    AsyncSaver saver(ep, config.batch, log);
     int in_batch = 0;
     for (std::int64_t n = 0; n < max; ++n) {
       if (!check_prime(n)) continue;
@@ -262,7 +264,7 @@ PrimesSummary run_primes(const PrimesConfig& config) {
     clock.pause();
     saver.wait();  // the last, partial batch
   } else {
-    AsyncSaver saver(ep, config.concurrency, config.retries, log);
+    AsyncSaver saver(ep, config.concurrency, log);
     for (std::int64_t n = 0; n < max; ++n) {
       if (!check_prime(n)) continue;
       ++s.primes;

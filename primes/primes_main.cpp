@@ -51,7 +51,7 @@ int main(int argc, char** argv) {
     }
   }
   for (const auto& [msg, n] : s.errors)
-    std::cerr << "primes: " << n << (n == 1 ? " save attempt" : " save attempts") << " failed: " << msg << '\n';
+    std::cerr << "primes: " << n << (n == 1 ? " save" : " saves") << " failed: " << msg << '\n';
   if (!s.lost.empty()) {
     std::cerr << "primes: " << s.lost.size() << " primes were NOT saved:";
     for (auto v : s.lost) std::cerr << ' ' << v;

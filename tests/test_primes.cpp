@@ -4,6 +4,8 @@
 #include "support.hpp"
 
 #include <catch2/catch.hpp>
+
+#include <algorithm>
 #include <sqlite3.h>
 
 using namespace testbed;
@@ -146,7 +148,12 @@ TEST_CASE("a failing save is answered 500 and counted with its value", "[primes]
   CHECK(s.saved == 0);
   CHECK(s.failed == 10);
   CHECK(s.lost == std::vector<std::int64_t>{2, 3, 5, 7, 11, 13, 17, 19, 23, 29});
-  CHECK(s.errors.at("HTTP status 500") == 30);  // every prime tried 1 + 2 times
+  // `errors` counts each lost save once, by its last failure, as crawl counts
+  // requests; every prime was tried 1 + 2 times, and each attempt is a span.
+  CHECK(s.errors.at("HTTP status 500") == 10);
+  auto attempts = std::count_if(s.spans.begin(), s.spans.end(),
+                                [](const PrimeSpan& p) { return p.kind == PrimeSpan::Kind::save; });
+  CHECK(attempts == 30);
   CHECK(count_and_sum(srv.server().config().db_path).first == 0);
 }
 
@@ -160,4 +167,22 @@ TEST_CASE("primes against a dead server reports every prime as lost", "[primes]"
   CHECK(s.failed == 8);
   CHECK(s.lost.size() == 8);
   CHECK(s.errors.size() == 1);
+  // A server that was never up is not retried, as in crawl: one attempt each.
+  c.retries = 5;
+  PrimesSummary again = run_primes(c);
+  CHECK(again.failed == 8);
+  CHECK(again.spans.size() == 8 + 1);  // eight saves and the compute span
+}
+
+TEST_CASE("primes does not retry an answer that would only repeat itself", "[primes]") {
+  test::TestServer srv(fast_db());
+  PrimesConfig c = config_for("async", srv, 30);
+  c.url += "/nowhere";  // every save gets a 404
+  c.retries = 3;
+  PrimesSummary s = run_primes(c);
+  CHECK(s.failed == 10);
+  CHECK(s.errors.at("HTTP status 404") == 10);
+  auto attempts = std::count_if(s.spans.begin(), s.spans.end(),
+                                [](const PrimeSpan& p) { return p.kind == PrimeSpan::Kind::save; });
+  CHECK(attempts == 10);  // one each: a 4xx is not retried
 }

@@ -108,7 +108,7 @@ class Slot {
 
   // One attempt is over: back off and try again, or record it and move on.
   void settle(const HttpResult& r) {
-    if (!s_.rec.settle(index_, r, attempt_, s_.job.retries)) return fetch_next();
+    if (!s_.rec.settle(index_, r, attempt_)) return fetch_next();
     pause_.expires_after(retry_backoff(attempt_++, index_));
     pause_.async_wait([this](beast::error_code) { send(); });
   }

@@ -71,7 +71,7 @@ awaitable<void> fetch(Crawl& c, std::size_t i) {
     HttpResult r = co_await async_get(conn, c.job.endpoints, c.job.host_header, c.job.targets[i]);
     c.sweeper.disarm(conn);
     if (conn.timed_out) r.error = timeout_error(c.sweeper.timeout(), c.job.host_header);
-    if (!c.rec.settle(i, r, attempt, c.job.retries)) break;
+    if (!c.rec.settle(i, r, attempt)) break;
     asio::steady_timer pause(ex, retry_backoff(attempt, i));  // then try again
     co_await pause.async_wait(use_awaitable);
   }

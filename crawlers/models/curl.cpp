@@ -262,7 +262,7 @@ void run_curl_loop(const CrawlJob& job, Recorder& rec, const LoopShare& share) {
       check(curl_multi_remove_handle(multi, t->easy.get()), "curl_multi_remove_handle");
       t->in_multi = false;
       --in_multi;
-      if (rec.settle(t->index, r, t->attempt, job.retries)) {
+      if (rec.settle(t->index, r, t->attempt)) {
         t->retry_at_us = now_us() + retry_backoff(t->attempt++, t->index).count() * 1000;
         backing_off.push_back(t);
       } else if (next < total) {
