@@ -8,18 +8,22 @@ namespace testbed {
 
 void crawl_serial(const CrawlJob& job, Recorder& rec);     // models/serial.cpp
 void crawl_threads(const CrawlJob& job, Recorder& rec);    // models/threads.cpp
+void crawl_greenlet(const CrawlJob& job, Recorder& rec);   // models/greenlet.cpp
 void crawl_callback(const CrawlJob& job, Recorder& rec);   // models/callback.cpp
 void crawl_coroutine(const CrawlJob& job, Recorder& rec);  // models/coroutine.cpp
 void crawl_curl(const CrawlJob& job, Recorder& rec);       // models/curl.cpp
 void prepare_curl();                                       // models/curl.cpp
 
 const std::vector<ModelEntry>& models() {
-  // In the order the book presents them.
+  // In the order the book presents them; greenlet (gevent) after the OS
+  // threads that stand for "blocking code, many workers".
   static const std::vector<ModelEntry> table = {
       {"serial", crawl_serial, "Example 8-3: requests.get in a loop", "one request at a time",
        /*one_in_flight=*/true},
       {"threads", crawl_threads, "the 'many OS threads' baseline: blocking code, preemptive threads",
        "--concurrency OS threads"},
+      {"greenlet", crawl_greenlet, "gevent (Example 8-4): a greenlet per URL, blocking-style code on one loop",
+       "a semaphore, one greenlet per URL", false, true},
       {"callback", crawl_callback, "tornado callbacks (Example 8-7)", "--concurrency handler chains",
        false, /*event_loops=*/true},
       {"coroutine", crawl_coroutine, "asyncio + aiohttp (Example 8-8)", "an async semaphore", false,

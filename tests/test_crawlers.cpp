@@ -5,6 +5,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <cstdio>
+
 using namespace testbed;
 
 namespace {
@@ -116,7 +118,7 @@ TEST_CASE("a dead server is counted as failures and not a crash", "[crawl]") {
 
 TEST_CASE("the model table lists the models in the book's order, with their properties", "[crawl]") {
   std::vector<std::string> names = model_names(Which::all);
-  CHECK(names == std::vector<std::string>{"serial", "threads", "callback", "coroutine", "curl"});
+  CHECK(names == std::vector<std::string>{"serial", "threads", "greenlet", "callback", "coroutine", "curl"});
   auto json = models_json();
   REQUIRE(json.size() == names.size());
   for (std::size_t i = 0; i < names.size(); ++i) {
@@ -125,6 +127,23 @@ TEST_CASE("the model table lists the models in the book's order, with their prop
     CHECK_FALSE(json[i]["mirrors"].get<std::string>().empty());
   }
   CHECK(find_model("fibers") == nullptr);
+}
+
+TEST_CASE("crawl --list-models prints the table that scripts read", "[crawl]") {
+  auto run = [](const std::string& args) {
+    std::string out;
+    FILE* p = popen((std::string(CRAWL_BIN) + " " + args).c_str(), "r");
+    REQUIRE(p != nullptr);
+    char buf[4096];
+    while (std::size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+    CHECK(pclose(p) == 0);
+    return out;
+  };
+  std::string expected;
+  for (const auto& name : model_names(Which::all)) expected += name + "\n";
+  CHECK(run("--list-models") == expected);
+  auto json = nlohmann::json::parse(run("--list-models --json"));
+  CHECK(json == models_json());
 }
 
 TEST_CASE("bad crawl settings are rejected with a reason", "[crawl]") {

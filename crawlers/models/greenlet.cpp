@@ -1,0 +1,179 @@
+// Model 3, greenlets (gevent, Example 8-4): stackful coroutines on one event
+// loop. Each greenlet runs plain sequential code (connect, write, read) that
+// looks blocking; every call that would wait on a socket takes `yield`, which
+// parks the greenlet's whole stack and lets the loop run the others, as gevent
+// does at every socket wait once the standard library is monkey-patched.
+// (Boost.Asio's spawn on Boost.Context: one io_context, one thread.)
+//
+// As in the book, a greenlet is spawned for every URL up front, and a
+// semaphore of `concurrency` bounds how many are inside `with semaphore:`.
+// So every URL costs a stack for the whole crawl, not only while it is in
+// flight: that is this model's price (see kStackBytes), and what
+// `crawl --model greenlet` shows next to the coroutine model, which spawns a
+// task only once it holds a permit. Connections are kept alive in a small
+// pool and handed from greenlet to greenlet; one sweeper enforces timeouts.
+#include "crawlers/crawl.hpp"
+
+#include <boost/asio/spawn.hpp>
+#include <boost/context/fixedsize_stack.hpp>
+
+#include <memory>
+#include <vector>
+
+namespace testbed {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+
+namespace {
+
+// The stack each greenlet gets, allocated when it is spawned and kept until it
+// ends. 64 KiB holds the calls below with room to spare (Asio and Beast keep
+// an operation's state in the operation, not on the stack); only the pages a
+// greenlet touches become resident, so its real cost is a few KiB, but that
+// times N, not times C. Boost's default would be 128 KiB; gevent copies a
+// greenlet's used stack slice to the heap on every switch instead.
+constexpr std::size_t kStackBytes = 64 * 1024;
+
+// gevent.lock.Semaphore: greenlets that find no permit park on a timer that
+// never expires; release() wakes the longest-waiting one by cancelling its wait.
+class Semaphore {
+ public:
+  Semaphore(asio::any_io_executor ex, std::size_t count)
+      : wakeup_(ex, asio::steady_timer::time_point::max()), count_(count) {}
+
+  void acquire(asio::yield_context yield) {
+    while (count_ == 0) {
+      beast::error_code ec;
+      wakeup_.async_wait(yield[ec]);
+    }
+    --count_;
+  }
+  void release() {
+    ++count_;
+    wakeup_.cancel_one();
+  }
+
+ private:
+  asio::steady_timer wakeup_;
+  std::size_t count_;
+};
+
+struct Crawl {
+  const CrawlJob& job;
+  Recorder& rec;
+  Semaphore semaphore;
+  DeadlineSweeper sweeper;
+  std::vector<std::unique_ptr<AsyncConnection>> all;  // every connection opened
+  std::vector<AsyncConnection*> idle;                 // the pool
+  std::size_t waiting = 0;                            // greenlets not yet past the semaphore
+  std::size_t running = 0;                            // greenlets not yet ended
+};
+
+// urllib2.urlopen(url).read(): one GET on `conn`, written as blocking code.
+// A kept-alive connection the server has closed meanwhile is reopened once.
+HttpResult urlopen(AsyncConnection& conn, const CrawlJob& job, const std::string& target,
+                   asio::yield_context yield) {
+  HttpResult r;
+  for (int fresh = 0; fresh < 2; ++fresh) {
+    beast::error_code ec;
+    bool reused = conn.socket.is_open();
+    if (!reused) {
+      conn.buffer.clear();
+      asio::async_connect(conn.socket, job.endpoints, yield[ec]);  // yields until connected
+      if (ec) {
+        beast::error_code ignored;
+        conn.socket.close(ignored);
+        r.error = describe_error("connect", ec, job.host_header);
+        r.refused = ec == asio::error::connection_refused;
+        return r;
+      }
+      conn.socket.set_option(tcp::no_delay(true), ec);
+    }
+    conn.request.clear();
+    format_get(conn.request, target, job.host_header);
+    asio::async_write(conn.socket, asio::buffer(conn.request), yield[ec]);
+    if (!ec) {
+      conn.response.emplace();
+      http::async_read(conn.socket, conn.buffer, *conn.response, yield[ec]);  // the whole delay
+    }
+    if (ec) {
+      beast::error_code ignored;
+      conn.socket.close(ignored);
+      if (reused && is_stale_connection_error(ec)) continue;
+      r.error = describe_error("request to", ec, job.host_header);
+      return r;
+    }
+    r.status = conn.response->status();
+    r.bytes = conn.response->body_bytes();
+    if (!conn.response->keep_alive()) conn.socket.close(ec);
+    return r;
+  }
+  return r;
+}
+
+// def download(url, semaphore):
+//     with semaphore:
+//         return urllib2.urlopen(url).read()
+void download(Crawl& c, std::size_t i, asio::yield_context yield) {
+  c.semaphore.acquire(yield);
+  --c.waiting;
+  if (c.idle.empty()) {
+    c.all.push_back(std::make_unique<AsyncConnection>(yield.get_executor()));
+    c.sweeper.watch(*c.all.back());
+    c.idle.push_back(c.all.back().get());
+  }
+  AsyncConnection& conn = *c.idle.back();
+  c.idle.pop_back();
+  c.rec.start(i);
+  for (int attempt = 0;; ++attempt) {
+    c.sweeper.arm(conn);
+    HttpResult r = urlopen(conn, c.job, c.job.targets[i], yield);
+    c.sweeper.disarm(conn);
+    if (conn.timed_out) r.error = timeout_error(c.sweeper.timeout(), c.job.host_header);
+    if (!c.rec.settle(i, r, attempt)) break;
+    asio::steady_timer pause(yield.get_executor(), retry_backoff(attempt, i));  // gevent.sleep
+    pause.async_wait(yield);
+  }
+  // With no greenlet left waiting for a permit, nobody will reuse this
+  // connection: close it now rather than all of them at the end.
+  if (c.waiting == 0) {
+    beast::error_code ignored;
+    conn.socket.close(ignored);
+  }
+  c.idle.push_back(&conn);
+  c.semaphore.release();
+  if (--c.running == 0) c.sweeper.stop();  // the last one: nothing left to time out
+}
+
+}  // namespace
+
+// One gevent hub: a thread running one io_context. With --loops L there are
+// L of them, each with its share of the URLs and of the concurrency.
+void crawl_greenlet(const CrawlJob& job, Recorder& rec) {
+  run_event_loops(job, [&](const LoopShare& share) {
+    asio::io_context ioc(1);
+    Crawl c{job, rec, Semaphore(ioc.get_executor(), static_cast<std::size_t>(share.concurrency)),
+            DeadlineSweeper(ioc.get_executor(), job.timeout), {}, {}, 0, 0};
+    c.all.reserve(static_cast<std::size_t>(share.concurrency));
+    c.idle.reserve(static_cast<std::size_t>(share.concurrency));
+    // greenlets = [gevent.spawn(download, u, semaphore) for u in urls]
+    for (std::size_t i = share.begin; i < share.end; ++i) {
+      ++c.waiting;
+      ++c.running;
+      asio::spawn(
+          ioc, std::allocator_arg, boost::context::fixedsize_stack(kStackBytes),
+          [&c, i](asio::yield_context yield) { download(c, i, yield); },
+          [](std::exception_ptr e) {
+            if (e) std::rethrow_exception(e);  // out of ioc.run(), to the caller
+          });
+    }
+    if (c.running > 0) c.sweeper.start();
+    // for response in gevent.iwait(greenlets): the loop runs until every
+    // greenlet has ended.
+    ioc.run();
+  });
+}
+
+}  // namespace testbed
