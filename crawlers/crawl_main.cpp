@@ -11,9 +11,16 @@ namespace po = boost::program_options;
 
 int main(int argc, char** argv) {
   testbed::CrawlConfig cfg;
-  std::string model_names;
-  for (const auto& m : testbed::models()) model_names += (model_names.empty() ? "" : ", ") + std::string(m.name);
+  std::string model_names, loop_models, model_list;
+  for (const auto& m : testbed::models()) {
+    model_names += (model_names.empty() ? "" : ", ") + std::string(m.name);
+    if (m.event_loops) loop_models += (loop_models.empty() ? "" : ", ") + std::string(m.name);
+    std::string name = m.name;
+    model_list += "\n  " + name + std::string(name.size() < 10 ? 10 - name.size() : 1, ' ') + m.mirrors +
+                  "\n            bounded by " + m.bounded_by;
+  }
   po::options_description desc("Options");
+  // clang-format off: one option a line reads better than the formatter's wrapping
   desc.add_options()
     ("help,h", "show this help")
     ("model,m", po::value(&cfg.model), ("concurrency model: " + model_names).c_str())
@@ -26,10 +33,10 @@ int main(int argc, char** argv) {
     ("concurrency,c", po::value(&cfg.concurrency)->default_value(cfg.concurrency),
      "requests in flight at most (ignored by serial)")
     ("loops", po::value(&cfg.loops)->default_value(cfg.loops),
-     "callback, coroutine and curl: run this many event loops, one thread each, sharing the URLs "
-     "and the concurrency (1: the book's single loop)")
+     (loop_models + ": run this many event loops, one thread each, sharing the URLs "
+     "and the concurrency (1: the book's single loop)").c_str())
     ("retries", po::value(&cfg.retries)->default_value(cfg.retries),
-     "extra attempts for a request that failed (no answer, a timeout, 5xx), with backoff")
+     "extra attempts for a request that failed (no answer, a timeout, 5xx, 408, 429), with backoff")
     ("timeout-ms", po::value(&cfg.timeout_ms)->default_value(cfg.timeout_ms),
      "limit on each attempt, ms; 0: the delay plus 10 s")
     ("timeline", po::value<std::string>(), "write the client timeline CSV here "
@@ -37,10 +44,12 @@ int main(int argc, char** argv) {
     ("json", "print one JSON summary object instead of the Result line")
     ("progress", "show done/total on stderr while running")
     ("seed", po::value(&cfg.seed)->default_value(0), "seed for the random URL tails (0: random)");
+  // clang-format on
   po::variables_map vm;
   if (auto rc = testbed::parse_cli(argc, argv, desc, vm, "--model MODEL [options]",
         "Fetches --num URLs of the form URL/add?name=NAME&delay=MS&<random> and sums\n"
-        "the body lengths, using one of the concurrency models of HPP chapter 8."))
+        "the body lengths, using one of the concurrency models of HPP chapter 8.\n\n"
+        "Models (crawl --list-models), and what each mirrors in the book:" + model_list))
     return *rc;
   if (vm.count("list-models")) {
     if (vm.count("json"))

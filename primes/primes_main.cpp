@@ -12,6 +12,7 @@ namespace po = boost::program_options;
 int main(int argc, char** argv) {
   testbed::PrimesConfig cfg;
   po::options_description desc("Options");
+  // clang-format off: one option a line reads better than the formatter's wrapping
   desc.add_options()
     ("help,h", "show this help")
     ("mode", po::value(&cfg.mode)->required(), "noio, serial, batched or async")
@@ -25,6 +26,7 @@ int main(int argc, char** argv) {
     ("timeline", po::value<std::string>(), "write compute and save spans here "
      "(kind,start,end,value,status)")
     ("json", "print one JSON summary object");
+  // clang-format on
   po::variables_map vm;
   if (auto rc = testbed::parse_cli(argc, argv, desc, vm, "--mode MODE --max-number N [options]",
         "Finds the primes below N by trial division and saves each one to the\n"

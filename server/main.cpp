@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
   testbed::ServerConfig cfg;
   int port = cfg.port;
   po::options_description desc("Options");
+  // clang-format off: one option a line reads better than the formatter's wrapping
   desc.add_options()
     ("help,h", "show this help")
     ("port,p", po::value<int>(&port)->default_value(port), "TCP port; 0 picks a free one")
@@ -38,6 +39,7 @@ int main(int argc, char** argv) {
     ("seed", po::value(&cfg.seed)->default_value(cfg.seed),
      "seed for the fault draws, for repeatable runs; 0 picks one and prints it")
     ("port-file", po::value<std::string>(), "write the listening port to this file once ready");
+  // clang-format on
   po::variables_map vm;
   if (auto rc = testbed::parse_cli(argc, argv, desc, vm, "[options]",
         "A delay-injecting HTTP server (after High Performance Python, ch. 8).\n"
