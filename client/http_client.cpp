@@ -75,7 +75,8 @@ std::string timeout_error(std::chrono::milliseconds timeout, std::string_view ho
 }
 
 DeadlineSweeper::DeadlineSweeper(asio::any_io_executor ex, std::chrono::milliseconds timeout)
-    : timer_(ex), timeout_(timeout),
+    : timer_(ex),
+      timeout_(timeout),
       period_(std::clamp<std::chrono::milliseconds>(timeout / 8, std::chrono::milliseconds(5),
                                                     std::chrono::milliseconds(250))) {}
 
@@ -113,7 +114,9 @@ void DeadlineSweeper::tick() {
 
 SyncClient::SyncClient(std::vector<tcp::endpoint> endpoints, std::string host_header,
                        std::chrono::milliseconds timeout)
-    : endpoints_(std::move(endpoints)), host_(std::move(host_header)), timeout_(timeout),
+    : endpoints_(std::move(endpoints)),
+      host_(std::move(host_header)),
+      timeout_(timeout),
       conn_(ioc_.get_executor()) {}
 
 HttpResult SyncClient::get(const std::string& target) {

@@ -38,7 +38,7 @@ bool is_stale_connection_error(const boost::system::error_code& ec);
 struct HttpResult {
   int status = 0;  // 0: no answer
   std::int64_t bytes = 0;
-  std::string error;  // set when status == 0
+  std::string error;     // set when status == 0
   bool refused = false;  // nothing listens at the address (connection refused)
 };
 
@@ -108,16 +108,15 @@ struct AsyncConnection {
   boost::beast::flat_buffer buffer;
   std::string request;
   std::optional<ResponseHead> response;  // a fresh parser per answer
-  std::int64_t deadline_us = 0;  // 0: no attempt running
-  bool timed_out = false;        // the sweeper closed it mid-attempt
+  std::int64_t deadline_us = 0;          // 0: no attempt running
+  bool timed_out = false;                // the sweeper closed it mid-attempt
 };
 
 // aiohttp's `await session.get(url)`: one GET on `conn`, retried once on a
 // fresh connection if the kept-alive one turns out to have been closed.
 boost::asio::awaitable<HttpResult> async_get(AsyncConnection& conn,
                                              const std::vector<tcp::endpoint>& endpoints,
-                                             const std::string& host_header,
-                                             const std::string& target);
+                                             const std::string& host_header, const std::string& target);
 
 // Per-attempt timeouts for many connections with one periodic timer, instead
 // of arming (and cancelling) a timer for every request: each tick closes the

@@ -10,8 +10,7 @@ namespace testbed {
 namespace po = boost::program_options;
 
 std::optional<int> parse_cli(int argc, char** argv, const po::options_description& desc,
-                             po::variables_map& vm, const std::string& usage,
-                             const std::string& about) {
+                             po::variables_map& vm, const std::string& usage, const std::string& about) {
   std::string program = std::filesystem::path(argc > 0 ? argv[0] : "program").filename();
   try {
     po::store(po::command_line_parser(argc, argv).options(desc).run(), vm);

@@ -10,8 +10,7 @@ namespace testbed {
 
 // Parses argv into `vm`. Returns an exit code when the program should stop now
 // (0 after --help, 2 after a usage error already reported on stderr).
-std::optional<int> parse_cli(int argc, char** argv,
-                             const boost::program_options::options_description& desc,
+std::optional<int> parse_cli(int argc, char** argv, const boost::program_options::options_description& desc,
                              boost::program_options::variables_map& vm, const std::string& usage,
                              const std::string& about);
 

@@ -41,8 +41,8 @@ bool percent_decode(std::string_view in, std::string& out) {
 void percent_encode(std::string_view in, std::string& out) {
   static const char* hex = "0123456789ABCDEF";
   for (unsigned char c : in) {
-    bool unreserved = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-                      (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.' || c == '~';
+    bool unreserved = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                      c == '-' || c == '_' || c == '.' || c == '~';
     if (unreserved) {
       out.push_back(static_cast<char>(c));
     } else {
@@ -73,8 +73,7 @@ IntError parse_nonneg_int(std::string_view s, std::int64_t& out) {
     std::int64_t tmp;
     auto r = std::from_chars(s.data() + 1, s.data() + s.size(), tmp);
     bool digits = s.size() > 1 && r.ptr == s.data() + s.size();
-    return digits || r.ec == std::errc::result_out_of_range ? IntError::negative
-                                                            : IntError::not_integer;
+    return digits || r.ec == std::errc::result_out_of_range ? IntError::negative : IntError::not_integer;
   }
   for (char c : s)
     if (c < '0' || c > '9') return IntError::not_integer;
@@ -86,11 +85,16 @@ IntError parse_nonneg_int(std::string_view s, std::int64_t& out) {
 
 const char* describe(IntError e) {
   switch (e) {
-    case IntError::ok: return "ok";
-    case IntError::empty: return "empty";
-    case IntError::not_integer: return "not an integer";
-    case IntError::negative: return "negative";
-    case IntError::overflow: return "too large";
+    case IntError::ok:
+      return "ok";
+    case IntError::empty:
+      return "empty";
+    case IntError::not_integer:
+      return "not an integer";
+    case IntError::negative:
+      return "negative";
+    case IntError::overflow:
+      return "too large";
   }
   return "invalid";
 }

@@ -12,8 +12,8 @@
 
 #include <atomic>
 #include <chrono>
-#include <functional>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
@@ -29,10 +29,10 @@ struct CrawlConfig {
   std::int64_t num = 500;
   std::int64_t delay_ms = 100;
   int concurrency = 100;
-  bool progress = false;   // print done/total on stderr while running
-  std::uint64_t seed = 0;  // for the random URL tails; 0 picks one
-  int loops = 1;             // callback, coroutine and curl: event loops, one thread each
-  int retries = 0;           // extra attempts for a failed or timed-out request
+  bool progress = false;        // print done/total on stderr while running
+  std::uint64_t seed = 0;       // for the random URL tails; 0 picks one
+  int loops = 1;                // callback, coroutine and curl: event loops, one thread each
+  int retries = 0;              // extra attempts for a failed or timed-out request
   std::int64_t timeout_ms = 0;  // per attempt; 0: the delay plus 10 s
 };
 
@@ -49,8 +49,8 @@ struct CrawlJob {
   std::string model;
   BaseUrl base;
   std::vector<boost::asio::ip::tcp::endpoint> endpoints;  // resolved before the clock starts
-  std::string host_header;           // "host:port"
-  std::vector<std::string> targets;  // "/add?name=...&delay=...&abcdefghij"
+  std::string host_header;                                // "host:port"
+  std::vector<std::string> targets;                       // "/add?name=...&delay=...&abcdefghij"
   int concurrency = 1;
   int loops = 1;
   int retries = 0;
@@ -118,7 +118,7 @@ struct ModelEntry {
   bool event_loops = false;     // runs on event loops, so --loops can give it more than one
   void (*prepare)() = nullptr;  // one-time library set-up, run before the clock starts
 };
-const std::vector<ModelEntry>& models();  // in the book's order
+const std::vector<ModelEntry>& models();              // in the book's order
 const ModelEntry* find_model(std::string_view name);  // nullptr: no such model
 nlohmann::json models_json();  // every row with its properties, for --list-models --json
 

@@ -3,8 +3,8 @@
 // Nothing here knows how a model schedules its requests.
 #include "crawlers/crawl.hpp"
 
-#include "common/clock.hpp"
 #include "client/http_client.hpp"
+#include "common/clock.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -53,8 +53,7 @@ namespace {
 
 // The book's URLs: BASE/add?name=NAME&delay=MS&<10 random lowercase letters>;
 // the random tail defeats any cache between crawler and server.
-std::vector<std::string> make_targets(const CrawlConfig& cfg, const BaseUrl& base,
-                                      const std::string& name) {
+std::vector<std::string> make_targets(const CrawlConfig& cfg, const BaseUrl& base, const std::string& name) {
   std::mt19937_64 rng(cfg.seed ? cfg.seed : std::random_device{}());
   std::uniform_int_distribution<int> letter('a', 'z');
   std::string prefix = base.prefix + "/add?name=";

@@ -80,8 +80,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       if (head.is_done()) break;
     }
     ++requests;
-    Route r = route_request(head.method() == boost::beast::http::verb::get, head.target(), limits,
-                            routed);
+    Route r = route_request(head.method() == boost::beast::http::verb::get, head.target(), limits, routed);
     check(head.target().size() <= kTargetLimit);
     if (r == Route::rejected) {
       check(routed.status >= 400 && routed.status < 500 && !routed.error.empty());

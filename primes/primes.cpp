@@ -2,9 +2,9 @@
 // differs is what it does with each prime it finds, and when it has to wait.
 #include "primes/primes.hpp"
 
+#include "client/http_client.hpp"
 #include "common/clock.hpp"
 #include "common/csv.hpp"
-#include "client/http_client.hpp"
 
 #include <algorithm>
 #include <condition_variable>
@@ -91,8 +91,7 @@ std::string save_target(const Endpoint& ep, std::int64_t value) {
 class SerialSaver {
  public:
   SerialSaver(const Endpoint& ep, SaveLog& log)
-      : ep_(ep), log_(log),
-        client_(ep.endpoints, ep.host_header, std::chrono::milliseconds(0)) {}
+      : ep_(ep), log_(log), client_(ep.endpoints, ep.host_header, std::chrono::milliseconds(0)) {}
 
   void save(std::int64_t value) {
     std::string target = save_target(ep_, value);
@@ -116,8 +115,9 @@ class SerialSaver {
 class AsyncSaver {
  public:
   AsyncSaver(const Endpoint& ep, int concurrency, SaveLog& log)
-      : ep_(ep), concurrency_(concurrency), log_(log),
-        work_(asio::make_work_guard(ioc_)), thread_([this] { ioc_.run(); }) {}
+      : ep_(ep), concurrency_(concurrency), log_(log), work_(asio::make_work_guard(ioc_)), thread_([this] {
+          ioc_.run();
+        }) {}
 
   ~AsyncSaver() {
     wait();

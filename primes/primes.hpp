@@ -47,8 +47,8 @@ struct PrimesSummary {
   std::int64_t saved = 0;   // answered 200
   std::int64_t failed = 0;  // not saved after every retry
   double seconds = 0;
-  double compute_seconds = 0;            // time the compute thread spent computing
-  std::vector<std::int64_t> lost;        // the values of failed saves
+  double compute_seconds = 0;      // time the compute thread spent computing
+  std::vector<std::int64_t> lost;  // the values of failed saves
   std::map<std::string, std::int64_t> errors;
   std::vector<PrimeSpan> spans;
 };

@@ -13,24 +13,22 @@ int main(int argc, char** argv) {
   testbed::PrimesConfig cfg;
   po::options_description desc("Options");
   // clang-format off: one option a line reads better than the formatter's wrapping
-  desc.add_options()
-    ("help,h", "show this help")
-    ("mode", po::value(&cfg.mode)->required(), "noio, serial, batched or async")
-    ("max-number", po::value(&cfg.max_number)->required(), "probe the numbers below this")
-    ("url", po::value(&cfg.url)->default_value(cfg.url), "the delay server")
-    ("batch", po::value(&cfg.batch)->default_value(cfg.batch), "primes per batch (batched)")
-    ("concurrency", po::value(&cfg.concurrency)->default_value(cfg.concurrency),
-     "saves in flight at most (async)")
-    ("retries", po::value(&cfg.retries)->default_value(cfg.retries),
-     "extra attempts for a failed save, with backoff")
-    ("timeline", po::value<std::string>(), "write compute and save spans here "
-     "(kind,start,end,value,status)")
-    ("json", "print one JSON summary object");
+  desc.add_options()("help,h", "show this help")("mode", po::value(&cfg.mode)->required(),
+                                                 "noio, serial, batched or async")(
+      "max-number", po::value(&cfg.max_number)->required(), "probe the numbers below this")(
+      "url", po::value(&cfg.url)->default_value(cfg.url), "the delay server")(
+      "batch", po::value(&cfg.batch)->default_value(cfg.batch), "primes per batch (batched)")(
+      "concurrency", po::value(&cfg.concurrency)->default_value(cfg.concurrency),
+      "saves in flight at most (async)")("retries", po::value(&cfg.retries)->default_value(cfg.retries),
+                                         "extra attempts for a failed save, with backoff")(
+      "timeline", po::value<std::string>(),
+      "write compute and save spans here "
+      "(kind,start,end,value,status)")("json", "print one JSON summary object");
   // clang-format on
   po::variables_map vm;
   if (auto rc = testbed::parse_cli(argc, argv, desc, vm, "--mode MODE --max-number N [options]",
-        "Finds the primes below N by trial division and saves each one to the\n"
-        "delay server's database (GET /add?prime=P), after HPP chapter 8."))
+                                   "Finds the primes below N by trial division and saves each one to the\n"
+                                   "delay server's database (GET /add?prime=P), after HPP chapter 8."))
     return *rc;
   testbed::raise_open_files_limit();
 
@@ -47,7 +45,8 @@ int main(int argc, char** argv) {
   int rc = 0;
   if (vm.count("timeline")) {
     std::string err;
-    if (!testbed::write_file_atomic(vm["timeline"].as<std::string>(), testbed::primes_timeline_csv(s), &err)) {
+    if (!testbed::write_file_atomic(vm["timeline"].as<std::string>(), testbed::primes_timeline_csv(s),
+                                    &err)) {
       std::cerr << "primes: " << err << '\n';
       rc = 1;
     }
@@ -64,8 +63,8 @@ int main(int argc, char** argv) {
     std::cout << testbed::to_json(s).dump() << std::endl;
   else
     std::printf("%s: %lld primes below %lld, %lld saved, %lld failed, Time: %.6f (compute %.6f)\n",
-                cfg.mode.c_str(), static_cast<long long>(s.primes),
-                static_cast<long long>(cfg.max_number), static_cast<long long>(s.saved),
-                static_cast<long long>(s.failed), s.seconds, s.compute_seconds);
+                cfg.mode.c_str(), static_cast<long long>(s.primes), static_cast<long long>(cfg.max_number),
+                static_cast<long long>(s.saved), static_cast<long long>(s.failed), s.seconds,
+                s.compute_seconds);
   return rc;
 }

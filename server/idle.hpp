@@ -21,7 +21,7 @@ class SessionBase : public std::enable_shared_from_this<SessionBase> {
  public:
   virtual ~SessionBase() = default;
   virtual boost::asio::any_io_executor executor() = 0;
-  virtual void on_sweep() = 0;  // on the session's executor: close if it waited too long
+  virtual void on_sweep() = 0;                  // on the session's executor: close if it waited too long
   std::atomic<std::uint32_t> waiting_since{0};  // sweep tick; 0: not waiting on the peer
   SessionBase* prev = nullptr;
   SessionBase* next = nullptr;

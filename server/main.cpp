@@ -13,38 +13,38 @@ int main(int argc, char** argv) {
   int port = cfg.port;
   po::options_description desc("Options");
   // clang-format off: one option a line reads better than the formatter's wrapping
-  desc.add_options()
-    ("help,h", "show this help")
-    ("port,p", po::value<int>(&port)->default_value(port), "TCP port; 0 picks a free one")
-    ("bind", po::value(&cfg.bind)->default_value(cfg.bind), "address to listen on")
-    ("threads", po::value(&cfg.threads)->default_value(cfg.threads), "event-loop threads")
-    ("timeline", po::value(&cfg.timeline_path)->default_value(cfg.timeline_path),
-     "CSV file that /add?flush=True and shutdown write (name,start,end)")
-    ("db", po::value(&cfg.db_path), "SQLite file for /add?prime=N (default: primes.sqlite "
-     "next to the timeline file)")
-    ("db-latency-ms", po::value(&cfg.db_latency_ms)->default_value(cfg.db_latency_ms),
-     "how long a prime save takes to answer")
-    ("max-delay-ms", po::value(&cfg.max_delay_ms)->default_value(cfg.max_delay_ms),
-     "largest delay a client may ask for")
-    ("timeline-capacity", po::value(&cfg.timeline_capacity)->default_value(cfg.timeline_capacity),
-     "rows kept in memory; further requests are served but counted as dropped")
-    ("read-timeout-ms", po::value(&cfg.read_timeout_ms)->default_value(cfg.read_timeout_ms),
-     "close a connection whose next request (or unread answer) takes longer; 0: never")
-    ("max-connections", po::value(&cfg.max_connections)->default_value(cfg.max_connections),
-     "answer 503 and close beyond this many open connections; 0: open-files limit less 64")
-    ("error-rate", po::value(&cfg.error_rate)->default_value(cfg.error_rate),
-     "fraction of /add requests answered 503 after their delay (nothing recorded or saved)")
-    ("drop-rate", po::value(&cfg.drop_rate)->default_value(cfg.drop_rate),
-     "fraction of /add requests whose connection is closed after the delay, unanswered")
-    ("seed", po::value(&cfg.seed)->default_value(cfg.seed),
-     "seed for the fault draws, for repeatable runs; 0 picks one and prints it")
-    ("port-file", po::value<std::string>(), "write the listening port to this file once ready");
+  desc.add_options()("help,h", "show this help")("port,p", po::value<int>(&port)->default_value(port),
+                                                 "TCP port; 0 picks a free one")(
+      "bind", po::value(&cfg.bind)->default_value(cfg.bind), "address to listen on")(
+      "threads", po::value(&cfg.threads)->default_value(cfg.threads), "event-loop threads")(
+      "timeline", po::value(&cfg.timeline_path)->default_value(cfg.timeline_path),
+      "CSV file that /add?flush=True and shutdown write (name,start,end)")(
+      "db", po::value(&cfg.db_path),
+      "SQLite file for /add?prime=N (default: primes.sqlite "
+      "next to the timeline file)")("db-latency-ms",
+                                    po::value(&cfg.db_latency_ms)->default_value(cfg.db_latency_ms),
+                                    "how long a prime save takes to answer")(
+      "max-delay-ms", po::value(&cfg.max_delay_ms)->default_value(cfg.max_delay_ms),
+      "largest delay a client may ask for")(
+      "timeline-capacity", po::value(&cfg.timeline_capacity)->default_value(cfg.timeline_capacity),
+      "rows kept in memory; further requests are served but counted as dropped")(
+      "read-timeout-ms", po::value(&cfg.read_timeout_ms)->default_value(cfg.read_timeout_ms),
+      "close a connection whose next request (or unread answer) takes longer; 0: never")(
+      "max-connections", po::value(&cfg.max_connections)->default_value(cfg.max_connections),
+      "answer 503 and close beyond this many open connections; 0: open-files limit less 64")(
+      "error-rate", po::value(&cfg.error_rate)->default_value(cfg.error_rate),
+      "fraction of /add requests answered 503 after their delay (nothing recorded or saved)")(
+      "drop-rate", po::value(&cfg.drop_rate)->default_value(cfg.drop_rate),
+      "fraction of /add requests whose connection is closed after the delay, unanswered")(
+      "seed", po::value(&cfg.seed)->default_value(cfg.seed),
+      "seed for the fault draws, for repeatable runs; 0 picks one and prints it")(
+      "port-file", po::value<std::string>(), "write the listening port to this file once ready");
   // clang-format on
   po::variables_map vm;
   if (auto rc = testbed::parse_cli(argc, argv, desc, vm, "[options]",
-        "A delay-injecting HTTP server (after High Performance Python, ch. 8).\n"
-        "Routes: /add?name=N&delay=MS, /add?flush=True, /add?prime=N, /health,\n"
-        "/timeline, /primes[?reset=True]."))
+                                   "A delay-injecting HTTP server (after High Performance Python, ch. 8).\n"
+                                   "Routes: /add?name=N&delay=MS, /add?flush=True, /add?prime=N, /health,\n"
+                                   "/timeline, /primes[?reset=True]."))
     return *rc;
   if (port < 0 || port > 65535) return testbed::usage_error("delayserver", "--port must be 0..65535");
   if (cfg.threads < 1 || cfg.threads > 256)
@@ -54,7 +54,8 @@ int main(int argc, char** argv) {
   if (!(cfg.error_rate >= 0 && cfg.drop_rate >= 0 && cfg.error_rate + cfg.drop_rate <= 1))
     return testbed::usage_error("delayserver",
                                 "--error-rate and --drop-rate must be >= 0 and add up to at most 1");
-  if (cfg.read_timeout_ms < 0) return testbed::usage_error("delayserver", "--read-timeout-ms cannot be negative");
+  if (cfg.read_timeout_ms < 0)
+    return testbed::usage_error("delayserver", "--read-timeout-ms cannot be negative");
   cfg.port = static_cast<std::uint16_t>(port);
   testbed::raise_open_files_limit();
   try {
@@ -67,8 +68,8 @@ int main(int argc, char** argv) {
         throw std::runtime_error(err);
     }
     std::cout << "delayserver listening on http://" << cfg.bind << ':' << server.port()
-              << " (timeline: " << cfg.timeline_path << ", db: " << server.config().db_path
-              << ")" << std::endl;
+              << " (timeline: " << cfg.timeline_path << ", db: " << server.config().db_path << ")"
+              << std::endl;
     const auto& c = server.config();
     if (c.error_rate > 0 || c.drop_rate > 0)
       std::cout << "delayserver: injecting faults: error rate " << c.error_rate << ", drop rate "

@@ -7,8 +7,7 @@
 namespace testbed {
 
 PrimeDb::PrimeDb(const std::string& path) : path_(path) {
-  if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) !=
-      SQLITE_OK) {
+  if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) != SQLITE_OK) {
     std::string msg = db_ ? sqlite3_errmsg(db_) : "out of memory";
     sqlite3_close(db_);
     throw std::runtime_error("cannot open database " + path + ": " + msg);
@@ -83,8 +82,8 @@ void PrimeDb::run_batch(std::deque<Job>& batch) {
   bool ok = !fail || (error = "simulated write failure", false);
   sqlite3_stmt* insert = nullptr;
   if (ok) ok = exec("BEGIN", error);
-  if (ok && sqlite3_prepare_v2(db_, "INSERT OR IGNORE INTO primes(value) VALUES(?)", -1, &insert,
-                               nullptr) != SQLITE_OK) {
+  if (ok && sqlite3_prepare_v2(db_, "INSERT OR IGNORE INTO primes(value) VALUES(?)", -1, &insert, nullptr) !=
+                SQLITE_OK) {
     ok = false;
     error = sqlite3_errmsg(db_);
   }
@@ -102,8 +101,8 @@ void PrimeDb::run_batch(std::deque<Job>& batch) {
       ok = exec("DELETE FROM primes", error);
     } else {
       sqlite3_stmt* q = nullptr;
-      if (sqlite3_prepare_v2(db_, "SELECT count(*), coalesce(sum(value), 0) FROM primes", -1, &q,
-                             nullptr) == SQLITE_OK &&
+      if (sqlite3_prepare_v2(db_, "SELECT count(*), coalesce(sum(value), 0) FROM primes", -1, &q, nullptr) ==
+              SQLITE_OK &&
           sqlite3_step(q) == SQLITE_ROW) {
         results[i].count = sqlite3_column_int64(q, 0);
         results[i].sum = sqlite3_column_int64(q, 1);

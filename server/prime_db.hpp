@@ -17,7 +17,7 @@ namespace testbed {
 
 struct DbResult {
   bool ok = true;
-  std::string error;      // set when !ok
+  std::string error;       // set when !ok
   std::int64_t count = 0;  // for stats
   std::int64_t sum = 0;    // for stats (fits: values are int64 primes, sum checked)
 };

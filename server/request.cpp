@@ -91,8 +91,7 @@ Route route_request(bool is_get, std::string_view target, const RouteLimits& lim
   if (is_true(query_param(t.query, "flush"))) return out.route = Route::flush;
   if (auto raw = query_param(t.query, "prime")) {
     IntError e = parse_nonneg_int(*raw, out.prime);
-    if (e != IntError::ok)
-      return reject(out, 400, "bad prime '" + std::string(*raw) + "': " + describe(e));
+    if (e != IntError::ok) return reject(out, 400, "bad prime '" + std::string(*raw) + "': " + describe(e));
     return out.route = Route::add_prime;
   }
   auto raw_name = query_param(t.query, "name");

@@ -39,8 +39,8 @@ class RequestHead : public boost::beast::http::basic_parser<true> {
  private:
   using error_code = boost::beast::error_code;
   using string_view = boost::beast::string_view;
-  void on_request_impl(boost::beast::http::verb method, string_view, string_view target,
-                       int version, error_code& ec) override;
+  void on_request_impl(boost::beast::http::verb method, string_view, string_view target, int version,
+                       error_code& ec) override;
   void on_response_impl(int, string_view, int, error_code&) override {}
   void on_field_impl(boost::beast::http::field, string_view, string_view, error_code&) override {}
   void on_header_impl(error_code& ec) override;
@@ -83,8 +83,8 @@ struct RouteLimits {
 
 struct Routed {
   Route route = Route::rejected;
-  int status = 200;   // 400, 404 or 405 when rejected
-  std::string name;   // add_delay: the decoded name (capacity reused)
+  int status = 200;  // 400, 404 or 405 when rejected
+  std::string name;  // add_delay: the decoded name (capacity reused)
   std::int64_t delay_ms = 0;
   std::int64_t prime = 0;
   std::string error;  // rejected: the reason

@@ -21,8 +21,8 @@ using tcp = asio::ip::tcp;
 using error_code = boost::system::error_code;
 
 struct DelayServer::Impl {
-  explicit Impl(ServerConfig c) : state(std::move(c)), ioc(state.config.threads), acceptor(ioc), signals(ioc),
-                                  sweeper(ioc) {
+  explicit Impl(ServerConfig c)
+      : state(std::move(c)), ioc(state.config.threads), acceptor(ioc), signals(ioc), sweeper(ioc) {
     const ServerConfig& config = state.config;
     std::string body = "too many connections (" + std::to_string(config.max_connections) + ")\n";
     write_response(busy_reply, {11, 503, false, "text/plain"}, body);
@@ -34,8 +34,8 @@ struct DelayServer::Impl {
     acceptor.set_option(asio::socket_base::reuse_address(true));
     acceptor.bind(ep, ec);
     if (ec)
-      throw std::runtime_error("cannot listen on " + config.bind + ":" + std::to_string(config.port) +
-                               ": " + ec.message());
+      throw std::runtime_error("cannot listen on " + config.bind + ":" + std::to_string(config.port) + ": " +
+                               ec.message());
     acceptor.listen(asio::socket_base::max_listen_connections);
     port = acceptor.local_endpoint().port();
   }

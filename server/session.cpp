@@ -33,8 +33,7 @@ constexpr std::size_t kReadBufferLimit = 64 * 1024;  // pipelined requests waiti
 class Session : public SessionBase {
  public:
   Session(ServerState& srv, tcp::socket socket)
-      : srv_(srv), socket_(std::move(socket)), buffer_(kReadBufferLimit),
-        timer_(socket_.get_executor()) {
+      : srv_(srv), socket_(std::move(socket)), buffer_(kReadBufferLimit), timer_(socket_.get_executor()) {
     srv_.registry.add(this);
   }
   ~Session() override {
@@ -85,14 +84,22 @@ class Session : public SessionBase {
       return reply_error(http::status::http_version_not_supported, "only HTTP/1.0 and 1.1", true);
     }
     switch (route_request(parser_->method() == http::verb::get, target_, srv_.limits, req_)) {
-      case Route::add_delay: return start_delay();
-      case Route::add_prime: return handle_prime();
-      case Route::flush: return handle_flush();
-      case Route::health: return reply(http::status::ok, "ok\n", "text/plain");
-      case Route::timeline: return reply(http::status::ok, srv_.timeline.to_csv(), "text/csv");
-      case Route::primes: return handle_primes(false);
-      case Route::primes_reset: return handle_primes(true);
-      case Route::stats: return handle_stats();
+      case Route::add_delay:
+        return start_delay();
+      case Route::add_prime:
+        return handle_prime();
+      case Route::flush:
+        return handle_flush();
+      case Route::health:
+        return reply(http::status::ok, "ok\n", "text/plain");
+      case Route::timeline:
+        return reply(http::status::ok, srv_.timeline.to_csv(), "text/csv");
+      case Route::primes:
+        return handle_primes(false);
+      case Route::primes_reset:
+        return handle_primes(true);
+      case Route::stats:
+        return handle_stats();
       case Route::rejected:
         return reply_error(static_cast<http::status>(req_.status), req_.error, false);
     }
@@ -146,8 +153,7 @@ class Session : public SessionBase {
         char c;
         ssize_t n = ::recv(s->socket_.native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
         if (n > 0) return;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-          return s->watch_peer();
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return s->watch_peer();
       }
       s->srv_.counters.abandoned.fetch_add(1, std::memory_order_relaxed);
       s->delaying_ = false;
@@ -186,8 +192,7 @@ class Session : public SessionBase {
   void prime_step() {
     if (--pending_ > 0) return;
     if (fault_ != Fault::none) return inject_fault();
-    if (!db_result_.ok)
-      return reply_error(http::status::internal_server_error, db_result_.error, false);
+    if (!db_result_.ok) return reply_error(http::status::internal_server_error, db_result_.error, false);
     reply(http::status::ok, ".", "text/plain");
   }
 
@@ -230,8 +235,7 @@ class Session : public SessionBase {
   void reply(http::status status, std::string_view body, std::string_view content_type) {
     write_response(out_, {version_, static_cast<int>(status), keep_alive_, content_type}, body);
     wait_on_peer();  // a peer that stops reading its answers is timed out too
-    asio::async_write(socket_, asio::buffer(out_),
-                      beast::bind_front_handler(&Session::on_write, self()));
+    asio::async_write(socket_, asio::buffer(out_), beast::bind_front_handler(&Session::on_write, self()));
   }
 
   void on_write(beast::error_code ec, std::size_t) {

@@ -55,7 +55,7 @@ Fault ServerState::roll_fault() {
 }
 
 ServerStats ServerState::stats() const {
-  return {counters.connections.load(), counters.accepted.load(),     counters.refused.load(),
+  return {counters.connections.load(),   counters.accepted.load(),  counters.refused.load(),
           counters.read_timeouts.load(), counters.abandoned.load(), counters.injected_errors.load(),
           counters.injected_drops.load()};
 }

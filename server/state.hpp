@@ -16,8 +16,8 @@
 namespace testbed {
 
 struct Counters {
-  std::atomic<std::uint64_t> connections{0}, accepted{0}, refused{0}, read_timeouts{0},
-      abandoned{0}, injected_errors{0}, injected_drops{0};
+  std::atomic<std::uint64_t> connections{0}, accepted{0}, refused{0}, read_timeouts{0}, abandoned{0},
+      injected_errors{0}, injected_drops{0};
 };
 
 enum class Fault { none, error, drop };

@@ -40,7 +40,7 @@ class TimelineStore {
   mutable std::mutex mu_;
   std::size_t capacity_;
   std::size_t size_ = 0;
-  std::vector<std::unique_ptr<Row[]>> rows_;         // kRowsPerChunk rows each
+  std::vector<std::unique_ptr<Row[]>> rows_;          // kRowsPerChunk rows each
   std::vector<std::unique_ptr<char[]>> name_chunks_;  // the last one is being filled
   std::size_t name_cap_ = 0;                          // the last chunk's size
   std::size_t name_used_ = 0;                         // and how much of it is used

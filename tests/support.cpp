@@ -66,8 +66,7 @@ std::string raw_exchange(std::uint16_t port, const std::string& bytes, int timeo
   deadline.async_wait([&](beast::error_code ec) {
     if (!ec) socket.close();
   });
-  std::function<void(beast::error_code, std::size_t)> on_read = [&](beast::error_code ec,
-                                                                    std::size_t n) {
+  std::function<void(beast::error_code, std::size_t)> on_read = [&](beast::error_code ec, std::size_t n) {
     out.append(chunk.data(), n);
     if (ec) {
       deadline.cancel();

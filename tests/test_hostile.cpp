@@ -131,9 +131,10 @@ TEST_CASE("a client that leaves mid-delay is noticed and nothing is recorded", "
   CHECK(test::wait_until([&] { return srv.server().stats().connections == 0; }));
   CHECK(srv.server().timeline().size() == 0);
   // A pipelined request during a delay is not mistaken for a departure.
-  std::string two = test::raw_exchange(srv.port(),
-      "GET /add?name=a&delay=150 HTTP/1.1\r\nHost: x\r\n\r\n"
-      "GET /add?name=b&delay=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  std::string two =
+      test::raw_exchange(srv.port(),
+                         "GET /add?name=a&delay=150 HTTP/1.1\r\nHost: x\r\n\r\n"
+                         "GET /add?name=b&delay=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
   CHECK(two.find("HTTP/1.1 200", two.find("HTTP/1.1 200") + 1) != std::string::npos);
   CHECK(srv.server().stats().abandoned == 1);
 }
@@ -149,10 +150,15 @@ TEST_CASE("injected errors and drops follow the seed and record nothing", "[host
     for (int i = 0; i < 200; ++i) {
       std::string r = test::raw_exchange(
           srv.port(), "GET /add?name=f&delay=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-      outcomes += r.empty() ? 'D' : r.rfind("HTTP/1.1 503", 0) == 0 ? 'E' : r.rfind("HTTP/1.1 200", 0) == 0 ? 'O' : '?';
+      outcomes += r.empty()                         ? 'D'
+                  : r.rfind("HTTP/1.1 503", 0) == 0 ? 'E'
+                  : r.rfind("HTTP/1.1 200", 0) == 0 ? 'O'
+                                                    : '?';
     }
     auto st = srv.server().stats();
-    auto n = [&](char c) { return static_cast<std::uint64_t>(std::count(outcomes.begin(), outcomes.end(), c)); };
+    auto n = [&](char c) {
+      return static_cast<std::uint64_t>(std::count(outcomes.begin(), outcomes.end(), c));
+    };
     CHECK(n('?') == 0);
     CHECK(st.injected_drops == n('D'));
     CHECK(st.injected_errors == n('E'));
@@ -185,9 +191,9 @@ TEST_CASE("stats reports the counters as JSON", "[hostile]") {
   REQUIRE(http_get(srv.port(), "/add?name=a&delay=0").status == 200);
   auto r = http_get(srv.port(), "/stats");
   CHECK(r.status == 200);
-  for (const char* key : {"\"connections\":1", "\"accepted\":2", "\"refused\":0", "\"read_timeouts\":0",
-                          "\"abandoned\":0", "\"injected_errors\":0", "\"injected_drops\":0",
-                          "\"timeline_rows\":1", "\"timeline_dropped\":0"}) {
+  for (const char* key :
+       {"\"connections\":1", "\"accepted\":2", "\"refused\":0", "\"read_timeouts\":0", "\"abandoned\":0",
+        "\"injected_errors\":0", "\"injected_drops\":0", "\"timeline_rows\":1", "\"timeline_dropped\":0"}) {
     INFO(r.body);
     CHECK_THAT(r.body, Catch::Contains(key));
   }
@@ -219,8 +225,8 @@ TEST_CASE("SIGTERM with requests in flight exits 0 with the timeline written", "
   pid_t pid = fork();
   REQUIRE(pid >= 0);
   if (pid == 0) {
-    execl(DELAYSERVER_BIN, DELAYSERVER_BIN, "--port", "0", "--port-file", port_arg.c_str(),
-          "--timeline", timeline_arg.c_str(), static_cast<char*>(nullptr));
+    execl(DELAYSERVER_BIN, DELAYSERVER_BIN, "--port", "0", "--port-file", port_arg.c_str(), "--timeline",
+          timeline_arg.c_str(), static_cast<char*>(nullptr));
     _exit(127);
   }
   REQUIRE(test::wait_until([&] { return std::filesystem::exists(port_file); }));

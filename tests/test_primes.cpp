@@ -5,8 +5,8 @@
 
 #include <catch2/catch.hpp>
 
-#include <algorithm>
 #include <sqlite3.h>
+#include <algorithm>
 
 using namespace testbed;
 
@@ -31,8 +31,8 @@ std::pair<std::int64_t, std::int64_t> count_and_sum(const std::string& path) {
   sqlite3* db = nullptr;
   REQUIRE(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
   sqlite3_stmt* q = nullptr;
-  REQUIRE(sqlite3_prepare_v2(db, "select count(*), coalesce(sum(value), 0) from primes", -1, &q,
-                             nullptr) == SQLITE_OK);
+  REQUIRE(sqlite3_prepare_v2(db, "select count(*), coalesce(sum(value), 0) from primes", -1, &q, nullptr) ==
+          SQLITE_OK);
   REQUIRE(sqlite3_step(q) == SQLITE_ROW);
   std::pair<std::int64_t, std::int64_t> r{sqlite3_column_int64(q, 0), sqlite3_column_int64(q, 1)};
   sqlite3_finalize(q);

@@ -73,7 +73,7 @@ TEST_CASE("unknown paths get 404 and other methods 405 and other versions 505", 
 
 TEST_CASE("flush writes one row per request and quotes hostile names", "[server]") {
   test::TestServer srv;
-  const std::vector<std::string> names = {"plain", "a,b", "say \"hi\"", "two\nlines",
+  const std::vector<std::string> names = {"plain",    "a,b",     "say \"hi\"", "two\nlines",
                                           "cr\rhere", "ünïcødé", " spaced "};
   for (const auto& n : names) {
     std::string enc;
@@ -116,10 +116,9 @@ TEST_CASE("HTTP/1.0 is answered in kind and closed unless kept alive", "[server]
   std::string out = test::raw_exchange(srv.port(), "GET /add?name=old&delay=1 HTTP/1.0\r\n\r\n");
   CHECK_THAT(out, Catch::StartsWith("HTTP/1.0 200"));
   CHECK_THAT(out, Catch::EndsWith("\r\n\r\n."));  // and the server closed: raw_exchange returned
-  std::string kept = test::raw_exchange(
-      srv.port(),
-      "GET /add?name=a&delay=1 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
-      "GET /add?name=b&delay=1 HTTP/1.0\r\n\r\n");
+  std::string kept = test::raw_exchange(srv.port(),
+                                        "GET /add?name=a&delay=1 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+                                        "GET /add?name=b&delay=1 HTTP/1.0\r\n\r\n");
   CHECK_THAT(kept, Catch::Contains("Connection: keep-alive"));
   CHECK(kept.find("HTTP/1.0 200", kept.find("HTTP/1.0 200") + 1) != std::string::npos);
 }

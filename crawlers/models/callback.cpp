@@ -10,8 +10,8 @@
 // each chain simply stops (the last one also stops the timeout sweeper), the
 // event loop has no more work, and run() returns: the "carry the stop function
 // around" the book complains about is Asio's outstanding-work counting here.
-#include "crawlers/crawl.hpp"
 #include "client/http_client.hpp"
+#include "crawlers/crawl.hpp"
 
 #include <memory>
 #include <vector>

@@ -5,8 +5,8 @@
 // for 100k URLs. Finished tasks hand their connection back to a small pool,
 // so connections are reused (keep-alive) rather than opened per URL. A failed
 // attempt is retried after a backoff; one sweeper enforces the timeouts.
-#include "crawlers/crawl.hpp"
 #include "client/http_client.hpp"
+#include "crawlers/crawl.hpp"
 
 #include <memory>
 #include <vector>
@@ -111,9 +111,13 @@ awaitable<void> crawl_all(Crawl& c) {
 void crawl_coroutine(const CrawlJob& job, Recorder& rec) {
   run_event_loops(job, [&](const LoopShare& share) {
     asio::io_context ioc(1);
-    Crawl c{job, share, rec,
+    Crawl c{job,
+            share,
+            rec,
             AsyncSemaphore(ioc.get_executor(), static_cast<std::size_t>(share.concurrency)),
-            DeadlineSweeper(ioc.get_executor(), job.timeout), {}, {}};
+            DeadlineSweeper(ioc.get_executor(), job.timeout),
+            {},
+            {}};
     c.all.reserve(static_cast<std::size_t>(share.concurrency));
     c.idle.reserve(static_cast<std::size_t>(share.concurrency));
     std::exception_ptr failure;

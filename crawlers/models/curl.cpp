@@ -9,8 +9,8 @@
 // would instead walk every transfer on every wake-up, which at C=100 costs more
 // than the requests themselves. libcurl enforces each attempt's timeout; a
 // failed attempt waits out its backoff outside the multi handle, then is added again.
-#include "crawlers/crawl.hpp"
 #include "client/http_client.hpp"
+#include "crawlers/crawl.hpp"
 
 #include "common/clock.hpp"
 
@@ -110,7 +110,8 @@ struct Loop {
     auto* l = static_cast<Loop*>(loop);
     l->track(s);
     std::uint32_t want = what == CURL_POLL_REMOVE ? 0u
-                         : ((what & CURL_POLL_IN) ? EPOLLIN : 0u) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0u);
+                                                  : ((what & CURL_POLL_IN) ? EPOLLIN : 0u) |
+                                                        ((what & CURL_POLL_OUT) ? EPOLLOUT : 0u);
     l->wanted[s] = want;
     std::uint32_t& have = l->registered[s];
     if (want == 0 || want == have) return 0;
@@ -210,7 +211,8 @@ void run_curl_loop(const CrawlJob& job, Recorder& rec, const LoopShare& share) {
     check(curl_easy_setopt(e, CURLOPT_CURLU, origin.get()), "CURLOPT_CURLU");
     check(curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, &Loop::on_close), "CURLOPT_CLOSESOCKETFUNCTION");
     check(curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, &loop), "CURLOPT_CLOSESOCKETDATA");
-    check(curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(job.timeout.count())), "CURLOPT_TIMEOUT_MS");
+    check(curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(job.timeout.count())),
+          "CURLOPT_TIMEOUT_MS");
   }
 
   std::size_t next = share.begin;
@@ -254,8 +256,8 @@ void run_curl_loop(const CrawlJob& job, Recorder& rec, const LoopShare& share) {
         long os_errno = 0;
         curl_easy_getinfo(t->easy.get(), CURLINFO_OS_ERRNO, &os_errno);
         bool connecting = msg->data.result == CURLE_COULDNT_CONNECT;
-        r.error = os_errno ? std::string(connecting ? "connect " : "request to ") + job.host_header +
-                                 ": " + std::strerror(static_cast<int>(os_errno))
+        r.error = os_errno ? std::string(connecting ? "connect " : "request to ") + job.host_header + ": " +
+                                 std::strerror(static_cast<int>(os_errno))
                            : "curl " + job.host_header + ": " + curl_easy_strerror(msg->data.result);
         r.refused = connecting && os_errno == ECONNREFUSED;
       }
@@ -292,10 +294,10 @@ void run_curl_loop(const CrawlJob& job, Recorder& rec, const LoopShare& share) {
     std::int64_t wake = loop.timeout_at_us;
     for (const Transfer* t : backing_off)
       if (wake < 0 || t->retry_at_us < wake) wake = t->retry_at_us;
-    int wait_ms = wake < 0 ? 1000 : static_cast<int>(std::clamp<std::int64_t>((wake - now + 999) / 1000, 0, 1000));
+    int wait_ms =
+        wake < 0 ? 1000 : static_cast<int>(std::clamp<std::int64_t>((wake - now + 999) / 1000, 0, 1000));
     int n = epoll_wait(loop.epfd.get(), events.data(), static_cast<int>(events.size()), wait_ms);
-    if (n < 0 && errno != EINTR)
-      throw std::runtime_error(std::string("epoll_wait: ") + std::strerror(errno));
+    if (n < 0 && errno != EINTR) throw std::runtime_error(std::string("epoll_wait: ") + std::strerror(errno));
     for (int k = 0; k < n; ++k) {
       if (loop.unwanted(events[k].data.fd)) continue;
       int flags = ((events[k].events & EPOLLIN) ? CURL_CSELECT_IN : 0) |

@@ -154,8 +154,14 @@ void download(Crawl& c, std::size_t i, asio::yield_context yield) {
 void crawl_greenlet(const CrawlJob& job, Recorder& rec) {
   run_event_loops(job, [&](const LoopShare& share) {
     asio::io_context ioc(1);
-    Crawl c{job, rec, Semaphore(ioc.get_executor(), static_cast<std::size_t>(share.concurrency)),
-            DeadlineSweeper(ioc.get_executor(), job.timeout), {}, {}, 0, 0};
+    Crawl c{job,
+            rec,
+            Semaphore(ioc.get_executor(), static_cast<std::size_t>(share.concurrency)),
+            DeadlineSweeper(ioc.get_executor(), job.timeout),
+            {},
+            {},
+            0,
+            0};
     c.all.reserve(static_cast<std::size_t>(share.concurrency));
     c.idle.reserve(static_cast<std::size_t>(share.concurrency));
     // greenlets = [gevent.spawn(download, u, semaphore) for u in urls]

@@ -2,8 +2,8 @@
 // the serial crawler's blocking loop, run by --concurrency OS threads at once.
 // Each worker owns one keep-alive connection and takes the next URL from a
 // shared counter, so at most `concurrency` requests are ever in flight.
-#include "crawlers/crawl.hpp"
 #include "client/http_client.hpp"
+#include "crawlers/crawl.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -16,8 +16,7 @@ void crawl_threads(const CrawlJob& job, Recorder& rec) {
   std::atomic<std::size_t> next{0};
   auto worker = [&] {
     SyncClient client(job.endpoints, job.host_header, job.timeout);
-    for (std::size_t i; (i = next.fetch_add(1)) < job.targets.size();)
-      fetch_blocking(client, job, rec, i);
+    for (std::size_t i; (i = next.fetch_add(1)) < job.targets.size();) fetch_blocking(client, job, rec, i);
   };
   std::size_t n = std::min<std::size_t>(job.concurrency, job.targets.size());
   std::vector<std::thread> pool;
