@@ -72,7 +72,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         continue;
       }
       if (ec) {
-        ParseFailure f = parse_failure(ec, head);
+        ParseFailure f = parse_failure(ec, head, pending);
         check(f.status >= 400 && f.status <= 505 && !f.reason.empty());
         check_answer(11, f.status, false, f.reason);
         return 0;  // the server answers and closes

@@ -1,7 +1,7 @@
 # Debian packages the scripts need, installed only when missing. Source it.
 
 # What building and testing the project needs.
-BASE_PACKAGES=(g++ cmake make libboost1.81-dev libboost-program-options1.81-dev libboost-context1.81-dev
+BASE_PACKAGES=(g++ cmake make libboost1.81-dev libboost-program-options1.81-dev libboost-context1.81-dev libboost-url1.81-dev
                libcurl4-openssl-dev nlohmann-json3-dev catch2 libsqlite3-dev sqlite3)
 
 # ensure_packages PKG...: apt-get installs those not installed yet.

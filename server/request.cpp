@@ -3,6 +3,9 @@
 #include "common/query.hpp"
 
 #include <boost/beast/http/error.hpp>
+#include <boost/url/parse.hpp>
+
+#include <cctype>
 
 namespace testbed {
 
@@ -21,13 +24,47 @@ void RequestHead::on_request_impl(http::verb method, string_view, string_view ta
   target_.assign(target.data(), target.size());
 }
 
-// Nothing here takes a body: refuse it as soon as the header says one follows,
-// rather than waiting for bytes a client may never send.
+void RequestHead::on_field_impl(http::field f, string_view, string_view, error_code&) {
+  if (f == http::field::host) ++host_fields_;
+  if (f == http::field::transfer_encoding) transfer_encoding_ = true;
+}
+
+// The framing must be exactly RFC 9112's, or a body could be read as the next
+// request (smuggling). Beyond that, nothing here takes a body: refuse it as
+// soon as the header says one follows, rather than wait for bytes a client may
+// never send.
 void RequestHead::on_header_impl(error_code& ec) {
+  auto refuse = [&](int status, const char* reason) {
+    reject_status_ = status;
+    reject_reason_ = reason;
+    ec = http::error::bad_transfer_encoding;
+  };
+  // RFC 9112 6.3: a request whose final transfer coding is not chunked has no
+  // reliable length: 400, and close. (Beast frames it as having no body, so
+  // whatever follows would be taken for a new request.)
+  if (transfer_encoding_ && !chunked())
+    return refuse(400, "Transfer-Encoding whose final coding is not chunked (RFC 9112 6.3)");
+  // RFC 9112 3.2: exactly one Host in HTTP/1.1 (at most one in 1.0).
+  if (host_fields_ > 1) return refuse(400, "more than one Host field (RFC 9112 3.2)");
+  if (host_fields_ == 0 && version_ == 11) return refuse(400, "HTTP/1.1 request without Host (RFC 9112 3.2)");
   if (chunked() || content_length().value_or(0) > 0) {
     reject_status_ = 413;
     ec = http::error::unexpected_body;
   }
+}
+
+std::size_t leading_empty_lines(std::string_view data) {
+  std::size_t at = 0;
+  for (int lines = 0; lines < 2; ++lines) {
+    if (data.substr(at, 2) == "\r\n")
+      at += 2;
+    else if (data.substr(at, 1) == "\n")
+      at += 1;
+    else
+      break;
+  }
+  if (at == 0 || at >= data.size() || data[at] == '\r' || data[at] == '\n') return 0;
+  return at;
 }
 
 void RequestHead::on_body_init_impl(const boost::optional<std::uint64_t>&, error_code& ec) {
@@ -49,7 +86,25 @@ std::size_t RequestHead::on_chunk_body_impl(std::uint64_t, string_view, error_co
   return 0;
 }
 
-ParseFailure parse_failure(const boost::beast::error_code& ec, const RequestHead& head) {
+namespace {
+
+// "METHOD SP target SP HTTP/d.d CRLF", one space each, as RFC 9112 3 has it.
+bool request_line_well_formed(std::string_view unread) {
+  std::string_view line = unread.substr(0, unread.find("\r\n"));
+  if (line.size() == unread.size()) return false;
+  auto sp1 = line.find(' ');
+  auto sp2 = line.rfind(' ');
+  if (sp1 == 0 || sp1 == std::string_view::npos || sp2 <= sp1 + 1) return false;
+  std::string_view version = line.substr(sp2 + 1);
+  return line.substr(sp1 + 1, sp2 - sp1 - 1).find(' ') == std::string_view::npos && version.size() == 8 &&
+         version.substr(0, 5) == "HTTP/" && std::isdigit(static_cast<unsigned char>(version[5])) &&
+         version[6] == '.' && std::isdigit(static_cast<unsigned char>(version[7]));
+}
+
+}  // namespace
+
+ParseFailure parse_failure(const boost::beast::error_code& ec, const RequestHead& head,
+                           std::string_view unread) {
   if (head.reject_status() == 414)
     return {414, "request target longer than " + std::to_string(kTargetLimit) + " bytes"};
   if (head.reject_status() == 413 || ec == http::error::body_limit)
@@ -60,7 +115,26 @@ ParseFailure parse_failure(const boost::beast::error_code& ec, const RequestHead
       return {414, "request line longer than " + std::to_string(kHeaderLimit) + " bytes"};
     return {431, "request header larger than " + std::to_string(kHeaderLimit) + " bytes"};
   }
-  if (ec == http::error::bad_version) return {505, "only HTTP/1.0 and 1.1"};
+  if (head.reject_reason()) return {head.reject_status(), head.reject_reason()};
+  // Say what is wrong. A version that is not of the form HTTP/x.y is a
+  // malformed request line (400); a well-formed one other than 1.0 and 1.1
+  // parses, and gets its 505 when it is routed.
+  if (ec == http::error::bad_method) return {400, "malformed request line: bad method"};
+  if (ec == http::error::bad_target) return {400, "malformed request line: bad target"};
+  if (ec == http::error::bad_version) {
+    if (request_line_well_formed(unread)) return {505, "only HTTP/1.0 and 1.1"};
+    auto lf = unread.find('\n');
+    if (lf != std::string_view::npos && (lf == 0 || unread[lf - 1] != '\r'))
+      return {400, "malformed request: bad line ending (expected CRLF)"};
+    return {400, "malformed request line: bad version (expected HTTP/1.0 or HTTP/1.1 after one space)"};
+  }
+  if (ec == http::error::bad_line_ending) return {400, "malformed request: bad line ending (expected CRLF)"};
+  if (ec == http::error::bad_field) return {400, "malformed header field name"};
+  if (ec == http::error::bad_value) return {400, "malformed header field value"};
+  if (ec == http::error::bad_content_length) return {400, "bad Content-Length"};
+  if (ec == http::error::multiple_content_length) return {400, "conflicting Content-Length fields"};
+  if (ec == http::error::bad_transfer_encoding)
+    return {400, "bad Transfer-Encoding (repeated, or together with Content-Length)"};
   return {400, "malformed request: " + ec.message()};
 }
 
@@ -81,6 +155,15 @@ Route route_request(bool is_get, std::string_view target, const RouteLimits& lim
   out.error.clear();
   if (!is_get) return reject(out, 405, "only GET is supported");
   Target t = split_target(target);
+  if (!target.empty() && target[0] != '/') {
+    // RFC 9112 3.2.2: a server must accept the absolute form (a proxy's
+    // "GET http://host/add?... HTTP/1.1"); its path and query route it.
+    auto url = boost::urls::parse_absolute_uri(target);
+    if (!url) return reject(out, 400, "bad request target (neither /path nor an absolute URI)");
+    t.path = url->encoded_path();
+    if (t.path.empty()) t.path = "/";
+    t.query = url->encoded_query();
+  }
   if (t.path == "/health") return out.route = Route::health;
   if (t.path == "/timeline") return out.route = Route::timeline;
   if (t.path == "/stats") return out.route = Route::stats;

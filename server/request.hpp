@@ -31,8 +31,10 @@ class RequestHead : public boost::beast::http::basic_parser<true> {
   boost::beast::http::verb method() const { return method_; }
   const std::string& target() const { return target_; }
   unsigned version() const { return version_; }
-  // A status this parser chose itself (413, 414); 0 if none.
+  // A status this parser chose itself (400, 413, 414); 0 if none.
   int reject_status() const { return reject_status_; }
+  // Why, for the statuses that need a word more than the status (or null).
+  const char* reject_reason() const { return reject_reason_; }
   // Whether the request line was complete (Beast parses it before the fields).
   bool has_request_line() const { return has_request_line_; }
 
@@ -42,7 +44,7 @@ class RequestHead : public boost::beast::http::basic_parser<true> {
   void on_request_impl(boost::beast::http::verb method, string_view, string_view target, int version,
                        error_code& ec) override;
   void on_response_impl(int, string_view, int, error_code&) override {}
-  void on_field_impl(boost::beast::http::field, string_view, string_view, error_code&) override {}
+  void on_field_impl(boost::beast::http::field f, string_view, string_view, error_code&) override;
   void on_header_impl(error_code& ec) override;
   void on_body_init_impl(const boost::optional<std::uint64_t>&, error_code& ec) override;
   std::size_t on_body_impl(string_view body, error_code& ec) override;
@@ -54,15 +56,27 @@ class RequestHead : public boost::beast::http::basic_parser<true> {
   std::string& target_;
   unsigned version_ = 11;
   int reject_status_ = 0;
+  const char* reject_reason_ = nullptr;
+  int host_fields_ = 0;
+  bool transfer_encoding_ = false;
   bool has_request_line_ = false;
 };
+
+// RFC 9112 2.2: a server SHOULD ignore at least one empty line before a
+// request line. How many leading bytes of `data` are such lines (at most two
+// CRLF or LF lines), if a request line follows them; 0 if none or too many.
+std::size_t leading_empty_lines(std::string_view data);
 
 // Why a request could not be read, as an HTTP answer.
 struct ParseFailure {
   int status = 400;
   std::string reason;
 };
-ParseFailure parse_failure(const boost::beast::error_code& ec, const RequestHead& head);
+// `unread` is what the connection had buffered when the parser stopped (the
+// request line is still there): Beast reports a well-formed version other
+// than 1.0 and 1.1 (505) and a malformed request line (400) alike.
+ParseFailure parse_failure(const boost::beast::error_code& ec, const RequestHead& head,
+                           std::string_view unread);
 
 enum class Route {
   add_delay,     // /add?name=N&delay=MS

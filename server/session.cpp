@@ -65,24 +65,28 @@ class Session : public SessionBase {
   void on_read(beast::error_code ec, std::size_t) {
     peer_answered();
     if (!ec) return handle();
+    if (ec == http::error::bad_method) {  // perhaps empty lines before the request line
+      auto data = buffer_.data();
+      if (std::size_t n = leading_empty_lines({static_cast<const char*>(data.data()), data.size()})) {
+        buffer_.consume(n);
+        return do_read();
+      }
+    }
     // A request we refuse gets an answer and then the connection is closed;
     // anything else (the peer left, a timeout, a reset) just ends it.
     bool refused = parser_->reject_status() != 0 ||
                    (ec.category() == http::make_error_code(http::error::bad_method).category() &&
                     ec != http::error::end_of_stream && ec != http::error::partial_message);
     if (!refused) return close();
-    ParseFailure f = parse_failure(ec, *parser_);
+    auto unread = buffer_.data();
+    ParseFailure f = parse_failure(ec, *parser_, {static_cast<const char*>(unread.data()), unread.size()});
     version_ = 11;
     reply_error(static_cast<http::status>(f.status), f.reason, true);
   }
 
   void handle() {
-    version_ = parser_->version();
+    version_ = parser_->version();  // 10 or 11: Beast refuses any other (parse_failure: 505)
     keep_alive_ = parser_->keep_alive();
-    if (version_ != 10 && version_ != 11) {
-      version_ = 11;
-      return reply_error(http::status::http_version_not_supported, "only HTTP/1.0 and 1.1", true);
-    }
     switch (route_request(parser_->method() == http::verb::get, target_, srv_.limits, req_)) {
       case Route::add_delay:
         return start_delay();

@@ -250,3 +250,58 @@ TEST_CASE("SIGTERM with requests in flight exits 0 with the timeline written", "
   REQUIRE(rows.size() == 4);
   CHECK(rows[3][0] == "done");
 }
+
+TEST_CASE("request framing is exactly RFC 9112's: no smuggling, Host required, absolute form served",
+          "[hostile][framing]") {
+  test::TestServer srv;
+  const std::string smuggled = "GET /add?name=smuggled&delay=0 HTTP/1.1\r\nHost: x\r\n\r\n";
+  for (const char* coding : {"xchunked", "identity", "gzip", "chunked, identity", "gzip, chunked, gzip"}) {
+    INFO(coding);
+    std::string reply = test::raw_exchange(srv.port(), "GET /add?name=x&delay=0 HTTP/1.1\r\nHost: x\r\n"
+                                                       "Transfer-Encoding: " + std::string(coding) +
+                                                       "\r\n\r\n" + smuggled);
+    CHECK(status_line(reply) == "HTTP/1.1 400 Bad Request");
+    CHECK_THAT(reply, Catch::Contains("final coding is not chunked"));
+    CHECK_THAT(reply, Catch::Contains("Connection: close"));
+    CHECK(reply.find("HTTP/1.1", 5) == std::string::npos);  // one answer, then the connection closed
+  }
+  // Neither the request nor what followed it was executed.
+  CHECK(srv.server().timeline().size() == 0);
+
+  struct Case {
+    std::string request;
+    const char* status_line;
+    const char* says;
+  };
+  const Case cases[] = {
+      {"GET /health HTTP/1.1\r\n\r\n", "HTTP/1.1 400 Bad Request", "without Host"},
+      {"GET /health HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", "HTTP/1.1 400 Bad Request", "more than one Host"},
+      {"GET /health HTTP/1.0\r\n\r\n", "HTTP/1.0 200 OK", "ok"},  // 1.0 needs no Host
+      {"GET  /health HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.1 400 Bad Request", "request line"},
+      {"GET /health  HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.1 400 Bad Request", "request line: bad version"},
+      {"GET /health HTTP/1.1 \r\nHost: x\r\n\r\n", "HTTP/1.1 400 Bad Request", "request line"},
+      {"GET /health http/1.1\r\nHost: x\r\n\r\n", "HTTP/1.1 400 Bad Request", "request line: bad version"},
+      {"GET /health HTTP/2.0\r\nHost: x\r\n\r\n", "HTTP/1.1 505 HTTP Version Not Supported", "only HTTP/1.0"},
+      {"GET /health HTTP/1.1\nHost: x\n\n", "HTTP/1.1 400 Bad Request", "line ending"},
+      {"\r\nGET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", "HTTP/1.1 200 OK", "ok"},
+      {"\r\n\r\nGET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", "HTTP/1.1 200 OK", "ok"},
+      {"\r\n\r\n\r\nGET /health HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.1 400 Bad Request", "bad method"},
+      {"GET http://example.org:81/add?name=absolute&delay=0 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+       "HTTP/1.1 200 OK", "."},
+      {"GET http://example.org HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", "HTTP/1.1 404 Not Found",
+       "no route /"},
+      {"GET ftp:/x:y HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", "HTTP/1.1 404 Not Found", "no route"},
+      {"GET [x] HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", "HTTP/1.1 400 Bad Request",
+       "bad request target"},
+  };
+  for (const auto& c : cases) {
+    INFO(c.request);
+    std::string reply = test::raw_exchange(srv.port(), c.request);
+    CHECK(status_line(reply) == c.status_line);
+    CHECK_THAT(reply.substr(reply.find("\r\n\r\n")), Catch::Contains(c.says));
+  }
+  // The absolute form was routed like its path: recorded under its name.
+  auto rows = test::parse_csv(http_get(srv.port(), "/timeline").body);
+  REQUIRE(rows.size() == 2);
+  CHECK(rows[1][0] == "absolute");
+}
