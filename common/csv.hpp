@@ -16,7 +16,13 @@ void append_seconds(std::string& out, std::int64_t us);
 // Appends a signed integer without going through iostreams.
 void append_int(std::string& out, std::int64_t v);
 
-// Writes `data` to `path` atomically (temp file + rename); false and a reason on failure.
+// Writes `data` to `path`; false and a reason on any failure (a full disk
+// included), never a claim of success. A regular file is replaced atomically
+// (a temporary file of its own next to it, fsync, rename), so concurrent
+// writers do not clash and readers see the old or the new file. What is not a
+// regular file (/dev/null, /dev/full, a FIFO) is written in place, never
+// replaced; a symbolic link keeps pointing where it did and the file it points
+// to is what gets replaced; a directory is refused.
 bool write_file_atomic(const std::string& path, std::string_view data, std::string* error);
 
 }  // namespace testbed

@@ -20,31 +20,31 @@ int main(int argc, char** argv) {
                   "\n            bounded by " + m.bounded_by;
   }
   po::options_description desc("Options");
-  // clang-format off: one option a line reads better than the formatter's wrapping
-  desc.add_options()("help,h", "show this help")("model,m", po::value(&cfg.model),
-                                                 ("concurrency model: " + model_names).c_str())(
-      "list-models",
-      "print the models, one name per line in the book's order (with --json: "
-      "one JSON array with each model's properties), and exit")(
-      "url", po::value(&cfg.url)->default_value(cfg.url), "the delay server")(
-      "name", po::value(&cfg.name), "name sent to the server (default: the model's name)")(
-      "num,n", po::value(&cfg.num)->default_value(cfg.num), "number of URLs to fetch")(
-      "delay,d", po::value(&cfg.delay_ms)->default_value(cfg.delay_ms), "server-side delay per request, ms")(
-      "concurrency,c", po::value(&cfg.concurrency)->default_value(cfg.concurrency),
-      "requests in flight at most (ignored by serial)")(
-      "loops", po::value(&cfg.loops)->default_value(cfg.loops),
-      (loop_models + ": run this many event loops, one thread each, sharing the URLs "
-                     "and the concurrency (1: the book's single loop)")
-          .c_str())(
-      "retries", po::value(&cfg.retries)->default_value(cfg.retries),
-      "extra attempts for a request that failed (no answer, a timeout, 5xx, 408, 429), with backoff")(
-      "timeout-ms", po::value(&cfg.timeout_ms)->default_value(cfg.timeout_ms),
-      "limit on each attempt, ms; 0: the delay plus 10 s")("timeline", po::value<std::string>(),
-                                                           "write the client timeline CSV here "
-                                                           "(model,index,start,end,bytes,status,attempts)")(
-      "json", "print one JSON summary object instead of the Result line")(
-      "progress", "show done/total on stderr while running")("seed", po::value(&cfg.seed)->default_value(0),
-                                                             "seed for the random URL tails (0: random)");
+  // One option a line reads better than the formatter's wrapping.
+  // clang-format off
+  desc.add_options()
+    ("help,h", "show this help")
+    ("model,m", po::value(&cfg.model), ("concurrency model: " + model_names).c_str())
+    ("list-models", "print the models, one name per line in the book's order (with --json: "
+     "one JSON array with each model's properties), and exit")
+    ("url", po::value(&cfg.url)->default_value(cfg.url), "the delay server")
+    ("name", po::value(&cfg.name), "name sent to the server (default: the model's name)")
+    ("num,n", po::value(&cfg.num)->default_value(cfg.num), "number of URLs to fetch")
+    ("delay,d", po::value(&cfg.delay_ms)->default_value(cfg.delay_ms), "server-side delay per request, ms")
+    ("concurrency,c", po::value(&cfg.concurrency)->default_value(cfg.concurrency),
+     "requests in flight at most (ignored by serial)")
+    ("loops", po::value(&cfg.loops)->default_value(cfg.loops),
+     (loop_models + ": run this many event loops, one thread each, sharing the URLs "
+     "and the concurrency (1: the book's single loop)").c_str())
+    ("retries", po::value(&cfg.retries)->default_value(cfg.retries),
+     "extra attempts for a request that failed (no answer, a timeout, 5xx, 408, 429), with backoff")
+    ("timeout-ms", po::value(&cfg.timeout_ms)->default_value(cfg.timeout_ms),
+     "limit on each attempt, ms; 0: the delay plus 10 s")
+    ("timeline", po::value<std::string>(), "write the client timeline CSV here "
+     "(model,index,start,end,bytes,status,attempts)")
+    ("json", "print one JSON summary object instead of the Result line")
+    ("progress", "show done/total on stderr while running")
+    ("seed", po::value(&cfg.seed)->default_value(0), "seed for the random URL tails (0: random)");
   // clang-format on
   po::variables_map vm;
   if (auto rc =

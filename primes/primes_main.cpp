@@ -12,18 +12,21 @@ namespace po = boost::program_options;
 int main(int argc, char** argv) {
   testbed::PrimesConfig cfg;
   po::options_description desc("Options");
-  // clang-format off: one option a line reads better than the formatter's wrapping
-  desc.add_options()("help,h", "show this help")("mode", po::value(&cfg.mode)->required(),
-                                                 "noio, serial, batched or async")(
-      "max-number", po::value(&cfg.max_number)->required(), "probe the numbers below this")(
-      "url", po::value(&cfg.url)->default_value(cfg.url), "the delay server")(
-      "batch", po::value(&cfg.batch)->default_value(cfg.batch), "primes per batch (batched)")(
-      "concurrency", po::value(&cfg.concurrency)->default_value(cfg.concurrency),
-      "saves in flight at most (async)")("retries", po::value(&cfg.retries)->default_value(cfg.retries),
-                                         "extra attempts for a failed save, with backoff")(
-      "timeline", po::value<std::string>(),
-      "write compute and save spans here "
-      "(kind,start,end,value,status)")("json", "print one JSON summary object");
+  // One option a line reads better than the formatter's wrapping.
+  // clang-format off
+  desc.add_options()
+    ("help,h", "show this help")
+    ("mode", po::value(&cfg.mode)->required(), "noio, serial, batched or async")
+    ("max-number", po::value(&cfg.max_number)->required(), "probe the numbers below this")
+    ("url", po::value(&cfg.url)->default_value(cfg.url), "the delay server")
+    ("batch", po::value(&cfg.batch)->default_value(cfg.batch), "primes per batch (batched)")
+    ("concurrency", po::value(&cfg.concurrency)->default_value(cfg.concurrency),
+     "saves in flight at most (async)")
+    ("retries", po::value(&cfg.retries)->default_value(cfg.retries),
+     "extra attempts for a failed save, with backoff")
+    ("timeline", po::value<std::string>(), "write compute and save spans here "
+     "(kind,start,end,value,status)")
+    ("json", "print one JSON summary object");
   // clang-format on
   po::variables_map vm;
   if (auto rc = testbed::parse_cli(argc, argv, desc, vm, "--mode MODE --max-number N [options]",

@@ -12,33 +12,36 @@ int main(int argc, char** argv) {
   testbed::ServerConfig cfg;
   int port = cfg.port;
   po::options_description desc("Options");
-  // clang-format off: one option a line reads better than the formatter's wrapping
-  desc.add_options()("help,h", "show this help")("port,p", po::value<int>(&port)->default_value(port),
-                                                 "TCP port; 0 picks a free one")(
-      "bind", po::value(&cfg.bind)->default_value(cfg.bind), "address to listen on")(
-      "threads", po::value(&cfg.threads)->default_value(cfg.threads), "event-loop threads")(
-      "timeline", po::value(&cfg.timeline_path)->default_value(cfg.timeline_path),
-      "CSV file that /add?flush=True and shutdown write (name,start,end)")(
-      "db", po::value(&cfg.db_path),
-      "SQLite file for /add?prime=N (default: primes.sqlite "
-      "next to the timeline file)")("db-latency-ms",
-                                    po::value(&cfg.db_latency_ms)->default_value(cfg.db_latency_ms),
-                                    "how long a prime save takes to answer")(
-      "max-delay-ms", po::value(&cfg.max_delay_ms)->default_value(cfg.max_delay_ms),
-      "largest delay a client may ask for")(
-      "timeline-capacity", po::value(&cfg.timeline_capacity)->default_value(cfg.timeline_capacity),
-      "rows kept in memory; further requests are served but counted as dropped")(
-      "read-timeout-ms", po::value(&cfg.read_timeout_ms)->default_value(cfg.read_timeout_ms),
-      "close a connection whose next request (or unread answer) takes longer; 0: never")(
-      "max-connections", po::value(&cfg.max_connections)->default_value(cfg.max_connections),
-      "answer 503 and close beyond this many open connections; 0: open-files limit less 64")(
-      "error-rate", po::value(&cfg.error_rate)->default_value(cfg.error_rate),
-      "fraction of /add requests answered 503 after their delay (nothing recorded or saved)")(
-      "drop-rate", po::value(&cfg.drop_rate)->default_value(cfg.drop_rate),
-      "fraction of /add requests whose connection is closed after the delay, unanswered")(
-      "seed", po::value(&cfg.seed)->default_value(cfg.seed),
-      "seed for the fault draws, for repeatable runs; 0 picks one and prints it")(
-      "port-file", po::value<std::string>(), "write the listening port to this file once ready");
+  // One option a line reads better than the formatter's wrapping.
+  // clang-format off
+  desc.add_options()
+    ("help,h", "show this help")
+    ("port,p", po::value<int>(&port)->default_value(port), "TCP port; 0 picks a free one")
+    ("bind", po::value(&cfg.bind)->default_value(cfg.bind), "address to listen on")
+    ("threads", po::value(&cfg.threads)->default_value(cfg.threads), "event-loop threads")
+    ("timeline", po::value(&cfg.timeline_path)->default_value(cfg.timeline_path),
+     "CSV file that /add?flush=True and shutdown write (name,start,end)")
+    ("db", po::value(&cfg.db_path), "SQLite file for /add?prime=N (default: primes.sqlite "
+     "next to the timeline file)")
+    ("db-latency-ms", po::value(&cfg.db_latency_ms)->default_value(cfg.db_latency_ms),
+     "how long a prime save takes to answer")
+    ("max-delay-ms", po::value(&cfg.max_delay_ms)->default_value(cfg.max_delay_ms),
+     "largest delay a client may ask for")
+    ("timeline-capacity", po::value(&cfg.timeline_capacity)->default_value(cfg.timeline_capacity),
+     "rows kept in memory; further requests are served but counted as dropped")
+    ("timeline-max-bytes", po::value(&cfg.timeline_max_bytes)->default_value(cfg.timeline_max_bytes),
+     "memory the kept rows and their names may take; beyond it requests are served but counted as dropped")
+    ("read-timeout-ms", po::value(&cfg.read_timeout_ms)->default_value(cfg.read_timeout_ms),
+     "close a connection whose next request (or unread answer) takes longer; 0: never")
+    ("max-connections", po::value(&cfg.max_connections)->default_value(cfg.max_connections),
+     "answer 503 and close beyond this many open connections; 0: open-files limit less 64")
+    ("error-rate", po::value(&cfg.error_rate)->default_value(cfg.error_rate),
+     "fraction of /add requests answered 503 after their delay (nothing recorded or saved)")
+    ("drop-rate", po::value(&cfg.drop_rate)->default_value(cfg.drop_rate),
+     "fraction of /add requests whose connection is closed after the delay, unanswered")
+    ("seed", po::value(&cfg.seed)->default_value(cfg.seed),
+     "seed for the fault draws, for repeatable runs; 0 picks one and prints it")
+    ("port-file", po::value<std::string>(), "write the listening port to this file once ready");
   // clang-format on
   po::variables_map vm;
   if (auto rc = testbed::parse_cli(argc, argv, desc, vm, "[options]",
@@ -75,10 +78,17 @@ int main(int argc, char** argv) {
       std::cout << "delayserver: injecting faults: error rate " << c.error_rate << ", drop rate "
                 << c.drop_rate << ", seed " << c.seed << std::endl;
     server.run();
-    std::cout << "delayserver: stopped, timeline written to " << cfg.timeline_path << std::endl;
     if (auto dropped = server.timeline().dropped())
       std::cerr << "delayserver: " << dropped << " requests were served but not recorded "
-                << "(--timeline-capacity " << cfg.timeline_capacity << ")\n";
+                << "(--timeline-capacity " << cfg.timeline_capacity << ", --timeline-max-bytes "
+                << cfg.timeline_max_bytes << ")\n";
+    if (!server.exit_flush_error().empty()) {
+      // The rows could not be written: no claim that they were, and a failing exit.
+      std::cerr << "delayserver: stopped, but the timeline was NOT written: " << server.exit_flush_error()
+                << '\n';
+      return 1;
+    }
+    std::cout << "delayserver: stopped, timeline written to " << cfg.timeline_path << std::endl;
   } catch (const std::exception& e) {
     std::cerr << "delayserver: " << e.what() << '\n';
     return 1;

@@ -54,6 +54,7 @@ struct DelayServer::Impl {
   asio::steady_timer sweeper;
   std::unique_ptr<asio::steady_timer> accept_retry;
   std::string busy_reply;
+  std::string exit_flush_error;  // set by shutdown() if the timeline could not be written
   std::uint16_t port = 0;
 };
 
@@ -111,8 +112,7 @@ void DelayServer::Impl::shutdown() {
   acceptor.close(ignored);
   signals.cancel(ignored);
   sweeper.cancel();
-  std::string err;
-  if (state.flush(&err) < 0) std::cerr << "delayserver: flush on exit failed: " << err << '\n';
+  if (state.flush(&exit_flush_error) >= 0) exit_flush_error.clear();
   ioc.stop();
 }
 
@@ -128,11 +128,13 @@ const ServerConfig& DelayServer::config() const { return impl_->state.config; }
 TimelineStore& DelayServer::timeline() { return impl_->state.timeline; }
 PrimeDb& DelayServer::db() { return *impl_->state.db; }
 long long DelayServer::flush(std::string* error) { return impl_->state.flush(error); }
+const std::string& DelayServer::exit_flush_error() const { return impl_->exit_flush_error; }
 ServerStats DelayServer::stats() const { return impl_->state.stats(); }
 
 void DelayServer::handle_signals() {
   impl_->signals.add(SIGINT);
   impl_->signals.add(SIGTERM);
+  impl_->signals.add(SIGHUP);  // a closed terminal: stop as for SIGTERM, the timeline written
   impl_->signals.async_wait([this](error_code ec, int) {
     if (!ec) impl_->shutdown();
   });

@@ -21,7 +21,8 @@ struct ServerConfig {
   std::string db_path;  // empty: primes.sqlite next to the timeline file
   std::int64_t db_latency_ms = 50;
   std::int64_t max_delay_ms = 60'000;
-  std::size_t timeline_capacity = 10'000'000;
+  std::size_t timeline_capacity = 10'000'000;          // rows
+  std::size_t timeline_max_bytes = std::size_t{1} << 30;  // memory for rows and names
   std::int64_t default_delay_ms = 1024;  // the book's default
 
   // Slow or idle peers: a request must arrive complete (and an answer be taken)
@@ -47,7 +48,14 @@ struct ServerStats {
   std::uint64_t abandoned = 0;        // the client left while its delay ran
   std::uint64_t injected_errors = 0;  // 503s from --error-rate
   std::uint64_t injected_drops = 0;   // closes from --drop-rate
+  std::uint64_t timeline_readers = 0;          // /timeline answers being sent now
+  std::uint64_t timeline_readers_refused = 0;  // 503s beyond kMaxTimelineReaders
 };
+
+// /timeline answers a full copy of the timeline; at most this many are held
+// in memory at once (a slow reader keeps its copy until it has read it), and
+// a request beyond them gets a 503 to try again.
+constexpr std::uint64_t kMaxTimelineReaders = 2;
 
 class PrimeDb;
 class TimelineStore;
@@ -64,7 +72,7 @@ class DelayServer {
   const ServerConfig& config() const;  // with defaults resolved (db path, cap, seed)
   ServerStats stats() const;
 
-  // Stop on SIGINT/SIGTERM (flushing the timeline first). Call before run().
+  // Stop on SIGINT, SIGTERM or SIGHUP (writing the timeline first). Call before run().
   void handle_signals();
   // Runs the event loop on config.threads threads; returns after stop().
   void run();
@@ -73,6 +81,8 @@ class DelayServer {
 
   // Writes the timeline to config.timeline_path; the row count, or -1 and a reason.
   long long flush(std::string* error);
+  // After run(): empty if the timeline was written at exit, else why not.
+  const std::string& exit_flush_error() const;
 
   TimelineStore& timeline();
   PrimeDb& db();

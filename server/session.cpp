@@ -37,6 +37,7 @@ class Session : public SessionBase {
     srv_.registry.add(this);
   }
   ~Session() override {
+    release_timeline();
     srv_.registry.remove(this);
     srv_.counters.connections.fetch_sub(1, std::memory_order_relaxed);
   }
@@ -96,8 +97,7 @@ class Session : public SessionBase {
         return handle_flush();
       case Route::health:
         return reply(http::status::ok, "ok\n", "text/plain");
-      case Route::timeline:
-        return reply(http::status::ok, srv_.timeline.to_csv(), "text/csv");
+      case Route::timeline: return handle_timeline();
       case Route::primes:
         return handle_primes(false);
       case Route::primes_reset:
@@ -107,6 +107,22 @@ class Session : public SessionBase {
       case Route::rejected:
         return reply_error(static_cast<http::status>(req_.status), req_.error, false);
     }
+  }
+
+  // The whole timeline as CSV. The copy lives until the peer has read it, so
+  // at most kMaxTimelineReaders are held at once; beyond, a 503 to try again.
+  void handle_timeline() {
+    auto& readers = srv_.counters.timeline_readers;
+    if (readers.fetch_add(1, std::memory_order_relaxed) >= kMaxTimelineReaders) {
+      readers.fetch_sub(1, std::memory_order_relaxed);
+      srv_.counters.timeline_readers_refused.fetch_add(1, std::memory_order_relaxed);
+      return reply_error(http::status::service_unavailable,
+                         "the timeline is being sent to " + std::to_string(kMaxTimelineReaders) +
+                             " readers already; try again shortly",
+                         false);
+    }
+    holds_timeline_ = true;
+    reply(http::status::ok, srv_.timeline.to_csv(), "text/csv");  // the copy is out_ now
   }
 
   void handle_flush() {
@@ -225,7 +241,12 @@ class Session : public SessionBase {
                         {"injected_errors", st.injected_errors},
                         {"injected_drops", st.injected_drops},
                         {"timeline_rows", srv_.timeline.size()},
-                        {"timeline_dropped", srv_.timeline.dropped()}};
+                        {"timeline_bytes", srv_.timeline.bytes()},
+                        {"timeline_max_bytes", srv_.config.timeline_max_bytes},
+                        {"timeline_dropped", srv_.timeline.dropped()},
+                        {"timeline_readers", st.timeline_readers},
+                        {"timeline_readers_max", kMaxTimelineReaders},
+                        {"timeline_readers_refused", st.timeline_readers_refused}};
     reply(http::status::ok, j.dump() + "\n", "application/json");
   }
 
@@ -244,8 +265,17 @@ class Session : public SessionBase {
 
   void on_write(beast::error_code ec, std::size_t) {
     peer_answered();
+    release_timeline();
     if (ec || !keep_alive_) return close();
     do_read();
+  }
+
+  // A /timeline copy is given back once written (or the peer is gone).
+  void release_timeline() {
+    if (!holds_timeline_) return;
+    holds_timeline_ = false;
+    srv_.counters.timeline_readers.fetch_sub(1, std::memory_order_relaxed);
+    std::string().swap(out_);  // not kept as the session's buffer
   }
 
   void close() {
@@ -267,6 +297,7 @@ class Session : public SessionBase {
   unsigned version_ = 11;
   bool keep_alive_ = true;
   bool delaying_ = false;
+  bool holds_timeline_ = false;  // out_ holds a /timeline copy counted in timeline_readers
   Fault fault_ = Fault::none;
   int pending_ = 0;
   DbResult db_result_;

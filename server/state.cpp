@@ -11,7 +11,12 @@ namespace testbed {
 
 namespace {
 
+// Next to the timeline when that is (or will be) a regular file; a timeline
+// sent to a device such as /dev/null puts no database into /dev.
 std::string default_db_path(const std::string& timeline_path) {
+  std::error_code ec;
+  auto status = std::filesystem::status(timeline_path, ec);
+  if (std::filesystem::exists(status) && !std::filesystem::is_regular_file(status)) return "primes.sqlite";
   auto dir = std::filesystem::path(timeline_path).parent_path();
   return (dir / "primes.sqlite").string();
 }
@@ -42,7 +47,7 @@ ServerState::ServerState(ServerConfig c)
     : config(resolved(std::move(c))),
       limits{config.default_delay_ms, config.max_delay_ms},
       idle(config.read_timeout_ms),
-      timeline(config.timeline_capacity),
+      timeline(config.timeline_capacity, config.timeline_max_bytes),
       db(std::make_unique<PrimeDb>(config.db_path)) {}
 
 Fault ServerState::roll_fault() {
@@ -55,19 +60,21 @@ Fault ServerState::roll_fault() {
 }
 
 ServerStats ServerState::stats() const {
-  return {counters.connections.load(),   counters.accepted.load(),  counters.refused.load(),
-          counters.read_timeouts.load(), counters.abandoned.load(), counters.injected_errors.load(),
-          counters.injected_drops.load()};
+  return {counters.connections.load(),    counters.accepted.load(),  counters.refused.load(),
+          counters.read_timeouts.load(),  counters.abandoned.load(), counters.injected_errors.load(),
+          counters.injected_drops.load(), counters.timeline_readers.load(),
+          counters.timeline_readers_refused.load()};
 }
 
 long long ServerState::flush(std::string* error) {
   std::string err;
-  std::string csv = timeline.to_csv();
+  std::size_t rows = 0;
+  std::string csv = timeline.to_csv(&rows);
   if (!write_file_atomic(config.timeline_path, csv, &err)) {
     if (error) *error = err;
     return -1;
   }
-  return static_cast<long long>(timeline.size());
+  return static_cast<long long>(rows);
 }
 
 }  // namespace testbed

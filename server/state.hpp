@@ -17,7 +17,7 @@ namespace testbed {
 
 struct Counters {
   std::atomic<std::uint64_t> connections{0}, accepted{0}, refused{0}, read_timeouts{0}, abandoned{0},
-      injected_errors{0}, injected_drops{0};
+      injected_errors{0}, injected_drops{0}, timeline_readers{0}, timeline_readers_refused{0};
 };
 
 enum class Fault { none, error, drop };
@@ -30,7 +30,9 @@ struct ServerState {
   // --error-rate / --drop-rate, drawn from the seed in arrival order.
   Fault roll_fault();
   ServerStats stats() const;
-  // Writes the timeline to config.timeline_path; the row count, or -1 and a reason.
+  // Writes the timeline to config.timeline_path: the number of rows written
+  // (counted with the copy, whatever runs meanwhile), or -1 and a reason. The
+  // rows stay in memory either way, for the next flush.
   long long flush(std::string* error);
 
   ServerConfig config;

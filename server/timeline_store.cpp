@@ -22,17 +22,23 @@ const char* TimelineStore::store_name(std::string_view name) {
 
 void TimelineStore::add(std::string_view name, std::int64_t start_us, std::int64_t end_us) {
   std::lock_guard lock(mu_);
-  if (size_ >= capacity_) {
+  // What this row would add: a new chunk of rows, or of names, when the last
+  // one is full (a chunk's memory is counted when it is taken).
+  std::size_t more = (size_ % kRowsPerChunk == 0 ? kRowsPerChunk * sizeof(Row) : 0) +
+                     (name.size() > name_cap_ - name_used_ ? std::max(kNameChunk, name.size()) : 0);
+  if (size_ >= capacity_ || bytes_ + more > max_bytes_) {
     ++dropped_;
     return;
   }
+  bytes_ += more;
   if (size_ % kRowsPerChunk == 0) rows_.push_back(std::make_unique_for_overwrite<Row[]>(kRowsPerChunk));
   rows_[size_ / kRowsPerChunk][size_ % kRowsPerChunk] = {store_name(name), name.size(), start_us, end_us};
   ++size_;
 }
 
-std::string TimelineStore::to_csv() const {
+std::string TimelineStore::to_csv(std::size_t* rows) const {
   std::lock_guard lock(mu_);
+  if (rows) *rows = size_;
   std::string out = "name,start,end\n";
   out.reserve(out.size() + size_ * 56);
   for (std::size_t i = 0; i < size_; ++i) {
@@ -50,6 +56,11 @@ std::string TimelineStore::to_csv() const {
 std::size_t TimelineStore::size() const {
   std::lock_guard lock(mu_);
   return size_;
+}
+
+std::size_t TimelineStore::bytes() const {
+  std::lock_guard lock(mu_);
+  return bytes_;
 }
 
 std::uint64_t TimelineStore::dropped() const {

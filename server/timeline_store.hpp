@@ -14,15 +14,19 @@ namespace testbed {
 
 class TimelineStore {
  public:
-  explicit TimelineStore(std::size_t capacity) : capacity_(capacity) {}
+  // At most `capacity` rows and `max_bytes` of memory (rows and names): one
+  // client with long names cannot pin more than that.
+  TimelineStore(std::size_t capacity, std::size_t max_bytes) : capacity_(capacity), max_bytes_(max_bytes) {}
 
-  // Records one request; past the capacity the row is counted as dropped.
+  // Records one request; past either cap the row is counted as dropped.
   void add(std::string_view name, std::int64_t start_us, std::int64_t end_us);
 
-  // The whole timeline as CSV (header "name,start,end").
-  std::string to_csv() const;
+  // The whole timeline as CSV (header "name,start,end"); `rows`, if given, is
+  // set to the number of rows in it, counted under the same lock.
+  std::string to_csv(std::size_t* rows = nullptr) const;
 
   std::size_t size() const;
+  std::size_t bytes() const;  // memory the rows and names take
   std::uint64_t dropped() const;
 
  private:
@@ -39,7 +43,9 @@ class TimelineStore {
 
   mutable std::mutex mu_;
   std::size_t capacity_;
+  std::size_t max_bytes_;
   std::size_t size_ = 0;
+  std::size_t bytes_ = 0;
   std::vector<std::unique_ptr<Row[]>> rows_;          // kRowsPerChunk rows each
   std::vector<std::unique_ptr<char[]>> name_chunks_;  // the last one is being filled
   std::size_t name_cap_ = 0;                          // the last chunk's size

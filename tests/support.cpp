@@ -9,6 +9,10 @@
 #include <random>
 #include <sstream>
 
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 namespace testbed::test {
 
 namespace asio = boost::asio;
@@ -153,6 +157,52 @@ std::uint16_t dead_port() {
   asio::io_context ioc;
   tcp::acceptor a(ioc, {asio::ip::make_address("127.0.0.1"), 0});
   return a.local_endpoint().port();  // closed again when `a` goes out of scope
+}
+
+ServerProcess::ServerProcess(std::vector<std::string> args) {
+  auto port_file = dir_.path / "port";
+  args.insert(args.begin(), {DELAYSERVER_BIN, "--port", "0", "--port-file", port_file.string()});
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::string out = (dir_.path / "stdout").string(), err = (dir_.path / "stderr").string();
+  pid_ = fork();
+  if (pid_ == 0) {
+    if (!freopen(out.c_str(), "w", stdout) || !freopen(err.c_str(), "w", stderr)) _exit(126);
+    execv(DELAYSERVER_BIN, argv.data());
+    _exit(127);
+  }
+  if (pid_ < 0) throw std::runtime_error("fork failed");
+  if (!wait_until([&] { return std::filesystem::exists(port_file); }))
+    throw std::runtime_error("delayserver did not start: " + this->err());
+  port_ = static_cast<std::uint16_t>(std::stoi(read_csv(port_file).at(0).at(0)));
+}
+
+ServerProcess::~ServerProcess() {
+  if (pid_ > 0) stop(SIGKILL);
+}
+
+int ServerProcess::stop(int signal) {
+  if (pid_ <= 0) return -1;
+  kill(pid_, signal);
+  int status = 0;
+  bool exited = wait_until([&] { return waitpid(pid_, &status, WNOHANG) == pid_; }, 5000);
+  if (!exited) {
+    kill(pid_, SIGKILL);
+    waitpid(pid_, &status, 0);
+  }
+  pid_ = -1;
+  return exited && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+std::string ServerProcess::out() const {
+  std::ifstream f(dir_.path / "stdout");
+  return {std::istreambuf_iterator<char>(f), {}};
+}
+
+std::string ServerProcess::err() const {
+  std::ifstream f(dir_.path / "stderr");
+  return {std::istreambuf_iterator<char>(f), {}};
 }
 
 }  // namespace testbed::test

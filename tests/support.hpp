@@ -58,4 +58,22 @@ bool wait_until(const std::function<bool()>& done, int timeout_ms = 5000);
 // A loopback port with nothing listening on it.
 std::uint16_t dead_port();
 
+// The real delayserver program as a child process on a free port, its output
+// in files; stopped by a signal, which returns its exit status (-1: it did not
+// exit within 5 s and was killed).
+class ServerProcess {
+ public:
+  explicit ServerProcess(std::vector<std::string> args);
+  ~ServerProcess();
+  std::uint16_t port() const { return port_; }
+  int stop(int signal);
+  std::string out() const;  // what it printed on stdout
+  std::string err() const;  // and on stderr
+
+ private:
+  TempDir dir_;
+  int pid_ = -1;
+  std::uint16_t port_ = 0;
+};
+
 }  // namespace testbed::test

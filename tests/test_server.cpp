@@ -142,7 +142,7 @@ TEST_CASE("a server past its timeline capacity serves on and says how much it dr
 }
 
 TEST_CASE("the timeline store counts rows beyond its capacity as dropped", "[server]") {
-  TimelineStore store(2);
+  TimelineStore store(2, std::size_t{1} << 30);
   store.add("a", 1, 2);
   store.add("b", 3, 4);
   store.add("c", 5, 6);
@@ -152,7 +152,7 @@ TEST_CASE("the timeline store counts rows beyond its capacity as dropped", "[ser
 }
 
 TEST_CASE("the timeline store keeps every row and name across its chunks", "[server]") {
-  TimelineStore store(200'000);
+  TimelineStore store(200'000, std::size_t{1} << 30);
   const std::string giant(3 << 20, 'g');  // bigger than a name chunk
   std::string name;
   for (int i = 0; i < 150'000; ++i) {
