@@ -78,7 +78,8 @@ class SaveLog {
 struct Endpoint {
   std::vector<tcp::endpoint> endpoints;
   std::string host_header;
-  std::string prefix;  // base path + "/add?prime="
+  std::string prefix;                    // base path + "/add?prime="
+  std::chrono::milliseconds timeout{0};  // per attempt
 };
 
 std::string save_target(const Endpoint& ep, std::int64_t value) {
@@ -91,7 +92,7 @@ std::string save_target(const Endpoint& ep, std::int64_t value) {
 class SerialSaver {
  public:
   SerialSaver(const Endpoint& ep, SaveLog& log)
-      : ep_(ep), log_(log), client_(ep.endpoints, ep.host_header, std::chrono::milliseconds(0)) {}
+      : ep_(ep), log_(log), client_(ep.endpoints, ep.host_header, ep.timeout) {}
 
   void save(std::int64_t value) {
     std::string target = save_target(ep_, value);
@@ -115,12 +116,18 @@ class SerialSaver {
 class AsyncSaver {
  public:
   AsyncSaver(const Endpoint& ep, int concurrency, SaveLog& log)
-      : ep_(ep), concurrency_(concurrency), log_(log), work_(asio::make_work_guard(ioc_)), thread_([this] {
-          ioc_.run();
-        }) {}
+      : ep_(ep),
+        concurrency_(concurrency),
+        log_(log),
+        sweeper_(ioc_.get_executor(), ep.timeout),
+        work_(asio::make_work_guard(ioc_)),
+        thread_([this] { ioc_.run(); }) {
+    asio::post(ioc_, [this] { sweeper_.start(); });
+  }
 
   ~AsyncSaver() {
     wait();
+    asio::post(ioc_, [this] { sweeper_.stop(); });
     work_.reset();
     thread_.join();
   }
@@ -156,6 +163,7 @@ class AsyncSaver {
     std::unique_ptr<AsyncConnection> conn;
     if (pool_.empty()) {
       conn = std::make_unique<AsyncConnection>(ioc_.get_executor());
+      sweeper_.watch(*conn);  // it lives, in a save or the pool, until the saver goes
     } else {
       conn = std::move(pool_.back());
       pool_.pop_back();
@@ -163,7 +171,10 @@ class AsyncSaver {
     std::string target = save_target(ep_, value);
     for (int attempt = 0;; ++attempt) {
       std::int64_t start = now_us();
+      sweeper_.arm(*conn);
       HttpResult r = co_await async_get(*conn, ep_.endpoints, ep_.host_header, target);
+      sweeper_.disarm(*conn);
+      if (conn->timed_out) r.error = timeout_error(sweeper_.timeout(), ep_.host_header);
       if (!log_.attempt(start, now_us(), value, r, attempt)) break;
       asio::steady_timer pause(ioc_, retry_backoff(attempt, static_cast<std::uint64_t>(value)));
       co_await pause.async_wait(asio::use_awaitable);
@@ -179,6 +190,7 @@ class AsyncSaver {
   const int concurrency_;
   SaveLog& log_;
   asio::io_context ioc_{1};
+  DeadlineSweeper sweeper_;  // each attempt's --timeout-ms
   asio::executor_work_guard<asio::io_context::executor_type> work_;
   // Event-loop thread only:
   std::deque<std::int64_t> pending_;
@@ -221,6 +233,7 @@ PrimesSummary run_primes(const PrimesConfig& config) {
   if (config.batch < 1) throw std::invalid_argument("--batch must be at least 1");
   if (config.concurrency < 1) throw std::invalid_argument("--concurrency must be at least 1");
   if (config.retries < 0) throw std::invalid_argument("--retries cannot be negative");
+  if (config.timeout_ms < 0) throw std::invalid_argument("--timeout-ms cannot be negative");
   std::string error;
   auto base = parse_base_url(config.url, &error);
   if (!base) throw std::invalid_argument(error);
@@ -228,6 +241,7 @@ PrimesSummary run_primes(const PrimesConfig& config) {
   if (config.mode != "noio") ep.endpoints = resolve(*base);
   ep.host_header = base->host + ":" + base->port;
   ep.prefix = base->prefix + "/add?prime=";
+  ep.timeout = std::chrono::milliseconds(config.timeout_ms ? config.timeout_ms : kDefaultSaveTimeoutMs);
 
   PrimesSummary s;
   s.config = config;
@@ -314,6 +328,7 @@ nlohmann::json to_json(const PrimesSummary& s) {
       {"batch", s.config.batch},
       {"concurrency", s.config.concurrency},
       {"retries", s.config.retries},
+      {"timeout_ms", s.config.timeout_ms ? s.config.timeout_ms : kDefaultSaveTimeoutMs},
       {"url", s.config.url},
       {"errors", errors},
   };

@@ -19,6 +19,10 @@
 
 namespace testbed {
 
+// A save's default limit: far longer than the server's default wait for a
+// locked database (10 s) plus its latency, so a slow save is not cut short.
+constexpr std::int64_t kDefaultSaveTimeoutMs = 30'000;
+
 // Trial division like the book's check_prime, but right about 0, 1 and 2.
 bool check_prime(std::int64_t n);
 
@@ -29,6 +33,7 @@ struct PrimesConfig {
   int batch = 100;
   int concurrency = 4096;  // enough for every prime below 2^15 in one round trip
   int retries = 0;         // extra attempts per failed save, with backoff
+  std::int64_t timeout_ms = 0;  // per attempt, as crawl's; 0: kDefaultSaveTimeoutMs
 };
 
 // One span of the compute thread's time or of one save, for the call graph.

@@ -24,6 +24,8 @@ int main(int argc, char** argv) {
      "saves in flight at most (async)")
     ("retries", po::value(&cfg.retries)->default_value(cfg.retries),
      "extra attempts for a failed save, with backoff")
+    ("timeout-ms", po::value(&cfg.timeout_ms)->default_value(cfg.timeout_ms),
+     "limit on each save attempt, ms; 0: 30 s (longer than the server's wait for a locked database)")
     ("timeline", po::value<std::string>(), "write compute and save spans here "
      "(kind,start,end,value,status)")
     ("json", "print one JSON summary object");

@@ -25,6 +25,8 @@ int main(int argc, char** argv) {
      "next to the timeline file)")
     ("db-latency-ms", po::value(&cfg.db_latency_ms)->default_value(cfg.db_latency_ms),
      "how long a prime save takes to answer")
+    ("db-lock-wait-ms", po::value(&cfg.db_lock_wait_ms)->default_value(cfg.db_lock_wait_ms),
+     "how long a save waits for a lock another process holds on the database, then 503")
     ("max-delay-ms", po::value(&cfg.max_delay_ms)->default_value(cfg.max_delay_ms),
      "largest delay a client may ask for")
     ("timeline-capacity", po::value(&cfg.timeline_capacity)->default_value(cfg.timeline_capacity),
@@ -52,7 +54,7 @@ int main(int argc, char** argv) {
   if (port < 0 || port > 65535) return testbed::usage_error("delayserver", "--port must be 0..65535");
   if (cfg.threads < 1 || cfg.threads > 256)
     return testbed::usage_error("delayserver", "--threads must be 1..256");
-  if (cfg.db_latency_ms < 0 || cfg.max_delay_ms < 0)
+  if (cfg.db_latency_ms < 0 || cfg.max_delay_ms < 0 || cfg.db_lock_wait_ms < 0)
     return testbed::usage_error("delayserver", "latencies and delays cannot be negative");
   if (!(cfg.error_rate >= 0 && cfg.drop_rate >= 0 && cfg.error_rate + cfg.drop_rate <= 1))
     return testbed::usage_error("delayserver",

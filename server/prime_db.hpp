@@ -10,6 +10,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 struct sqlite3;
 
@@ -17,6 +18,7 @@ namespace testbed {
 
 struct DbResult {
   bool ok = true;
+  bool locked = false;     // !ok because another process held the database locked throughout
   std::string error;       // set when !ok
   std::int64_t count = 0;  // for stats
   std::int64_t sum = 0;    // for stats (fits: values are int64 primes, sum checked)
@@ -25,7 +27,9 @@ struct DbResult {
 class PrimeDb {
  public:
   // Opens (creating if needed) the database; throws std::runtime_error on failure.
-  explicit PrimeDb(const std::string& path);
+  // A save waits up to `lock_wait_ms` for a lock another process holds
+  // (SQLite's busy timeout, and the whole transaction retried within it).
+  explicit PrimeDb(const std::string& path, std::int64_t lock_wait_ms = 10'000);
   ~PrimeDb();
   PrimeDb(const PrimeDb&) = delete;
   PrimeDb& operator=(const PrimeDb&) = delete;
@@ -51,9 +55,12 @@ class PrimeDb {
   void enqueue(Job job);
   void writer_loop();
   void run_batch(std::deque<Job>& batch);
+  // One try at the batch's transaction: ok, or the error and whether it was a lock.
+  bool try_batch(std::deque<Job>& batch, std::vector<DbResult>& results, std::string& error, bool& locked);
   bool exec(const char* sql, std::string& error);
 
   std::string path_;
+  std::int64_t lock_wait_ms_;
   sqlite3* db_ = nullptr;
   std::mutex mu_;
   std::condition_variable cv_;

@@ -20,6 +20,7 @@ struct ServerConfig {
   std::string timeline_path = "delayserver-timeline.csv";
   std::string db_path;  // empty: primes.sqlite next to the timeline file
   std::int64_t db_latency_ms = 50;
+  std::int64_t db_lock_wait_ms = 10'000;  // how long a save waits for another process's lock
   std::int64_t max_delay_ms = 60'000;
   std::size_t timeline_capacity = 10'000'000;          // rows
   std::size_t timeline_max_bytes = std::size_t{1} << 30;  // memory for rows and names

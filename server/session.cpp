@@ -212,14 +212,14 @@ class Session : public SessionBase {
   void prime_step() {
     if (--pending_ > 0) return;
     if (fault_ != Fault::none) return inject_fault();
-    if (!db_result_.ok) return reply_error(http::status::internal_server_error, db_result_.error, false);
+    if (!db_result_.ok) return reply_db_error(db_result_);
     reply(http::status::ok, ".", "text/plain");
   }
 
   void handle_primes(bool reset) {
     auto done = [s = self()](DbResult r) {
       asio::post(s->socket_.get_executor(), [s, r = std::move(r)] {
-        if (!r.ok) return s->reply_error(http::status::internal_server_error, r.error, false);
+        if (!r.ok) return s->reply_db_error(r);
         nlohmann::json j = {{"count", r.count}, {"sum", r.sum}};
         s->reply(http::status::ok, j.dump() + "\n", "application/json");
       });
@@ -229,6 +229,13 @@ class Session : public SessionBase {
       if (!r.ok) return done(std::move(r));
       srv_.db->stats(done);
     });
+  }
+
+  // A database still locked by another process after the wait is a 503 (try
+  // again later: the clients' retry policy does); any other failure a 500.
+  void reply_db_error(const DbResult& r) {
+    reply_error(r.locked ? http::status::service_unavailable : http::status::internal_server_error, r.error,
+                false);
   }
 
   void handle_stats() {

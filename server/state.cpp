@@ -48,7 +48,7 @@ ServerState::ServerState(ServerConfig c)
       limits{config.default_delay_ms, config.max_delay_ms},
       idle(config.read_timeout_ms),
       timeline(config.timeline_capacity, config.timeline_max_bytes),
-      db(std::make_unique<PrimeDb>(config.db_path)) {}
+      db(std::make_unique<PrimeDb>(config.db_path, config.db_lock_wait_ms)) {}
 
 Fault ServerState::roll_fault() {
   if (config.error_rate <= 0 && config.drop_rate <= 0) return Fault::none;

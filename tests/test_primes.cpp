@@ -6,7 +6,10 @@
 #include <catch2/catch.hpp>
 
 #include <sqlite3.h>
+
 #include <algorithm>
+#include <chrono>
+#include <thread>
 
 using namespace testbed;
 
@@ -40,7 +43,88 @@ std::pair<std::int64_t, std::int64_t> count_and_sum(const std::string& path) {
   return r;
 }
 
+// Another process's exclusive lock on the database (a sqlite3 shell in the
+// middle of a transaction), held for `hold_ms` from a thread of its own.
+class ForeignLock {
+ public:
+  ForeignLock(const std::string& path, int hold_ms) {
+    REQUIRE(sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE, nullptr) == SQLITE_OK);
+    REQUIRE(sqlite3_exec(db_, "BEGIN EXCLUSIVE", nullptr, nullptr, nullptr) == SQLITE_OK);
+    thread_ = std::thread([this, hold_ms] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(hold_ms));
+      sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr);
+    });
+  }
+  ~ForeignLock() {
+    thread_.join();
+    sqlite3_close(db_);
+  }
+
+ private:
+  sqlite3* db_ = nullptr;
+  std::thread thread_;
+};
+
 }  // namespace
+
+TEST_CASE("a save waits out another process's lock on the database: nothing is lost", "[primes][lock]") {
+  auto mode = GENERATE(as<std::string>{}, "serial", "async");
+  INFO(mode);
+  test::TestServer srv(fast_db());
+  std::int64_t expected = 0;
+  {
+    ForeignLock lock(srv.server().config().db_path, 1500);
+    PrimesSummary s = run_primes(config_for(mode, srv, 200));  // 46 primes, no retries
+    expected = s.primes;
+    CHECK(s.failed == 0);
+    CHECK(s.saved == s.primes);
+    CHECK(s.errors.empty());
+  }
+  CHECK(count_and_sum(srv.server().config().db_path).first == expected);
+}
+
+TEST_CASE("a lock that outlasts the server's wait is a 503, retried by the client's backoff", "[primes][lock]") {
+  ServerConfig cfg = fast_db();
+  cfg.db_lock_wait_ms = 100;
+  test::TestServer srv(cfg);
+  {
+    // Without retries, every save is reported lost, by value, with the reason.
+    ForeignLock lock(srv.server().config().db_path, 1000);
+    PrimesSummary s = run_primes(config_for("async", srv, 30));
+    CHECK(s.failed == 10);
+    CHECK(s.lost.size() == 10);
+    CHECK(s.errors.at("HTTP status 503") == 10);
+  }
+  {
+    // With retries whose backoff outlasts the lock, every save lands.
+    ForeignLock lock(srv.server().config().db_path, 600);
+    PrimesConfig c = config_for("async", srv, 30);
+    c.retries = 8;
+    PrimesSummary s = run_primes(c);
+    CHECK(s.failed == 0);
+    CHECK(s.saved == 10);
+  }
+  CHECK(count_and_sum(srv.server().config().db_path).first == 10);
+}
+
+TEST_CASE("primes --timeout-ms cuts off a save that is never answered", "[primes][timeout]") {
+  auto mode = GENERATE(as<std::string>{}, "serial", "batched", "async");
+  INFO(mode);
+  ServerConfig cfg;
+  cfg.db_latency_ms = 60'000;  // a database that never answers in time
+  test::TestServer srv(cfg);
+  PrimesConfig c = config_for(mode, srv, 12);  // 5 primes
+  c.timeout_ms = 100;
+  c.retries = 1;
+  PrimesSummary s = run_primes(c);
+  CHECK(s.failed == 5);
+  REQUIRE(s.errors.size() == 1);
+  CHECK_THAT(s.errors.begin()->first, Catch::Contains("timed out after 100 ms"));
+  auto attempts = std::count_if(s.spans.begin(), s.spans.end(),
+                                [](const PrimeSpan& p) { return p.kind == PrimeSpan::Kind::save; });
+  CHECK(attempts == 10);  // each save cut off twice: the first attempt and its retry
+  CHECK(to_json(s)["timeout_ms"] == 100);
+}
 
 TEST_CASE("check_prime is right about small numbers and finds 1028 primes below 8192", "[primes]") {
   CHECK_FALSE(check_prime(0));
