@@ -142,6 +142,17 @@ HttpResult SyncClient::get(const std::string& target) {
   return r;
 }
 
+HttpResult take_answer(AsyncConnection& conn) {
+  HttpResult r;
+  r.status = conn.response->status();
+  r.bytes = conn.response->body_bytes();
+  if (!conn.response->keep_alive() || conn.buffer.size() > 0) {
+    beast::error_code ignored;
+    conn.socket.close(ignored);
+  }
+  return r;
+}
+
 asio::awaitable<HttpResult> async_get(AsyncConnection& conn, const std::vector<tcp::endpoint>& endpoints,
                                       const std::string& host_header, const std::string& target) {
   using asio::redirect_error;
@@ -165,10 +176,7 @@ asio::awaitable<HttpResult> async_get(AsyncConnection& conn, const std::vector<t
     conn.request.clear();
     format_get(conn.request, target, host_header);
     co_await asio::async_write(conn.socket, asio::buffer(conn.request), redirect_error(use_awaitable, ec));
-    if (!ec) {
-      conn.response.emplace();
-      co_await http::async_read(conn.socket, conn.buffer, *conn.response, redirect_error(use_awaitable, ec));
-    }
+    if (!ec) co_await async_read_answer(conn, redirect_error(use_awaitable, ec));
     if (ec) {
       beast::error_code ignored;
       conn.socket.close(ignored);
@@ -176,10 +184,7 @@ asio::awaitable<HttpResult> async_get(AsyncConnection& conn, const std::vector<t
       r.error = describe_error("request to", ec, host_header);
       co_return r;
     }
-    r.status = conn.response->status();
-    r.bytes = conn.response->body_bytes();
-    if (!conn.response->keep_alive()) conn.socket.close(ec);
-    co_return r;
+    co_return take_answer(conn);
   }
   co_return r;
 }

@@ -68,12 +68,22 @@ std::chrono::milliseconds retry_backoff(int attempt, std::uint64_t salt);
 // "timed out after 200 ms: 127.0.0.1:8080"
 std::string timeout_error(std::chrono::milliseconds timeout, std::string_view host_header);
 
+// What every model accepts of an answer, so that they agree on the edge cases:
+// a header of up to 100 KiB (libcurl's own limit, CURL_MAX_HTTP_HEADER), and
+// never Content-Length together with Transfer-Encoding (RFC 9112 6.3: a sign
+// of smuggling; Beast refuses it, and the curl model is made to): such an
+// answer fails its request and closes the connection.
+constexpr std::uint32_t kAnswerHeaderLimit = 100 * 1024;
+
 // Reads an answer keeping only what the clients record: the status, the body's
 // length and whether the connection stays open. Nothing is allocated per
 // answer (a full http::response allocates for each header field and the body).
 class ResponseHead : public boost::beast::http::basic_parser<false> {
  public:
-  ResponseHead() { body_limit(std::uint64_t{1} << 30); }
+  ResponseHead() {
+    body_limit(std::uint64_t{1} << 30);
+    header_limit(kAnswerHeaderLimit);
+  }
   int status() const { return status_; }
   std::int64_t body_bytes() const { return body_bytes_; }
 
@@ -81,8 +91,17 @@ class ResponseHead : public boost::beast::http::basic_parser<false> {
   using error_code = boost::beast::error_code;
   using string_view = boost::beast::string_view;
   void on_request_impl(boost::beast::http::verb, string_view, string_view, int, error_code&) override {}
-  void on_response_impl(int code, string_view, int, error_code&) override { status_ = code; }
-  void on_field_impl(boost::beast::http::field, string_view, string_view, error_code&) override {}
+  void on_response_impl(int code, string_view reason, int, error_code&) override {
+    status_ = code;
+    header_bytes_ = 15 + reason.size();  // "HTTP/1.1 200 " + reason + CRLF
+  }
+  // Beast's own header_limit holds only for some ways the bytes arrive (a
+  // 132 KiB header read 64 KiB at a time passes it), so the header is counted
+  // here, line by line, as libcurl counts it.
+  void on_field_impl(boost::beast::http::field, string_view name, string_view value, error_code& ec) override {
+    header_bytes_ += name.size() + value.size() + 4;  // ": " and CRLF
+    if (header_bytes_ > kAnswerHeaderLimit) ec = boost::beast::http::error::header_limit;
+  }
   void on_header_impl(error_code&) override {}
   void on_body_init_impl(const boost::optional<std::uint64_t>&, error_code&) override {}
   std::size_t on_body_impl(string_view body, error_code&) override {
@@ -97,6 +116,7 @@ class ResponseHead : public boost::beast::http::basic_parser<false> {
   void on_finish_impl(error_code&) override {}
 
   int status_ = 0;
+  std::size_t header_bytes_ = 0;
   std::int64_t body_bytes_ = 0;
 };
 
@@ -111,6 +131,29 @@ struct AsyncConnection {
   std::int64_t deadline_us = 0;          // 0: no attempt running
   bool timed_out = false;                // the sweeper closed it mid-attempt
 };
+
+// Reads the answer to the request just sent on `conn` into conn.response,
+// skipping interim answers (100 Continue, 103 Early Hints: RFC 9110 15.2), so
+// the status is the final one. Works with any completion token: a callback,
+// use_awaitable, a yield_context. Completes with the error of the read.
+template <class Token>
+auto async_read_answer(AsyncConnection& conn, Token&& token) {
+  return boost::asio::async_compose<Token, void(boost::beast::error_code)>(
+      [&conn, started = false](auto& self, boost::beast::error_code ec = {}, std::size_t = 0) mutable {
+        if (started && (ec || conn.response->status() / 100 != 1 || conn.response->status() == 101))
+          return self.complete(ec);
+        started = true;
+        conn.response.emplace();
+        boost::beast::http::async_read(conn.socket, conn.buffer, *conn.response, std::move(self));
+      },
+      token, conn.socket);
+}
+
+// The final answer read on `conn`: its status and body length. The connection
+// is closed unless it can carry the next request: the server keeps it alive
+// and sent nothing beyond the answer (bytes nobody asked for could otherwise
+// be taken for the next request's answer).
+HttpResult take_answer(AsyncConnection& conn);
 
 // aiohttp's `await session.get(url)`: one GET on `conn`, retried once on a
 // fresh connection if the kept-alive one turns out to have been closed.

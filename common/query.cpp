@@ -1,5 +1,7 @@
 #include "common/query.hpp"
 
+#include <boost/url/parse.hpp>
+
 #include <charconv>
 #include <limits>
 
@@ -100,34 +102,37 @@ const char* describe(IntError e) {
 }
 
 std::optional<BaseUrl> parse_base_url(std::string_view url, std::string* error) {
-  constexpr std::string_view scheme = "http://";
-  if (url.substr(0, scheme.size()) != scheme) {
-    if (error) *error = "only http:// URLs are supported: '" + std::string(url) + "'";
+  auto fail = [&](std::string why) -> std::optional<BaseUrl> {
+    if (error) *error = std::move(why);
     return std::nullopt;
-  }
-  url.remove_prefix(scheme.size());
-  auto slash = url.find('/');
-  std::string_view authority = url.substr(0, slash);
-  std::string_view path = slash == std::string_view::npos ? std::string_view{} : url.substr(slash);
-  while (!path.empty() && path.back() == '/') path.remove_suffix(1);
+  };
+  // A real URL parser (RFC 3986): bracketed IPv6 literals, percent-encoding
+  // and every corner of the authority are its job, not ours.
+  auto u = boost::urls::parse_uri(url);
+  if (!u) return fail("not a URL: '" + std::string(url) + "' (" + u.error().message() + ")");
+  if (u->scheme_id() != boost::urls::scheme::http)
+    return fail("only http:// URLs are supported: '" + std::string(url) + "'");
+  if (u->has_userinfo() || u->has_query() || u->has_fragment())
+    return fail("a base URL has no user, query or fragment: '" + std::string(url) + "'");
   BaseUrl b;
-  auto colon = authority.rfind(':');
-  if (colon == std::string_view::npos) {
-    b.host = std::string(authority);
-    b.port = "80";
-  } else {
-    b.host = std::string(authority.substr(0, colon));
-    b.port = std::string(authority.substr(colon + 1));
+  switch (u->host_type()) {
+    case boost::urls::host_type::ipv6: b.host = u->host_address(); break;  // without the brackets
+    case boost::urls::host_type::ipv4:
+    case boost::urls::host_type::name: b.host = u->host(); break;
+    default: return fail("unsupported host in URL: '" + std::string(url) + "'");
+  }
+  if (b.host.empty()) return fail("no host in URL: '" + std::string(url) + "'");
+  b.port = "80";
+  if (u->has_port()) {
+    b.port = std::string(u->port());
     std::int64_t p = 0;
-    if (parse_nonneg_int(b.port, p) != IntError::ok || p == 0 || p > 65535) {
-      if (error) *error = "bad port in URL: '" + b.port + "'";
-      return std::nullopt;
-    }
+    if (parse_nonneg_int(b.port, p) != IntError::ok || p == 0 || p > 65535)
+      return fail("bad port in URL: '" + b.port + "'");
   }
-  if (b.host.empty()) {
-    if (error) *error = "no host in URL";
-    return std::nullopt;
-  }
+  // The Host header: the host as the URL spells it (IPv6 in brackets) and the port.
+  b.authority = std::string(u->encoded_host()) + ":" + b.port;
+  std::string_view path = u->encoded_path();
+  while (!path.empty() && path.back() == '/') path.remove_suffix(1);
   b.prefix = std::string(path);
   return b;
 }

@@ -30,11 +30,12 @@ enum class IntError { ok, empty, not_integer, negative, overflow };
 IntError parse_nonneg_int(std::string_view s, std::int64_t& out);
 const char* describe(IntError e);
 
-// A base URL such as http://127.0.0.1:8080 (only plain http).
+// A base URL such as http://127.0.0.1:8080 or http://[::1]:8080 (only plain http).
 struct BaseUrl {
-  std::string host;
+  std::string host;       // to resolve: a name, or an address (IPv6 without brackets)
   std::string port;
-  std::string prefix;  // path before /add, without a trailing slash
+  std::string authority;  // the Host header: "host:port", IPv6 in brackets
+  std::string prefix;     // path before /add, without a trailing slash
 };
 std::optional<BaseUrl> parse_base_url(std::string_view url, std::string* error);
 

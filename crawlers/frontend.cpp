@@ -128,7 +128,7 @@ CrawlSummary run_crawl(const CrawlConfig& config) {
   CrawlJob job;
   job.model = config.model;
   job.base = *base;
-  job.host_header = base->host + ":" + base->port;
+  job.host_header = base->authority;
   job.targets = make_targets(s.config, *base, s.config.name);
   job.concurrency = config.concurrency;
   job.loops = config.loops;

@@ -239,7 +239,7 @@ PrimesSummary run_primes(const PrimesConfig& config) {
   if (!base) throw std::invalid_argument(error);
   Endpoint ep;
   if (config.mode != "noio") ep.endpoints = resolve(*base);
-  ep.host_header = base->host + ":" + base->port;
+  ep.host_header = base->authority;
   ep.prefix = base->prefix + "/add?prime=";
   ep.timeout = std::chrono::milliseconds(config.timeout_ms ? config.timeout_ms : kDefaultSaveTimeoutMs);
 

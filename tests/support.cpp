@@ -9,7 +9,9 @@
 #include <random>
 #include <sstream>
 
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -203,6 +205,61 @@ std::string ServerProcess::out() const {
 std::string ServerProcess::err() const {
   std::ifstream f(dir_.path / "stderr");
   return {std::istreambuf_iterator<char>(f), {}};
+}
+
+ScriptedServer::ScriptedServer(std::function<std::string(const std::string&)> answer)
+    : answer_(std::move(answer)) {
+  listener_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  if (listener_ < 0 || ::bind(listener_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::listen(listener_, 64) != 0 || ::getsockname(listener_, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
+    throw std::runtime_error("ScriptedServer: cannot listen");
+  port_ = ntohs(addr.sin_port);
+  accept_thread_ = std::thread([this] {
+    for (;;) {
+      int fd = ::accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (fd < 0 || stopping_) {
+        if (fd >= 0) ::close(fd);
+        return;
+      }
+      ++connections_;
+      std::lock_guard lock(mu_);
+      fds_.push_back(fd);
+      conns_.emplace_back([this, fd] { serve(fd); });
+    }
+  });
+}
+
+void ScriptedServer::serve(int fd) {
+  std::string pending;
+  char buf[4096];
+  for (;;) {
+    auto end = pending.find("\r\n\r\n");
+    if (end != std::string::npos) {
+      std::string request = pending.substr(0, end + 4);
+      pending.erase(0, end + 4);
+      std::string reply = answer_(request);
+      if (::send(fd, reply.data(), reply.size(), MSG_NOSIGNAL) < 0) return;
+      continue;
+    }
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) return;
+    pending.append(buf, static_cast<std::size_t>(n));
+  }
+}
+
+ScriptedServer::~ScriptedServer() {
+  stopping_ = true;
+  ::shutdown(listener_, SHUT_RDWR);
+  ::close(listener_);
+  accept_thread_.join();
+  std::lock_guard lock(mu_);
+  for (int fd : fds_) ::shutdown(fd, SHUT_RDWR);
+  for (auto& t : conns_) t.join();
+  for (int fd : fds_) ::close(fd);
 }
 
 }  // namespace testbed::test

@@ -3,7 +3,9 @@
 // a tiny raw HTTP client, and a CSV reader to check what the programs wrote.
 #include "server/server.hpp"
 
+#include <atomic>
 #include <cstdint>
+#include <mutex>
 #include <filesystem>
 #include <functional>
 #include <string>
@@ -57,6 +59,30 @@ bool wait_until(const std::function<bool()>& done, int timeout_ms = 5000);
 
 // A loopback port with nothing listening on it.
 std::uint16_t dead_port();
+
+// A peer that answers every request with what `answer` returns for it (raw
+// bytes: interim answers, odd framing, extra bytes), on keep-alive
+// connections, on a free loopback port; counts the connections it accepted.
+class ScriptedServer {
+ public:
+  explicit ScriptedServer(std::function<std::string(const std::string& request)> answer);
+  ~ScriptedServer();
+  std::uint16_t port() const { return port_; }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  int connections() const { return connections_.load(); }
+
+ private:
+  void serve(int fd);
+  std::function<std::string(const std::string&)> answer_;
+  int listener_ = -1;
+  std::uint16_t port_ = 0;
+  std::atomic<int> connections_{0};
+  std::atomic<bool> stopping_{false};
+  std::thread accept_thread_;
+  std::mutex mu_;
+  std::vector<std::thread> conns_;
+  std::vector<int> fds_;
+};
 
 // The real delayserver program as a child process on a free port, its output
 // in files; stopped by a signal, which returns its exit status (-1: it did not

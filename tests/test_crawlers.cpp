@@ -246,3 +246,75 @@ TEST_CASE("with --loops the event-loop models share URLs and concurrency over th
     CHECK_THROWS_WITH(run_crawl(c), Catch::Contains("--loops"));
   }
 }
+
+TEST_CASE("every model skips interim 1xx answers and reads the final one", "[crawl][http]") {
+  auto model = GENERATE(from_range(model_names(Which::all)));
+  INFO(model);
+  test::ScriptedServer peer([](const std::string&) {
+    return "HTTP/1.1 100 Continue\r\n\r\n"
+           "HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n"
+           "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+  });
+  CrawlConfig c;
+  c.model = model;
+  c.url = peer.url();
+  c.num = 12;
+  c.concurrency = 3;
+  CrawlSummary s = run_crawl(c);
+  CHECK(s.failed == 0);
+  CHECK(s.bytes == 24);
+  CHECK(s.errors.empty());
+  CHECK(peer.connections() <= 3);  // kept alive through the interim answers
+}
+
+TEST_CASE("every model treats the edge answers alike", "[crawl][http]") {
+  auto model = GENERATE(from_range(model_names(Which::all)));
+  INFO(model);
+  auto crawl = [&](const test::ScriptedServer& peer) {
+    CrawlConfig c;
+    c.model = model;
+    c.url = peer.url();
+    c.num = 4;
+    c.concurrency = 1;
+    return run_crawl(c);
+  };
+  SECTION("a 16 KiB header is accepted") {
+    test::ScriptedServer peer([](const std::string&) {
+      return "HTTP/1.1 200 OK\r\nX-Big: " + std::string(16 * 1024, 'b') + "\r\nContent-Length: 1\r\n\r\n.";
+    });
+    CrawlSummary s = crawl(peer);
+    CHECK(s.failed == 0);
+    CHECK(s.bytes == 4);
+  }
+  SECTION("a header over 100 KiB in all is refused, and its connection closed") {
+    test::ScriptedServer peer([](const std::string&) {
+      std::string head = "HTTP/1.1 200 OK\r\n";
+      for (int i = 0; i < 2500; ++i) head += "X-Line-" + std::to_string(i) + ": " + std::string(40, 'h') + "\r\n";
+      return head + "Content-Length: 1\r\n\r\n.";
+    });
+    CrawlSummary s = crawl(peer);
+    CHECK(s.failed == 4);
+    REQUIRE(s.errors.size() == 1);
+    CHECK_THAT(s.errors.begin()->first, Catch::Contains("header limit"));
+    CHECK(peer.connections() == 4);
+  }
+  SECTION("Content-Length with Transfer-Encoding is refused, and its connection closed") {
+    test::ScriptedServer peer([](const std::string&) {
+      return "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n1\r\n.\r\n0\r\n\r\n";
+    });
+    CrawlSummary s = crawl(peer);
+    CHECK(s.failed == 4);
+    CHECK(s.bytes == 0);
+    CHECK(peer.connections() == 4);
+  }
+  SECTION("bytes after an answer are never taken for the next answer") {
+    test::ScriptedServer peer([](const std::string&) {
+      return "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n."
+             "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nWRONG";
+    });
+    CrawlSummary s = crawl(peer);
+    CHECK(s.failed == 0);
+    CHECK(s.bytes == 4);  // never 5
+    CHECK(peer.connections() == 4);  // the connection was not trusted again
+  }
+}

@@ -270,3 +270,24 @@ TEST_CASE("primes does not retry an answer that would only repeat itself", "[pri
                                 [](const PrimeSpan& p) { return p.kind == PrimeSpan::Kind::save; });
   CHECK(attempts == 10);  // one each: a 4xx is not retried
 }
+
+TEST_CASE("primes skips interim answers: every save is matched with its own answer", "[primes][http]") {
+  auto mode = GENERATE(as<std::string>{}, "serial", "batched", "async");
+  INFO(mode);
+  // A client that took the 100 for the answer would count the save as failed
+  // (status 100), and read the real 200 as the next save's answer.
+  test::ScriptedServer peer([](const std::string& request) {
+    auto at = request.find("prime=") + 6;
+    std::string prime = request.substr(at, request.find(' ', at) - at);
+    return "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(prime.size()) +
+           "\r\n\r\n" + prime;
+  });
+  PrimesConfig c;
+  c.mode = mode;
+  c.url = peer.url();
+  c.max_number = 100;
+  PrimesSummary s = run_primes(c);
+  CHECK(s.primes == 25);
+  CHECK(s.saved == 25);
+  CHECK(s.failed == 0);
+}

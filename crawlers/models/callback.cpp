@@ -20,7 +20,6 @@ namespace testbed {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
-namespace http = beast::http;
 
 namespace {
 
@@ -77,19 +76,13 @@ class Slot {
 
   void on_write(beast::error_code ec) {
     if (ec) return on_error("request to", ec);
-    conn_.response.emplace();
-    http::async_read(conn_.socket, conn_.buffer, *conn_.response,
-                     [this](beast::error_code ec, std::size_t) { on_read(ec); });
+    async_read_answer(conn_, [this](beast::error_code ec) { on_read(ec); });
   }
 
   void on_read(beast::error_code ec) {
     if (ec) return on_error("request to", ec);
     s_.sweeper.disarm(conn_);
-    if (!conn_.response->keep_alive()) close();
-    HttpResult r;
-    r.status = conn_.response->status();
-    r.bytes = conn_.response->body_bytes();
-    settle(r);
+    settle(take_answer(conn_));
   }
 
   void on_error(const char* stage, beast::error_code ec) {

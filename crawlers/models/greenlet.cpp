@@ -24,7 +24,6 @@ namespace testbed {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
-namespace http = beast::http;
 
 namespace {
 
@@ -94,10 +93,7 @@ HttpResult urlopen(AsyncConnection& conn, const CrawlJob& job, const std::string
     conn.request.clear();
     format_get(conn.request, target, job.host_header);
     asio::async_write(conn.socket, asio::buffer(conn.request), yield[ec]);
-    if (!ec) {
-      conn.response.emplace();
-      http::async_read(conn.socket, conn.buffer, *conn.response, yield[ec]);  // the whole delay
-    }
+    if (!ec) async_read_answer(conn, yield[ec]);  // yields for the whole delay
     if (ec) {
       beast::error_code ignored;
       conn.socket.close(ignored);
@@ -105,10 +101,7 @@ HttpResult urlopen(AsyncConnection& conn, const CrawlJob& job, const std::string
       r.error = describe_error("request to", ec, job.host_header);
       return r;
     }
-    r.status = conn.response->status();
-    r.bytes = conn.response->body_bytes();
-    if (!conn.response->keep_alive()) conn.socket.close(ec);
-    return r;
+    return take_answer(conn);
   }
   return r;
 }
