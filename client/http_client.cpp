@@ -112,36 +112,6 @@ void DeadlineSweeper::tick() {
   });
 }
 
-SyncClient::SyncClient(std::vector<tcp::endpoint> endpoints, std::string host_header,
-                       std::chrono::milliseconds timeout)
-    : endpoints_(std::move(endpoints)),
-      host_(std::move(host_header)),
-      timeout_(timeout),
-      conn_(ioc_.get_executor()) {}
-
-HttpResult SyncClient::get(const std::string& target) {
-  HttpResult r;
-  ioc_.restart();
-  asio::co_spawn(ioc_, async_get(conn_, endpoints_, host_, target),
-                 [&r](std::exception_ptr e, HttpResult got) {
-                   if (e) std::rethrow_exception(e);
-                   r = std::move(got);
-                 });
-  if (timeout_.count() > 0)
-    ioc_.run_for(timeout_);
-  else
-    ioc_.run();
-  if (!ioc_.stopped()) {  // out of work means the exchange finished
-    // Still waiting: close the connection, let the exchange fail, report why.
-    beast::error_code ignored;
-    conn_.socket.close(ignored);
-    ioc_.run();
-    r = {};
-    r.error = timeout_error(timeout_, host_);
-  }
-  return r;
-}
-
 HttpResult take_answer(AsyncConnection& conn) {
   HttpResult r;
   r.status = conn.response->status();

@@ -185,21 +185,4 @@ class DeadlineSweeper {
   bool running_ = false;
 };
 
-// One blocking keep-alive connection, reopened when the server closes it.
-// Each call runs the exchange on a private event loop for at most `timeout`
-// (zero: no limit), so blocking code gets a deadline too.
-class SyncClient {
- public:
-  SyncClient(std::vector<tcp::endpoint> endpoints, std::string host_header,
-             std::chrono::milliseconds timeout);
-  HttpResult get(const std::string& target);
-
- private:
-  std::vector<tcp::endpoint> endpoints_;
-  std::string host_;
-  std::chrono::milliseconds timeout_;
-  boost::asio::io_context ioc_{1};
-  AsyncConnection conn_;
-};
-
 }  // namespace testbed

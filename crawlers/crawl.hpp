@@ -4,7 +4,7 @@
 // recorder, and the summary. A model is one function: run the job, report each
 // request to the recorder. The models live in crawlers/models/, one file each,
 // and are listed in crawlers/models.cpp.
-#include "client/http_client.hpp"
+#include "client/sync_client.hpp"
 #include "common/query.hpp"
 
 #include <boost/asio/ip/tcp.hpp>
@@ -86,6 +86,10 @@ class Recorder {
   // status but 200 counts as a failure).
   bool settle(std::size_t i, const HttpResult& r, int attempt);
 
+  // The model stopped early: every request not settled yet fails with `why`.
+  // Call only once the model's threads have all ended.
+  void fail_unsettled(const std::string& why);
+
   std::size_t completed() const { return completed_.load(std::memory_order_relaxed); }
   const std::vector<RequestRecord>& records() const { return records_; }
   std::map<std::string, std::int64_t> errors() const;
@@ -130,6 +134,9 @@ struct CrawlSummary {
   double seconds = 0;
   std::map<std::string, std::int64_t> errors;
   std::vector<RequestRecord> records;
+  // Set when the model ran out of something (threads, memory) and stopped:
+  // why. The requests it never finished are failed with this reason.
+  std::string stopped_early;
 };
 
 // Builds the job, runs the model, times it. Throws std::invalid_argument on a bad config.

@@ -84,6 +84,9 @@ int main(int argc, char** argv) {
       rc = 1;
     }
   }
+  if (!s.stopped_early.empty())
+    std::cerr << "crawl: " << cfg.model << " stopped early after " << s.records.size() - s.failed
+              << " requests: " << s.stopped_early << '\n';
   if (s.retries > 0) std::cerr << "crawl: " << cfg.model << ": " << s.retries << " attempts were retries\n";
   for (const auto& [msg, n] : s.errors)
     std::cerr << "crawl: " << cfg.model << ": " << n << (n == 1 ? " request" : " requests")

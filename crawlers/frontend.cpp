@@ -15,6 +15,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 namespace testbed {
@@ -101,6 +102,22 @@ class Progress {
   std::thread thread_;
 };
 
+// Every model holds one socket per request in flight: a concurrency the
+// open-files limit cannot hold is refused before anything starts, rather than
+// failing halfway. (crawl raises the soft limit to the hard one first.)
+void check_open_files(std::int64_t in_flight) {
+  constexpr std::int64_t kReserved = 16;  // standard streams, event loops, the timeline
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return;
+  auto limit = static_cast<std::int64_t>(rl.rlim_cur);
+  if (in_flight + kReserved <= limit) return;
+  throw std::invalid_argument("--concurrency " + std::to_string(in_flight) + " needs about " +
+                              std::to_string(in_flight + kReserved) +
+                              " open files (a socket per request in flight); the open-files limit is " +
+                              std::to_string(limit) + " (ulimit -n): at most --concurrency " +
+                              std::to_string(std::max<std::int64_t>(1, limit - kReserved)) + " here");
+}
+
 }  // namespace
 
 CrawlSummary run_crawl(const CrawlConfig& config) {
@@ -118,6 +135,7 @@ CrawlSummary run_crawl(const CrawlConfig& config) {
     throw std::invalid_argument("--loops applies to the event-loop models only (" + names + ")");
   }
   if (config.timeout_ms < 0) throw std::invalid_argument("--timeout-ms cannot be negative");
+  check_open_files(model->one_in_flight ? 1 : std::min<std::int64_t>(config.concurrency, config.num));
   std::string error;
   auto base = parse_base_url(config.url, &error);
   if (!base) throw std::invalid_argument(error);
@@ -140,9 +158,14 @@ CrawlSummary run_crawl(const CrawlConfig& config) {
 
   Recorder rec(job.targets.size(), job.retries);
   double t0 = mono_seconds();
-  {
+  try {
     Progress progress(config.progress, config.model, rec, job.targets.size());
     model->fn(job, rec);
+  } catch (const std::exception& e) {
+    // Out of threads, memory or the like: what was measured is still reported
+    // and written, and what was not done is failed with the reason.
+    s.stopped_early = e.what();
+    rec.fail_unsettled(s.stopped_early);
   }
   s.seconds = mono_seconds() - t0;
   s.records = rec.records();

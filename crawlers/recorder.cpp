@@ -30,6 +30,11 @@ void fetch_blocking(SyncClient& client, const CrawlJob& job, Recorder& rec, std:
   }
 }
 
+void Recorder::fail_unsettled(const std::string& why) {
+  for (std::size_t i = 0; i < records_.size(); ++i)
+    if (records_[i].end_us == 0) fail(i, "not done: " + why);
+}
+
 void Recorder::finish(std::size_t i, int status, std::int64_t bytes) {
   RequestRecord& r = records_[i];
   r.end_us = now_us();

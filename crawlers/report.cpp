@@ -60,6 +60,7 @@ nlohmann::json to_json(const CrawlSummary& s) {
       {"ideal_seconds", ideal},
       {"efficiency", s.seconds > 0 ? ideal / s.seconds : 0.0},
       {"errors", errors},
+      {"stopped_early", s.stopped_early.empty() ? nlohmann::json(nullptr) : nlohmann::json(s.stopped_early)},
   };
 }
 

@@ -2,7 +2,7 @@
 // differs is what it does with each prime it finds, and when it has to wait.
 #include "primes/primes.hpp"
 
-#include "client/http_client.hpp"
+#include "client/sync_client.hpp"
 #include "common/clock.hpp"
 #include "common/csv.hpp"
 

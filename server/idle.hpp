@@ -43,15 +43,16 @@ class Registry {
 class IdleClock {
  public:
   // Four sweeps per timeout: a slow peer is closed between 1 and 1.25 timeouts
-  // after it started waiting. A zero timeout disables the sweeps.
+  // after it started waiting (never before 1). A zero timeout disables the sweeps.
   explicit IdleClock(std::int64_t read_timeout_ms);
   bool enabled() const { return timeout_ticks_ != 0; }
   std::chrono::milliseconds period() const { return period_; }
   std::uint32_t now() const { return tick_.load(std::memory_order_relaxed); }
   void advance() { tick_.fetch_add(1, std::memory_order_relaxed); }
-  bool timed_out(std::uint32_t since) const {
-    return timeout_ticks_ && since && now() - since >= timeout_ticks_;
-  }
+  // A wait that began during tick `since` has lasted at least timeout_ticks
+  // whole periods only once the tick is past since + timeout_ticks: a request
+  // that arrives within the timeout is always served.
+  bool timed_out(std::uint32_t since) const { return timeout_ticks_ && since && now() - since > timeout_ticks_; }
 
  private:
   std::atomic<std::uint32_t> tick_{1};

@@ -36,7 +36,7 @@ int main(int argc, char** argv) {
     ("read-timeout-ms", po::value(&cfg.read_timeout_ms)->default_value(cfg.read_timeout_ms),
      "close a connection whose next request (or unread answer) takes longer; 0: never")
     ("max-connections", po::value(&cfg.max_connections)->default_value(cfg.max_connections),
-     "answer 503 and close beyond this many open connections; 0: open-files limit less 64")
+     "answer 503 and close beyond this many open connections; 0: the open-files limit less 32 (a larger value is lowered to that, with a warning)")
     ("error-rate", po::value(&cfg.error_rate)->default_value(cfg.error_rate),
      "fraction of /add requests answered 503 after their delay (nothing recorded or saved)")
     ("drop-rate", po::value(&cfg.drop_rate)->default_value(cfg.drop_rate),

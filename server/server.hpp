@@ -29,7 +29,8 @@ struct ServerConfig {
   // Slow or idle peers: a request must arrive complete (and an answer be taken)
   // within this long of the connection becoming ready for it; 0: no limit.
   std::int64_t read_timeout_ms = 10'000;
-  // Connections beyond this are answered 503 and closed; 0: the open-files limit less 64.
+  // Connections beyond this are answered 503 and closed; 0 (or more than the
+  // open-files limit allows): the limit less kReservedFiles (32).
   std::size_t max_connections = 0;
 
   // Fault injection for /add requests, decided per request from `seed`:

@@ -5,6 +5,7 @@
 #include <sys/resource.h>
 
 #include <filesystem>
+#include <iostream>
 #include <random>
 
 namespace testbed {
@@ -21,10 +22,12 @@ std::string default_db_path(const std::string& timeline_path) {
   return (dir / "primes.sqlite").string();
 }
 
-std::size_t default_max_connections() {
+// What the open-files limit leaves for connections.
+std::size_t connections_allowed() {
   rlimit rl{};
-  if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return 16384;
-  return rl.rlim_cur > 128 ? static_cast<std::size_t>(rl.rlim_cur) - 64 : 64;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return 1 << 20;
+  auto limit = static_cast<std::size_t>(rl.rlim_cur);
+  return limit > kReservedFiles ? limit - kReservedFiles : 1;
 }
 
 std::uint64_t splitmix64(std::uint64_t x) {
@@ -36,7 +39,16 @@ std::uint64_t splitmix64(std::uint64_t x) {
 
 ServerConfig resolved(ServerConfig c) {
   if (c.db_path.empty()) c.db_path = default_db_path(c.timeline_path);
-  if (c.max_connections == 0) c.max_connections = default_max_connections();
+  std::size_t allowed = connections_allowed();
+  if (c.max_connections == 0) {
+    c.max_connections = allowed;
+  } else if (c.max_connections > allowed) {
+    // Beyond the limit a newcomer could not even be accepted to be told 503.
+    std::cerr << "delayserver: warning: --max-connections " << c.max_connections << " is more than the "
+              << "open-files limit allows (" << allowed << " after " << kReservedFiles
+              << " kept for the listener, the database, the timeline and refusals); using " << allowed << '\n';
+    c.max_connections = allowed;
+  }
   if (c.seed == 0) c.seed = std::random_device{}() | 1;
   return c;
 }

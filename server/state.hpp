@@ -22,6 +22,11 @@ struct Counters {
 
 enum class Fault { none, error, drop };
 
+// Descriptors kept out of the connection cap: the listener, standard streams,
+// the event loop's own, the database and its journal files, a timeline being
+// written, and the socket a refused newcomer needs to be told 503.
+constexpr std::size_t kReservedFiles = 32;
+
 struct ServerState {
   // Resolves the config's defaults (database path, connection cap, seed) and
   // opens the database; throws std::runtime_error with a reason.

@@ -11,6 +11,7 @@
 
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -161,7 +162,7 @@ std::uint16_t dead_port() {
   return a.local_endpoint().port();  // closed again when `a` goes out of scope
 }
 
-ServerProcess::ServerProcess(std::vector<std::string> args) {
+ServerProcess::ServerProcess(std::vector<std::string> args, unsigned open_files) {
   auto port_file = dir_.path / "port";
   args.insert(args.begin(), {DELAYSERVER_BIN, "--port", "0", "--port-file", port_file.string()});
   std::vector<char*> argv;
@@ -171,6 +172,8 @@ ServerProcess::ServerProcess(std::vector<std::string> args) {
   pid_ = fork();
   if (pid_ == 0) {
     if (!freopen(out.c_str(), "w", stdout) || !freopen(err.c_str(), "w", stderr)) _exit(126);
+    rlimit rl{open_files, open_files};
+    if (open_files && setrlimit(RLIMIT_NOFILE, &rl) != 0) _exit(125);
     execv(DELAYSERVER_BIN, argv.data());
     _exit(127);
   }

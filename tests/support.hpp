@@ -89,7 +89,8 @@ class ScriptedServer {
 // exit within 5 s and was killed).
 class ServerProcess {
  public:
-  explicit ServerProcess(std::vector<std::string> args);
+  // `open_files`: if not 0, the child's open-files limit (soft and hard).
+  explicit ServerProcess(std::vector<std::string> args, unsigned open_files = 0);
   ~ServerProcess();
   std::uint16_t port() const { return port_; }
   int stop(int signal);

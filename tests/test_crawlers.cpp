@@ -6,6 +6,10 @@
 #include <catch2/catch.hpp>
 
 #include <cstdio>
+#include <fstream>
+
+#include <sys/resource.h>
+#include <sys/wait.h>
 
 using namespace testbed;
 
@@ -317,4 +321,55 @@ TEST_CASE("every model treats the edge answers alike", "[crawl][http]") {
     CHECK(s.bytes == 4);  // never 5
     CHECK(peer.connections() == 4);  // the connection was not trusted again
   }
+}
+
+TEST_CASE("a concurrency the open-files limit cannot hold is refused before anything starts", "[crawl][limits]") {
+  rlimit saved{};
+  REQUIRE(getrlimit(RLIMIT_NOFILE, &saved) == 0);
+  rlimit low{100, saved.rlim_max};
+  REQUIRE(setrlimit(RLIMIT_NOFILE, &low) == 0);
+  test::TestServer srv;
+  for (const auto& m : models()) {
+    INFO(m.name);
+    CrawlConfig c = config_for(m.name, srv, 300, 0, 200);
+    if (m.one_in_flight) {
+      CHECK(run_crawl(c).bytes == 300);  // one socket whatever --concurrency says
+    } else {
+      CHECK_THROWS_WITH(run_crawl(c), Catch::Contains("open-files limit is 100") &&
+                                          Catch::Contains("at most --concurrency 84"));
+      c.concurrency = 30;  // the in-process server shares the limit: 30 sockets each side
+      CHECK(run_crawl(c).bytes == 300);
+    }
+  }
+  setrlimit(RLIMIT_NOFILE, &saved);
+}
+
+TEST_CASE("a model out of threads stops cleanly, says how far it got, and writes what it has",
+          "[crawl][limits]") {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  WARN("skipped under sanitizers: they reserve more address space than the limit this test sets");
+#else
+  test::TestServer srv;
+  test::TempDir dir;
+  auto timeline = dir.path / "client.csv";
+  std::string cmd = "ulimit -v 700000; exec " + std::string(CRAWL_BIN) + " --model threads --url " + srv.url() +
+                    " --num 400 --concurrency 300 --delay 200 --json --timeline " + timeline.string() +
+                    " 2>" + (dir.path / "err").string();
+  FILE* p = popen(cmd.c_str(), "r");
+  REQUIRE(p != nullptr);
+  std::string out;
+  char buf[4096];
+  while (std::size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+  int status = pclose(p);
+  CHECK(WEXITSTATUS(status) == 1);
+  auto json = nlohmann::json::parse(out);
+  std::string why = json["stopped_early"];
+  CHECK_THAT(why, Catch::Contains("could not start thread"));
+  CHECK(json["failed"].get<int>() + json["bytes"].get<int>() == 400);
+  CHECK(json["failed"].get<int>() > 0);
+  CHECK(test::read_csv(timeline).size() == 401);  // every request, done or not, in the timeline
+  std::ifstream err(dir.path / "err");
+  std::string said((std::istreambuf_iterator<char>(err)), {});
+  CHECK_THAT(said, Catch::Contains("stopped early after"));
+#endif
 }

@@ -9,7 +9,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <random>
+#include <thread>
 
 #include <signal.h>
 #include <sys/wait.h>
@@ -304,4 +306,60 @@ TEST_CASE("request framing is exactly RFC 9112's: no smuggling, Host required, a
   auto rows = test::parse_csv(http_get(srv.port(), "/timeline").body);
   REQUIRE(rows.size() == 2);
   CHECK(rows[1][0] == "absolute");
+}
+
+TEST_CASE("under a low open-files limit the cap leaves room to refuse: newcomers get a 503, never silence",
+          "[hostile][limits]") {
+  test::ServerProcess srv({"--timeline", "/dev/null", "--db", ":memory:", "--max-connections", "1000"}, 72);
+  CHECK_THAT(srv.err(), Catch::Contains("--max-connections 1000 is more than the open-files limit allows (40"));
+  asio::io_context ioc;
+  std::vector<tcp::socket> idle;
+  for (int i = 0; i < 40; ++i) idle.push_back(connect_to(ioc, srv.port()));
+  // Forty held open: every newcomer is told so at once, /health included.
+  for (int i = 0; i < 5; ++i) {
+    std::string reply = test::raw_exchange(srv.port(), "GET /health HTTP/1.1\r\nHost: x\r\n\r\n", 3000);
+    CHECK(status_line(reply) == "HTTP/1.1 503 Service Unavailable");
+    CHECK_THAT(reply, Catch::Contains("too many connections (40)"));
+  }
+  idle.clear();
+  CHECK(test::wait_until([&] { return http_get(srv.port(), "/health").status == 200; }));
+  CHECK(srv.stop(SIGTERM) == 0);
+  CHECK_THAT(srv.err(), !Catch::Contains("Too many open files"));
+}
+
+TEST_CASE("a request that arrives complete within --read-timeout-ms is always served", "[hostile][limits]") {
+  ServerConfig cfg;
+  cfg.read_timeout_ms = 400;
+  test::TestServer srv(cfg);
+  // Connections opened at every phase of the sweep's period, each sending its
+  // request complete at 0.9 of the timeout.
+  asio::io_context ioc;
+  std::vector<std::thread> clients;
+  std::atomic<int> served{0};
+  for (int k = 0; k < 8; ++k) {
+    clients.emplace_back([&, k] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(k * 13));
+      asio::io_context own;
+      tcp::socket s = connect_to(own, srv.port());
+      std::this_thread::sleep_for(std::chrono::milliseconds(360));
+      boost::system::error_code ec;
+      asio::write(s, asio::buffer(std::string("GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")), ec);
+      std::string reply;
+      char buf[512];
+      for (std::size_t n; (n = s.read_some(asio::buffer(buf), ec)) > 0 || !ec;) reply.append(buf, n);
+      if (reply.rfind("HTTP/1.1 200", 0) == 0) ++served;
+    });
+  }
+  for (auto& c : clients) c.join();
+  CHECK(served == 8);
+  // And an idle connection is still closed, after at most 1.25 timeouts (and scheduling).
+  asio::io_context own;
+  tcp::socket idle = connect_to(own, srv.port());
+  auto t0 = std::chrono::steady_clock::now();
+  char c;
+  boost::system::error_code ec;
+  idle.read_some(asio::buffer(&c, 1), ec);
+  auto waited = std::chrono::steady_clock::now() - t0;
+  CHECK(ec == asio::error::eof);
+  CHECK(waited >= std::chrono::milliseconds(390));
 }

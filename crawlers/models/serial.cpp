@@ -1,7 +1,7 @@
 // Model 1, serial (the book's Example 8-3): one request at a time, in order,
 // over one keep-alive connection. Every delay is paid in full, one after the
 // other: N requests take N * delay.
-#include "client/http_client.hpp"
+#include "client/sync_client.hpp"
 #include "crawlers/crawl.hpp"
 
 namespace testbed {

@@ -1,0 +1,49 @@
+#pragma once
+// The blocking client of the serial and thread models (and the serial prime
+// saver): `requests.get(url, timeout=...)` in C++. One keep-alive socket and
+// nothing else (no event loop of its own, so a thread costs one descriptor),
+// each wait a poll() bounded by what is left of the attempt's timeout.
+#include "client/http_client.hpp"
+
+#include <boost/beast/core/flat_buffer.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace testbed {
+
+class SyncClient {
+ public:
+  // A zero timeout: no limit.
+  SyncClient(std::vector<tcp::endpoint> endpoints, std::string host_header, std::chrono::milliseconds timeout);
+  ~SyncClient();
+  SyncClient(const SyncClient&) = delete;
+  SyncClient& operator=(const SyncClient&) = delete;
+
+  // One GET, its answer's status and body length (interim answers skipped, as
+  // async_read_answer does), or why there is none. A kept-alive connection the
+  // server closed meanwhile is reopened once.
+  HttpResult get(const std::string& target);
+
+ private:
+  // 0, or an errno (ETIMEDOUT once the deadline has passed).
+  int open_connection(std::int64_t deadline_us);
+  int send_all(std::int64_t deadline_us);
+  int wait_for(short events, std::int64_t deadline_us);
+  // 0 with response_ complete; an errno; or -1 with parse_error_ set.
+  int read_answer(std::int64_t deadline_us, bool& got_nothing);
+  void close();
+
+  std::vector<tcp::endpoint> endpoints_;
+  std::string host_;
+  std::chrono::milliseconds timeout_;
+  int fd_ = -1;
+  std::string request_;
+  boost::beast::flat_buffer buffer_;
+  std::optional<ResponseHead> response_;
+  boost::beast::error_code parse_error_;
+};
+
+}  // namespace testbed
