@@ -56,16 +56,17 @@ void percent_encode(std::string_view in, std::string& out) {
 }
 
 std::optional<std::string_view> query_param(std::string_view query, std::string_view key) {
+  std::optional<std::string_view> found;
   while (!query.empty()) {
     auto amp = query.find('&');
     std::string_view pair = query.substr(0, amp);
     auto eq = pair.find('=');
     std::string_view k = pair.substr(0, eq);
-    if (k == key) return eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1);
+    if (k == key) found = eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1);
     if (amp == std::string_view::npos) break;
     query.remove_prefix(amp + 1);
   }
-  return std::nullopt;
+  return found;
 }
 
 IntError parse_nonneg_int(std::string_view s, std::int64_t& out) {

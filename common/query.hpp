@@ -22,7 +22,8 @@ bool percent_decode(std::string_view in, std::string& out);
 void percent_encode(std::string_view in, std::string& out);
 
 // Looks up `key` in an undecoded query; the raw value, or nullopt if absent.
-// A bare key ("...&abcdefghij") has an empty value.
+// A bare key ("...&abcdefghij") has an empty value. A repeated key: the last
+// value wins, as in tornado's get_argument (the book's server).
 std::optional<std::string_view> query_param(std::string_view query, std::string_view key);
 
 // Parses a non-negative decimal integer that fits in int64; error text on failure.

@@ -51,6 +51,9 @@ TEST_CASE("query parameters and percent-encoding", "[common]") {
   CHECK(query_param(q, "delay") == std::optional<std::string_view>("10"));
   CHECK(query_param(q, "abcdefghij") == std::optional<std::string_view>(""));
   CHECK_FALSE(query_param(q, "nam").has_value());
+  // A repeated key: the last value wins, as tornado's get_argument has it.
+  CHECK(query_param("name=a&delay=5&name=b", "name") == std::optional<std::string_view>("b"));
+  CHECK(query_param("delay=5&delay", "delay") == std::optional<std::string_view>(""));
   std::string out;
   CHECK(percent_decode("a%2Cb+c", out));
   CHECK(out == "a,b c");

@@ -169,3 +169,12 @@ TEST_CASE("the timeline store keeps every row and name across its chunks", "[ser
   CHECK(rows[150'000][0] == "n149999");
   CHECK(rows[150'000][1] == "0.149999");
 }
+
+TEST_CASE("a repeated query key: the last value is the one served and recorded", "[server]") {
+  test::TestServer srv;
+  CHECK(test::http_get(srv.port(), "/add?name=first&delay=5000&name=last&delay=0").status == 200);
+  auto rows = test::parse_csv(test::http_get(srv.port(), "/timeline").body);
+  REQUIRE(rows.size() == 2);
+  CHECK(rows[1][0] == "last");
+  CHECK(std::stod(rows[1][2]) - std::stod(rows[1][1]) < 1.0);  // delay=0, not 5000
+}
