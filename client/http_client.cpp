@@ -112,10 +112,19 @@ void DeadlineSweeper::tick() {
   });
 }
 
+namespace {
+std::atomic<std::int64_t> connection_ids{0};
+}  // namespace
+
+std::int64_t next_connection_id() { return connection_ids.fetch_add(1, std::memory_order_relaxed) + 1; }
+std::int64_t connections_opened() { return connection_ids.load(std::memory_order_relaxed); }
+
 HttpResult take_answer(AsyncConnection& conn) {
   HttpResult r;
   r.status = conn.response->status();
   r.bytes = conn.response->body_bytes();
+  r.conn = conn.id;
+  r.opened = conn.opened;
   if (!conn.response->keep_alive() || conn.buffer.size() > 0) {
     beast::error_code ignored;
     conn.socket.close(ignored);
@@ -128,6 +137,7 @@ asio::awaitable<HttpResult> async_get(AsyncConnection& conn, const std::vector<t
   using asio::redirect_error;
   using asio::use_awaitable;
   HttpResult r;
+  begin_attempt(conn);
   for (int attempt = 0; attempt < 2; ++attempt) {
     beast::error_code ec;
     bool reused = conn.socket.is_open();
@@ -141,6 +151,7 @@ asio::awaitable<HttpResult> async_get(AsyncConnection& conn, const std::vector<t
         r.refused = ec == asio::error::connection_refused;
         co_return r;
       }
+      connected(conn);
       conn.socket.set_option(tcp::no_delay(true), ec);
     }
     conn.request.clear();

@@ -40,7 +40,15 @@ struct HttpResult {
   std::int64_t bytes = 0;
   std::string error;     // set when status == 0
   bool refused = false;  // nothing listens at the address (connection refused)
+  std::int64_t conn = 0;  // the connection that carried the answer (0: none)
+  bool opened = false;    // that connection was opened for this attempt
 };
+
+// Every connection a client opens gets the next id of this process (from 1),
+// so a timeline shows which requests shared one; the count is how many were
+// opened. One atomic increment per connection, none per request.
+std::int64_t next_connection_id();
+std::int64_t connections_opened();
 
 // The one retry policy of both clients (crawl's models and primes' savers).
 // An attempt is worth another, up to `retries` more, when it got no answer at
@@ -130,7 +138,17 @@ struct AsyncConnection {
   std::optional<ResponseHead> response;  // a fresh parser per answer
   std::int64_t deadline_us = 0;          // 0: no attempt running
   bool timed_out = false;                // the sweeper closed it mid-attempt
+  std::int64_t id = 0;                   // next_connection_id() when it was opened
+  bool opened = false;                   // opened during the current attempt
 };
+
+// Before each attempt on `conn`: nothing opened for it yet. After a connect:
+// a new id, opened for this attempt.
+inline void begin_attempt(AsyncConnection& conn) { conn.opened = false; }
+inline void connected(AsyncConnection& conn) {
+  conn.id = next_connection_id();
+  conn.opened = true;
+}
 
 // Reads the answer to the request just sent on `conn` into conn.response,
 // skipping interim answers (100 Continue, 103 Early Hints: RFC 9110 15.2), so

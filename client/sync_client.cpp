@@ -57,17 +57,18 @@ int SyncClient::open_connection(std::int64_t deadline_us) {
   for (const auto& ep : endpoints_) {  // each address in turn, as async_connect does
     fd_ = ::socket(ep.protocol().family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd_ < 0) return errno;  // out of descriptors: say so, do not try the next address
-    if (::connect(fd_, ep.data(), static_cast<socklen_t>(ep.size())) == 0) return 0;
-    err = errno;
+    err = ::connect(fd_, ep.data(), static_cast<socklen_t>(ep.size())) == 0 ? 0 : errno;
     if (err == EINPROGRESS) {
       err = wait_for(POLLOUT, deadline_us);
       socklen_t len = sizeof err;
       if (err == 0 && ::getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
-      if (err == 0) {
-        int one = 1;
-        ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        return 0;
-      }
+    }
+    if (err == 0) {
+      int one = 1;
+      ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+      conn_id_ = next_connection_id();
+      opened_ = true;
+      return 0;
     }
     close();
     if (err == ETIMEDOUT) return err;
@@ -127,6 +128,7 @@ int SyncClient::read_answer(std::int64_t deadline_us, bool& got_nothing) {
 HttpResult SyncClient::get(const std::string& target) {
   const std::int64_t deadline = timeout_.count() > 0 ? now_us() + timeout_.count() * 1000 : 0;
   HttpResult r;
+  opened_ = false;
   request_.clear();
   format_get(request_, target, host_);
   for (int fresh = 0; fresh < 2; ++fresh) {
@@ -144,6 +146,8 @@ HttpResult SyncClient::get(const std::string& target) {
     if (err == 0) {
       r.status = response_->status();
       r.bytes = response_->body_bytes();
+      r.conn = conn_id_;
+      r.opened = opened_;
       // As take_answer(): kept only if kept alive and nothing came beyond the answer.
       if (!response_->keep_alive() || buffer_.size() > 0) close();
       return r;

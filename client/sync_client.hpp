@@ -40,6 +40,8 @@ class SyncClient {
   std::string host_;
   std::chrono::milliseconds timeout_;
   int fd_ = -1;
+  std::int64_t conn_id_ = 0;  // next_connection_id() of fd_
+  bool opened_ = false;       // fd_ was opened during the current get()
   std::string request_;
   boost::beast::flat_buffer buffer_;
   std::optional<ResponseHead> response_;

@@ -1,5 +1,7 @@
 #include "common/cli.hpp"
 
+#include "common/version.hpp"
+
 #include <sys/resource.h>
 
 #include <filesystem>
@@ -12,10 +14,17 @@ namespace po = boost::program_options;
 std::optional<int> parse_cli(int argc, char** argv, const po::options_description& desc,
                              po::variables_map& vm, const std::string& usage, const std::string& about) {
   std::string program = std::filesystem::path(argc > 0 ? argv[0] : "program").filename();
+  // Every program takes --version too.
+  po::options_description all(desc);
+  all.add_options()("version", "print the version and the git commit built, and exit");
   try {
-    po::store(po::command_line_parser(argc, argv).options(desc).run(), vm);
+    po::store(po::command_line_parser(argc, argv).options(all).run(), vm);
     if (vm.count("help")) {
-      std::cout << "Usage: " << program << ' ' << usage << "\n\n" << about << "\n\n" << desc;
+      std::cout << "Usage: " << program << ' ' << usage << "\n\n" << about << "\n\n" << all;
+      return 0;
+    }
+    if (vm.count("version")) {
+      std::cout << version_line(program) << '\n';
       return 0;
     }
     po::notify(vm);
@@ -23,6 +32,10 @@ std::optional<int> parse_cli(int argc, char** argv, const po::options_descriptio
     return usage_error(program, std::string(e.what()) + " (see --help)");
   }
   return std::nullopt;
+}
+
+std::string version_line(const std::string& program) {
+  return program + " " + project_version() + " (commit " + git_commit() + ")";
 }
 
 int usage_error(const std::string& program, const std::string& message) {

@@ -43,6 +43,8 @@ struct RequestRecord {
   std::int64_t bytes = 0;
   int status = 0;
   int attempts = 0;
+  std::int64_t conn = 0;  // the connection of its last attempt (0: none answered)
+  bool opened = false;    // opened for that attempt (ramp-up, reconnects)
 };
 
 struct CrawlJob {
@@ -126,6 +128,19 @@ const std::vector<ModelEntry>& models();              // in the book's order
 const ModelEntry* find_model(std::string_view name);  // nullptr: no such model
 nlohmann::json models_json();  // every row with its properties, for --list-models --json
 
+// What a run cost, from the kernel's accounting of the crawl process
+// (getrusage, /proc/self/status), taken around the model's run.
+struct RunCost {
+  double cpu_user_seconds = 0;
+  double cpu_system_seconds = 0;
+  std::int64_t rss_before_kib = 0;  // resident memory just before the run
+  std::int64_t peak_rss_kib = 0;    // the process's peak resident memory (VmHWM)
+  std::int64_t voluntary_switches = 0;    // waits: a thread gave up the CPU
+  std::int64_t involuntary_switches = 0;  // preemptions
+  std::int64_t peak_threads = 0;  // the calling thread and the model's, sampled every 5 ms
+  std::int64_t connections_opened = 0;
+};
+
 struct CrawlSummary {
   CrawlConfig config;
   std::int64_t bytes = 0;
@@ -137,12 +152,21 @@ struct CrawlSummary {
   // Set when the model ran out of something (threads, memory) and stopped:
   // why. The requests it never finished are failed with this reason.
   std::string stopped_early;
+  RunCost cost;
 };
 
 // Builds the job, runs the model, times it. Throws std::invalid_argument on a bad config.
 CrawlSummary run_crawl(const CrawlConfig& config);
 
-// Client timeline: model,index,start,end,bytes,status,attempts.
+// Exact percentiles of every value (all the records are in memory: no
+// histogram, no estimate); count 0 when there are none.
+struct Percentiles {
+  std::size_t count = 0;
+  double p50 = 0, p90 = 0, p99 = 0, p999 = 0, max = 0;
+};
+Percentiles percentiles(std::vector<double> values);
+
+// Client timeline: model,index,start,end,bytes,status,attempts,conn,opened.
 std::string timeline_csv(const CrawlSummary& s);
 nlohmann::json to_json(const CrawlSummary& s);
 

@@ -11,6 +11,7 @@
 #include <cmath>
 #include <condition_variable>
 #include <cstdio>
+#include <cstring>
 #include <random>
 #include <stdexcept>
 #include <thread>
@@ -55,7 +56,7 @@ namespace {
 // The book's URLs: BASE/add?name=NAME&delay=MS&<10 random lowercase letters>;
 // the random tail defeats any cache between crawler and server.
 std::vector<std::string> make_targets(const CrawlConfig& cfg, const BaseUrl& base, const std::string& name) {
-  std::mt19937_64 rng(cfg.seed ? cfg.seed : std::random_device{}());
+  std::mt19937_64 rng(cfg.seed);
   std::uniform_int_distribution<int> letter('a', 'z');
   std::string prefix = base.prefix + "/add?name=";
   percent_encode(name, prefix);
@@ -69,38 +70,73 @@ std::vector<std::string> make_targets(const CrawlConfig& cfg, const BaseUrl& bas
   return targets;
 }
 
-// Prints "[model] done/total" on stderr about once a second while a crawl runs.
-class Progress {
+// A value of /proc/self/status ("Threads:", "VmRSS:", ...), 0 if missing.
+std::int64_t proc_status(const char* key) {
+  std::FILE* f = std::fopen("/proc/self/status", "r");
+  if (!f) return 0;
+  char line[256];
+  std::int64_t v = 0;
+  const std::size_t n = std::strlen(key);
+  while (std::fgets(line, sizeof line, f))
+    if (std::strncmp(line, key, n) == 0) {
+      v = std::strtoll(line + n, nullptr, 10);
+      break;
+    }
+  std::fclose(f);
+  return v;
+}
+
+// One thread beside the crawl: it samples the process's thread count every
+// 5 ms (the kernel keeps no peak of it), and with --progress prints
+// "[model] done/total" on stderr, each second on a terminal or every 5 s in a
+// log. The peak it reports counts the calling thread and those the model
+// starts: not itself, nor threads the process had before (in the tests, the
+// server's).
+class RunMonitor {
  public:
-  Progress(bool on, const std::string& model, const Recorder& rec, std::size_t total) {
-    if (!on) return;
-    thread_ = std::thread([this, model, &rec, total] {
-      // On a terminal, one line rewritten every second; in a log, a line every 5 s.
+  RunMonitor(bool progress, const std::string& model, const Recorder& rec, std::size_t total) {
+    const std::int64_t others = proc_status("Threads:") - 1;  // all but the calling thread
+    peak_threads_ = 1;
+    thread_ = std::thread([this, others, progress, model, &rec, total] {
       const bool tty = isatty(2);
       const char* lead = tty ? "\r" : "";
       const char* tail = tty ? "" : "\n";
+      const auto every = std::chrono::seconds(tty ? 1 : 5);
+      auto next_print = std::chrono::steady_clock::now() + every;
       std::unique_lock lock(mu_);
-      while (!cv_.wait_for(lock, std::chrono::seconds(tty ? 1 : 5), [this] { return done_; }))
-        std::fprintf(stderr, "%s[%s] %zu/%zu requests%s", lead, model.c_str(), rec.completed(), total, tail);
-      std::fprintf(stderr, "%s[%s] %zu/%zu requests\n", lead, model.c_str(), rec.completed(), total);
+      while (!cv_.wait_for(lock, std::chrono::milliseconds(5), [this] { return done_; })) {
+        peak_threads_ = std::max(peak_threads_, proc_status("Threads:") - 1 - others);
+        if (progress && std::chrono::steady_clock::now() >= next_print) {
+          std::fprintf(stderr, "%s[%s] %zu/%zu requests%s", lead, model.c_str(), rec.completed(), total, tail);
+          next_print += every;
+        }
+      }
+      if (progress) std::fprintf(stderr, "%s[%s] %zu/%zu requests\n", lead, model.c_str(), rec.completed(), total);
     });
   }
-  ~Progress() {
-    if (!thread_.joinable()) return;
-    {
-      std::lock_guard lock(mu_);
-      done_ = true;
+  ~RunMonitor() { stop(); }
+  // Ends the monitor; the highest thread count it saw, itself not counted.
+  std::int64_t stop() {
+    if (thread_.joinable()) {
+      {
+        std::lock_guard lock(mu_);
+        done_ = true;
+      }
+      cv_.notify_one();
+      thread_.join();
     }
-    cv_.notify_one();
-    thread_.join();
+    return peak_threads_;
   }
 
  private:
   std::mutex mu_;
   std::condition_variable cv_;
   bool done_ = false;
+  std::int64_t peak_threads_ = 0;
   std::thread thread_;
 };
+
+double cpu_seconds(const timeval& tv) { return static_cast<double>(tv.tv_sec) + tv.tv_usec / 1e6; }
 
 // Every model holds one socket per request in flight: a concurrency the
 // open-files limit cannot hold is refused before anything starts, rather than
@@ -147,6 +183,7 @@ CrawlSummary run_crawl(const CrawlConfig& config) {
   job.model = config.model;
   job.base = *base;
   job.host_header = base->authority;
+  if (s.config.seed == 0) s.config.seed = std::random_device{}() | 1;  // reported, so a run can be repeated
   job.targets = make_targets(s.config, *base, s.config.name);
   job.concurrency = config.concurrency;
   job.loops = config.loops;
@@ -157,9 +194,15 @@ CrawlSummary run_crawl(const CrawlConfig& config) {
   if (model->prepare) model->prepare();
 
   Recorder rec(job.targets.size(), job.retries);
+  // The run's cost, from the kernel's accounting of this process.
+  RunCost& cost = s.cost;
+  cost.rss_before_kib = proc_status("VmRSS:");
+  const std::int64_t connections0 = connections_opened();
+  RunMonitor monitor(config.progress, config.model, rec, job.targets.size());
+  rusage r0{}, r1{};
+  getrusage(RUSAGE_SELF, &r0);
   double t0 = mono_seconds();
   try {
-    Progress progress(config.progress, config.model, rec, job.targets.size());
     model->fn(job, rec);
   } catch (const std::exception& e) {
     // Out of threads, memory or the like: what was measured is still reported
@@ -168,6 +211,14 @@ CrawlSummary run_crawl(const CrawlConfig& config) {
     rec.fail_unsettled(s.stopped_early);
   }
   s.seconds = mono_seconds() - t0;
+  getrusage(RUSAGE_SELF, &r1);
+  cost.peak_threads = monitor.stop();
+  cost.cpu_user_seconds = cpu_seconds(r1.ru_utime) - cpu_seconds(r0.ru_utime);
+  cost.cpu_system_seconds = cpu_seconds(r1.ru_stime) - cpu_seconds(r0.ru_stime);
+  cost.peak_rss_kib = proc_status("VmHWM:");  // the kernel's high-water mark, as VmRSS before
+  cost.voluntary_switches = r1.ru_nvcsw - r0.ru_nvcsw;
+  cost.involuntary_switches = r1.ru_nivcsw - r0.ru_nivcsw;
+  cost.connections_opened = connections_opened() - connections0;
   s.records = rec.records();
   s.errors = rec.errors();
   for (const auto& r : s.records) {

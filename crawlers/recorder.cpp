@@ -12,7 +12,10 @@ namespace testbed {
 void Recorder::start(std::size_t i) { records_[i].start_us = now_us(); }
 
 bool Recorder::settle(std::size_t i, const HttpResult& r, int attempt) {
-  records_[i].attempts = attempt + 1;
+  RequestRecord& rec = records_[i];
+  rec.attempts = attempt + 1;
+  rec.conn = r.conn;
+  rec.opened = r.opened;
   if (retry_.again(r, attempt)) return true;
   if (r.status)
     finish(i, r.status, r.bytes);

@@ -4,6 +4,10 @@
 #include "crawlers/crawl.hpp"
 
 #include "common/csv.hpp"
+#include "common/version.hpp"
+
+#include <algorithm>
+#include <cmath>
 
 namespace testbed {
 
@@ -13,7 +17,7 @@ double ideal_seconds(std::int64_t num, int concurrency, std::int64_t delay_ms) {
 }
 
 std::string timeline_csv(const CrawlSummary& s) {
-  std::string out = "model,index,start,end,bytes,status,attempts\n";
+  std::string out = "model,index,start,end,bytes,status,attempts,conn,opened\n";
   out.reserve(out.size() + s.records.size() * 64);
   for (std::size_t i = 0; i < s.records.size(); ++i) {
     const RequestRecord& r = s.records[i];
@@ -30,10 +34,41 @@ std::string timeline_csv(const CrawlSummary& s) {
     append_int(out, r.status);
     out.push_back(',');
     append_int(out, r.attempts);
+    out.push_back(',');
+    append_int(out, r.conn);
+    out.push_back(',');
+    out.push_back(r.opened ? '1' : '0');
     out.push_back('\n');
   }
   return out;
 }
+
+Percentiles percentiles(std::vector<double> values) {
+  Percentiles p;
+  if (values.empty()) return p;
+  std::sort(values.begin(), values.end());
+  // Nearest rank: the smallest value with at least q of them at or below it.
+  auto at = [&](double q) {
+    auto rank = static_cast<std::size_t>(std::ceil(q * static_cast<double>(values.size())));
+    return values[std::clamp<std::size_t>(rank, 1, values.size()) - 1];
+  };
+  p.count = values.size();
+  p.p50 = at(0.50);
+  p.p90 = at(0.90);
+  p.p99 = at(0.99);
+  p.p999 = at(0.999);
+  p.max = values.back();
+  return p;
+}
+
+namespace {
+
+nlohmann::json to_json(const Percentiles& p) {
+  if (p.count == 0) return nullptr;
+  return {{"p50", p.p50}, {"p90", p.p90}, {"p99", p.p99}, {"p99.9", p.p999}, {"max", p.max}};
+}
+
+}  // namespace
 
 nlohmann::json to_json(const CrawlSummary& s) {
   const CrawlConfig& c = s.config;
@@ -43,6 +78,29 @@ nlohmann::json to_json(const CrawlSummary& s) {
   double ideal = ideal_seconds(c.num, concurrency, c.delay_ms);
   nlohmann::json errors = nlohmann::json::object();
   for (const auto& [msg, n] : s.errors) errors[msg] = n;
+  // Every answered request: its latency, and what the model added to the
+  // delay the server was asked for (its overhead).
+  std::vector<double> latency_ms, overhead_us;
+  latency_ms.reserve(s.records.size());
+  overhead_us.reserve(s.records.size());
+  for (const RequestRecord& r : s.records) {
+    if (r.status != 200) continue;
+    latency_ms.push_back(static_cast<double>(r.end_us - r.start_us) / 1000.0);
+    overhead_us.push_back(static_cast<double>(r.end_us - r.start_us - c.delay_ms * 1000));
+  }
+  const RunCost& k = s.cost;
+  const double cpu = k.cpu_user_seconds + k.cpu_system_seconds;
+  nlohmann::json cost = {
+      {"cpu_user_seconds", k.cpu_user_seconds},
+      {"cpu_system_seconds", k.cpu_system_seconds},
+      {"cpu_ms_per_1k", c.num > 0 ? cpu * 1000.0 * 1000.0 / static_cast<double>(c.num) : 0.0},
+      {"peak_rss_kib", k.peak_rss_kib},
+      {"rss_growth_kib", k.peak_rss_kib - k.rss_before_kib},
+      {"voluntary_switches", k.voluntary_switches},
+      {"involuntary_switches", k.involuntary_switches},
+      {"peak_threads", k.peak_threads},
+      {"connections_opened", k.connections_opened},
+  };
   return {
       {"model", c.model},
       {"name", c.name},
@@ -61,6 +119,11 @@ nlohmann::json to_json(const CrawlSummary& s) {
       {"efficiency", s.seconds > 0 ? ideal / s.seconds : 0.0},
       {"errors", errors},
       {"stopped_early", s.stopped_early.empty() ? nlohmann::json(nullptr) : nlohmann::json(s.stopped_early)},
+      {"latency_ms", to_json(percentiles(std::move(latency_ms)))},
+      {"overhead_us", to_json(percentiles(std::move(overhead_us)))},
+      {"cost", cost},
+      {"seed", c.seed},
+      {"version", version_line("crawl")},
   };
 }
 

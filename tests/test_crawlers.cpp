@@ -7,6 +7,7 @@
 
 #include <cstdio>
 #include <fstream>
+#include <set>
 
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -57,7 +58,13 @@ TEST_CASE("the serial crawler sums exactly N bytes and records N rows", "[crawl]
   REQUIRE(s.records.size() == 10);
   auto rows = test::parse_csv(timeline_csv(s));
   REQUIRE(rows.size() == 11);
-  CHECK(rows[0] == std::vector<std::string>{"model", "index", "start", "end", "bytes", "status", "attempts"});
+  CHECK(rows[0] == std::vector<std::string>{"model", "index", "start", "end", "bytes", "status", "attempts",
+                                             "conn", "opened"});
+  // One keep-alive connection: opened for the first request, reused by the rest.
+  for (std::size_t i = 1; i < rows.size(); ++i) {
+    CHECK(rows[i][7] == rows[1][7]);
+    CHECK(rows[i][8] == (i == 1 ? "1" : "0"));
+  }
   for (std::size_t i = 1; i < rows.size(); ++i) {
     CHECK(rows[i][0] == "serial");
     CHECK(rows[i][5] == "200");
@@ -372,4 +379,53 @@ TEST_CASE("a model out of threads stops cleanly, says how far it got, and writes
   std::string said((std::istreambuf_iterator<char>(err)), {});
   CHECK_THAT(said, Catch::Contains("stopped early after"));
 #endif
+}
+
+TEST_CASE("every model's summary says what it cost and where it lost time", "[crawl][cost]") {
+  auto model = GENERATE(from_range(model_names(Which::all)));
+  INFO(model);
+  const ModelEntry& m = *find_model(model);
+  test::TestServer srv;
+  CrawlConfig c = config_for(model, srv, m.one_in_flight ? 20 : 120, 30, 40);
+  c.seed = 42;
+  CrawlSummary s = run_crawl(c);
+  REQUIRE(s.failed == 0);
+  auto j = to_json(s);
+  // Exact percentiles, in order; the overhead is what the model added to the delay.
+  auto lat = j["latency_ms"];
+  auto over = j["overhead_us"];
+  CHECK(lat["p50"] <= lat["p90"]);
+  CHECK(lat["p90"] <= lat["p99"]);
+  CHECK(lat["p99"] <= lat["p99.9"]);
+  CHECK(lat["p99.9"] <= lat["max"]);
+  CHECK(over["p50"] <= over["max"]);
+  CHECK(over["p50"].get<double>() >= 0);
+  CHECK(over["max"].get<double>() < lat["max"].get<double>() * 1000);
+  CHECK(lat["p50"].get<double>() >= 30.0);
+  CHECK(over["max"].get<double>() == Approx(lat["max"].get<double>() * 1000 - 30'000).margin(1));
+  // The kernel's accounting of the run.
+  auto cost = j["cost"];
+  CHECK(cost["cpu_user_seconds"].get<double>() + cost["cpu_system_seconds"].get<double>() > 0);
+  CHECK(cost["cpu_ms_per_1k"].get<double>() > 0);
+  CHECK(cost["peak_rss_kib"].get<std::int64_t>() > 0);
+  CHECK(cost["rss_growth_kib"].get<std::int64_t>() >= 0);
+  CHECK(cost["voluntary_switches"].get<std::int64_t>() > 0);
+  // Keep-alive, no reconnects: one connection per request in flight.
+  CHECK(cost["connections_opened"] == (m.one_in_flight ? 1 : 40));
+  std::set<std::int64_t> conns;
+  std::int64_t opened = 0;
+  for (const auto& r : s.records) {
+    conns.insert(r.conn);
+    opened += r.opened;
+  }
+  CHECK(conns.size() == (m.one_in_flight ? 1u : 40u));
+  CHECK(opened == (m.one_in_flight ? 1 : 40));
+  // One thread per event loop; about one per request in flight for threads.
+  if (model == "threads")
+    CHECK(cost["peak_threads"].get<int>() >= 40);
+  else
+    CHECK(cost["peak_threads"] == 1);
+  // What makes it repeatable.
+  CHECK(j["seed"] == 42);
+  CHECK_THAT(j["version"].get<std::string>(), Catch::StartsWith("crawl "));
 }

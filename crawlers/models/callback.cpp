@@ -49,6 +49,7 @@ class Slot {
  private:
   void send() {
     retried_ = false;
+    begin_attempt(conn_);
     s_.sweeper.arm(conn_);
     connect_or_reuse();
   }
@@ -67,7 +68,10 @@ class Slot {
 
   void on_connect(beast::error_code ec) {
     if (ec) return on_error("connect", ec);
-    if (!reused_) conn_.socket.set_option(tcp::no_delay(true), ec);
+    if (!reused_) {
+      connected(conn_);
+      conn_.socket.set_option(tcp::no_delay(true), ec);
+    }
     conn_.request.clear();
     format_get(conn_.request, s_.job.targets[index_], s_.job.host_header);
     asio::async_write(conn_.socket, asio::buffer(conn_.request),

@@ -126,6 +126,7 @@ struct Loop {
   static constexpr std::uint32_t kNotInSet = ~0u;
   std::vector<std::uint32_t> wanted;      // by fd: the events curl wants now (0: none)
   std::vector<std::uint32_t> registered;  // by fd: the events in the epoll set, or kNotInSet
+  std::vector<std::int64_t> conn_id;      // by fd: next_connection_id() when curl opened it
 
   // CURLMOPT_SOCKETFUNCTION: watch `s` for what curl says. curl stops watching
   // a kept-alive socket after every transfer and asks for it again with the
@@ -152,6 +153,17 @@ struct Loop {
     return 0;
   }
 
+  // CURLOPT_OPENSOCKETFUNCTION: the socket curl asks for, with the id every
+  // model gives a connection it opens.
+  static curl_socket_t on_open(void* loop, curlsocktype, curl_sockaddr* a) {
+    auto* l = static_cast<Loop*>(loop);
+    curl_socket_t s = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+    if (s == CURL_SOCKET_BAD) return s;
+    l->track(s);
+    l->conn_id[s] = next_connection_id();
+    return s;
+  }
+
   // CURLOPT_CLOSESOCKETFUNCTION: a closed socket leaves the epoll set by
   // itself; forget its registration, as its number will be reused.
   static int on_close(void* loop, curl_socket_t s) {
@@ -166,6 +178,7 @@ struct Loop {
     if (static_cast<std::size_t>(s) < wanted.size()) return;
     wanted.resize(s + 1, 0);
     registered.resize(s + 1, kNotInSet);
+    conn_id.resize(s + 1, 0);
   }
 
   // An event on a socket curl is not watching: drop it from the set for real.
@@ -240,6 +253,8 @@ void run_curl_loop(const CrawlJob& job, Recorder& rec, const LoopShare& share) {
     check(curl_easy_setopt(e, CURLOPT_PRIVATE, &t), "CURLOPT_PRIVATE");
     check(curl_easy_setopt(e, CURLOPT_CURLU, origin.get()), "CURLOPT_CURLU");
     check(curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, &Loop::on_close), "CURLOPT_CLOSESOCKETFUNCTION");
+    check(curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, &Loop::on_open), "CURLOPT_OPENSOCKETFUNCTION");
+    check(curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, &loop), "CURLOPT_OPENSOCKETDATA");
     check(curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, &loop), "CURLOPT_CLOSESOCKETDATA");
     check(curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(job.timeout.count())),
           "CURLOPT_TIMEOUT_MS");
@@ -278,6 +293,12 @@ void run_curl_loop(const CrawlJob& job, Recorder& rec, const LoopShare& share) {
         curl_easy_getinfo(t->easy.get(), CURLINFO_RESPONSE_CODE, &code);
         r.status = static_cast<int>(code);
         r.bytes = t->bytes;
+        curl_socket_t fd = CURL_SOCKET_BAD;
+        long connects = 0;
+        curl_easy_getinfo(t->easy.get(), CURLINFO_ACTIVESOCKET, &fd);
+        curl_easy_getinfo(t->easy.get(), CURLINFO_NUM_CONNECTS, &connects);
+        if (fd != CURL_SOCKET_BAD && static_cast<std::size_t>(fd) < loop.conn_id.size()) r.conn = loop.conn_id[fd];
+        r.opened = connects > 0;
       } else if (t->refused) {
         r.error = "request to " + job.host_header + ": " + t->refused;  // curl closes the connection
       } else if (msg->data.result == CURLE_OPERATION_TIMEDOUT) {

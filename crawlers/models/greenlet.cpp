@@ -75,6 +75,7 @@ struct Crawl {
 HttpResult urlopen(AsyncConnection& conn, const CrawlJob& job, const std::string& target,
                    asio::yield_context yield) {
   HttpResult r;
+  begin_attempt(conn);
   for (int fresh = 0; fresh < 2; ++fresh) {
     beast::error_code ec;
     bool reused = conn.socket.is_open();
@@ -88,6 +89,7 @@ HttpResult urlopen(AsyncConnection& conn, const CrawlJob& job, const std::string
         r.refused = ec == asio::error::connection_refused;
         return r;
       }
+      connected(conn);
       conn.socket.set_option(tcp::no_delay(true), ec);
     }
     conn.request.clear();

@@ -1,0 +1,13 @@
+#pragma once
+// What a run was made with, for `--version` and the JSON summaries.
+#include <string>
+
+namespace testbed {
+
+const char* project_version();  // CMake's project version
+const char* git_commit();       // the commit built, "+changes" if the tree differed
+
+// "NAME VERSION (commit COMMIT)", as --version prints it.
+std::string version_line(const std::string& program);
+
+}  // namespace testbed
