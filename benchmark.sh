@@ -10,21 +10,23 @@ Usage: ./benchmark.sh [--num N] [--delay MS] [--concurrency C] [--out DIR] [--qu
 
 Builds if needed, starts delayserver on a free loopback port, runs every crawler
 model (`crawl --list-models`: serial first, then the concurrent ones) with the same settings, flushes
-the server timeline, runs the concurrency sweep, then the prime-saving client (batched
-and async with timelines, and the primes sweep over max_number), draws the plots and
-prints the tables.
+the server timeline, runs the concurrency sweep and the scale stage (every concurrent
+model at C = 10, 100, 1,000 and 10,000), then the prime-saving client (batched and async
+with timelines, and the primes sweep over max_number), draws the plots and prints the
+tables.
 
   --num N          URLs per model (default 500, as in the book)
   --delay MS       server delay per request (default 100)
   --concurrency C  requests in flight for the concurrent models (default 100)
   --out DIR        output folder (default: results/<date-time>/)
-  --quick          small settings: the whole run takes well under two minutes
-  --no-sweep       skip the concurrency sweep and the primes sweep
+  --quick          small settings, the scale stage up to C=1,000: under two minutes
+  --no-sweep       skip the concurrency sweep, the scale stage and the primes sweep
 USAGE
 }
 
 num=500 delay=100 conc=100 out="" quick=0 sweep=1
 sweep_num=100 sweep_delays=50,100,250 sweep_conc=1,2,5,10,20,50,100,200,400
+scale_conc=10,100,1000,10000
 primes_sweep=(--min-exp 7 --max-exp 14 --serial-max-exp 10 --extend-exp 17 --extend-modes noio,async)
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -44,6 +46,7 @@ done
 if [ $quick = 1 ]; then
   num=200 delay=25 conc=50
   sweep_num=50 sweep_delays=10,25,50 sweep_conc=1,5,10,25,50,100
+  scale_conc=10,100,1000
   primes_sweep=(--min-exp 7 --max-exp 12 --serial-max-exp 8 --extend-exp 14 --extend-modes noio,async)
 fi
 
@@ -89,6 +92,12 @@ if [ $sweep = 1 ]; then
     --delays "$sweep_delays" --concurrency "$sweep_conc" --out "$out/sweep.csv" || failed=1
 fi
 
+if [ $sweep = 1 ]; then
+  echo "benchmark: scale: every concurrent model at C = $scale_conc, N = 2C, delay 100 ms"
+  "$PY" bench/scale.py --crawl "$BUILD_DIR/crawl" --url "$url" --concurrency "$scale_conc" \
+    --out "$out/scale.csv" || failed=1
+fi
+
 # The second half of the chapter: primes saved to the server's SQLite database.
 primes_runs=()
 for mode in batched async; do
@@ -111,6 +120,7 @@ echo "benchmark: drawing plots"
   "$out/primes-async.csv"
 if [ $sweep = 1 ]; then
   "$PY" plots/plot_sweep.py "$out/sweep.csv" "$out/sweep.png"
+  "$PY" plots/plot_scale.py "$out/scale.csv" "$out/scale.png" --order "$(IFS=,; echo "${models[*]}")"
   "$PY" plots/plot_primes.py sweep "$out/primes-sweep.csv" "$out/primes.png"
 fi
 

@@ -1,10 +1,40 @@
 #!/usr/bin/env python3
-"""Prints benchmark.sh's tables from a JSON array of `crawl --json` objects
-(model, seconds, the ideal time and efficiency crawl computed, speedup over the
-first model, which is serial, failures) or of `primes --json` objects (mode,
-primes, seconds, compute seconds, failures). Standard library only."""
+"""Prints benchmark.sh's tables from a JSON array of `crawl --json` objects or
+of `primes --json` objects. Every figure is one the programs computed (time,
+ideal, efficiency, overhead percentiles, CPU, memory, threads); the only one
+made here is the speedup over the first model, which is serial (the runs come
+in the model table's order). Standard library only."""
 import json
 import sys
+
+
+def crawl_table(runs):
+    serial = runs[0]["seconds"] if runs else None
+    head = (f"{'model':<10} {'C':>5} {'seconds':>8} {'ideal':>7} {'speedup':>7} {'effic.':>7} "
+            f"{'overhead p50':>12} {'p99':>9} {'CPU ms/1k':>9} {'peak RSS':>9} {'threads':>7} {'failed':>6}")
+    print(head)
+    for r in runs:
+        ok = r["seconds"] > 0 and not r["failed"]
+        speedup = f"{serial / r['seconds']:.1f}x" if serial and r["seconds"] > 0 else "-"
+        eff = f"{r['efficiency']:.1%}" if ok else "-"
+        over = r.get("overhead_us") or {}
+        cost = r.get("cost") or {}
+        p50 = f"{over['p50'] / 1000:.2f} ms" if over else "-"
+        p99 = f"{over['p99'] / 1000:.2f} ms" if over else "-"
+        cpu = f"{cost['cpu_ms_per_1k']:.0f}" if cost else "-"
+        rss = f"{cost['peak_rss_kib'] / 1024:.1f} MB" if cost else "-"
+        threads = cost.get("peak_threads", "-")
+        print(f"{r['model']:<10} {r['concurrency']:>5} {r['seconds']:>8.3f} {r['ideal_seconds']:>7.3f} "
+              f"{speedup:>7} {eff:>7} {p50:>12} {p99:>9} {cpu:>9} {rss:>9} {threads:>7} {r['failed']:>6}")
+    print("overhead: each request's time beyond the delay the server was asked for; "
+          "CPU and memory: the crawl process's own, from the kernel")
+
+
+def primes_table(runs):
+    print(f"{'mode':<10} {'max_number':>10} {'primes':>7} {'seconds':>9} {'compute':>9} {'failed':>6}")
+    for r in runs:
+        print(f"{r['mode']:<10} {r['max_number']:>10} {r['primes']:>7} {r['seconds']:>9.3f} "
+              f"{r['compute_seconds']:>9.4f} {r['failed']:>6}")
 
 
 def main():
@@ -14,19 +44,9 @@ def main():
     with open(sys.argv[1], encoding="utf-8") as f:
         runs = json.load(f)
     if runs and "mode" in runs[0]:
-        print(f"{'mode':<10} {'max_number':>10} {'primes':>7} {'seconds':>9} {'compute':>9} {'failed':>6}")
-        for r in runs:
-            print(f"{r['mode']:<10} {r['max_number']:>10} {r['primes']:>7} {r['seconds']:>9.3f} "
-                  f"{r['compute_seconds']:>9.4f} {r['failed']:>6}")
-        return 0
-    # The runs come in the model table's order: the first is the serial baseline.
-    serial = runs[0]["seconds"] if runs else None
-    print(f"{'model':<10} {'C':>5} {'seconds':>9} {'ideal':>8} {'speedup':>8} {'efficiency':>10} {'failed':>6}")
-    for r in runs:
-        speedup = f"{serial / r['seconds']:.1f}x" if serial and r["seconds"] > 0 else "-"
-        eff = f"{r['efficiency']:.1%}" if r["seconds"] > 0 and not r["failed"] else "-"
-        print(f"{r['model']:<10} {r['concurrency']:>5} {r['seconds']:>9.3f} {r['ideal_seconds']:>8.3f} "
-              f"{speedup:>8} {eff:>10} {r['failed']:>6}")
+        primes_table(runs)
+    else:
+        crawl_table(runs)
     return 0
 
 

@@ -163,6 +163,7 @@ CrawlSummary run_crawl(const CrawlConfig& config);
 struct Percentiles {
   std::size_t count = 0;
   double p50 = 0, p90 = 0, p99 = 0, p999 = 0, max = 0;
+  std::vector<std::pair<double, double>> spectrum;  // (quantile, value) from 0 (min) to 1 (max)
 };
 Percentiles percentiles(std::vector<double> values);
 

@@ -43,15 +43,28 @@ std::string timeline_csv(const CrawlSummary& s) {
   return out;
 }
 
+namespace {
+
+// Nearest rank in sorted values: the smallest value with at least a fraction
+// q of them at or below it.
+double nearest_rank(const std::vector<double>& sorted, double q) {
+  auto rank = static_cast<std::size_t>(std::ceil(q * static_cast<double>(sorted.size())));
+  return sorted[std::clamp<std::size_t>(rank, 1, sorted.size()) - 1];
+}
+
+// The quantiles of the overhead spectrum that latency.png draws, HDR-histogram
+// style: ever closer to 1, where the tail is.
+constexpr double kSpectrum[] = {0.0,  0.1,   0.25,  0.5,    0.75,    0.9,     0.95,
+                                0.99, 0.995, 0.999, 0.9995, 0.9999, 1.0};
+
+}  // namespace
+
 Percentiles percentiles(std::vector<double> values) {
   Percentiles p;
   if (values.empty()) return p;
   std::sort(values.begin(), values.end());
-  // Nearest rank: the smallest value with at least q of them at or below it.
-  auto at = [&](double q) {
-    auto rank = static_cast<std::size_t>(std::ceil(q * static_cast<double>(values.size())));
-    return values[std::clamp<std::size_t>(rank, 1, values.size()) - 1];
-  };
+  auto at = [&](double q) { return nearest_rank(values, q); };
+  for (double q : kSpectrum) p.spectrum.emplace_back(q, q == 0 ? values.front() : at(q));
   p.count = values.size();
   p.p50 = at(0.50);
   p.p90 = at(0.90);
@@ -88,6 +101,7 @@ nlohmann::json to_json(const CrawlSummary& s) {
     latency_ms.push_back(static_cast<double>(r.end_us - r.start_us) / 1000.0);
     overhead_us.push_back(static_cast<double>(r.end_us - r.start_us - c.delay_ms * 1000));
   }
+  const Percentiles overhead = percentiles(std::move(overhead_us));
   const RunCost& k = s.cost;
   const double cpu = k.cpu_user_seconds + k.cpu_system_seconds;
   nlohmann::json cost = {
@@ -120,7 +134,8 @@ nlohmann::json to_json(const CrawlSummary& s) {
       {"errors", errors},
       {"stopped_early", s.stopped_early.empty() ? nlohmann::json(nullptr) : nlohmann::json(s.stopped_early)},
       {"latency_ms", to_json(percentiles(std::move(latency_ms)))},
-      {"overhead_us", to_json(percentiles(std::move(overhead_us)))},
+      {"overhead_us", to_json(overhead)},
+      {"overhead_us_spectrum", overhead.spectrum},
       {"cost", cost},
       {"seed", c.seed},
       {"version", version_line("crawl")},

@@ -3,8 +3,11 @@
 
   chronology-<model>.png  every request a horizontal line from its start to its end,
                           request number on the y axis (the book's Figures 8-2, 8-4 to 8-6)
-  comparison.png          all models as small multiples on one shared time axis
+  comparison.png          every model as a small multiple: the concurrent ones on one
+                          shared time axis, the serial one on its own (it is 100x longer)
   inflight.png            requests in flight over time, per model
+  latency.png             each model's overhead spectrum (time beyond the delay, by
+                          percentile, log axes), from summary.json
 
 Usage: plot_crawl.py DIR  (reads DIR/client-<model>.csv and, if present, DIR/summary.json)
 """
@@ -69,17 +72,29 @@ def main():
         fig.savefig(os.path.join(args.dir, f"chronology-{model}.png"))
         plt.close(fig)
 
-    # Small multiples, one shared x scale: the serial staircase against the async blocks.
-    fig, axes = plt.subplots(len(runs), 1, figsize=(10, 2.1 * len(runs) + 0.8), sharex=True, squeeze=False)
-    for ax, (model, rows, facts) in zip(axes[:, 0], runs):
+    # Small multiples. The concurrent models share one time axis, so their
+    # blocks compare; a one-in-flight model (serial) is 100x longer and gets
+    # its own, above them, instead of flattening them.
+    lone = [run for run in runs if run[2]["concurrency"] == 1]
+    shared = [run for run in runs if run[2]["concurrency"] != 1]
+    fig, axes = plt.subplots(len(runs), 1, figsize=(10, 1.9 * len(runs) + 1.0), squeeze=False)
+    axes = axes[:, 0]
+    for ax in axes[len(lone) + 1:]:
+        ax.sharex(axes[len(lone)])
+    for ax, (model, rows, facts) in zip(axes, lone + shared):
         draw_chronology(ax, model, rows, facts, line_width(len(rows)), colour[model])
         ax.set_ylabel("request")
-        ax.set_title(f"{model}: {facts['seconds']:.2f} s", loc="left", fontsize=10)
-    longest = max(max(facts["seconds"], max((r["end"] - facts["t0"] for r in rows), default=0))
-                  for _, rows, facts in runs)
-    axes[-1, 0].set_xlim(0, longest * 1.02 or 1)
-    axes[-1, 0].set_xlabel("time since the model's first request (s)")
-    fig.suptitle("Request chronologies on one time axis")
+        own = " (its own time scale)" if facts["concurrency"] == 1 and shared else ""
+        ax.set_title(f"{model}: {facts['seconds']:.3f} s{own}", loc="left", fontsize=10)
+    if shared:
+        longest = max(max(facts["seconds"], max((r["end"] - facts["t0"] for r in rows), default=0))
+                      for _, rows, facts in shared)
+        axes[-1].set_xlim(0, longest * 1.02 or 1)
+    axes[-1].set_xlabel("time since the model's first request (s)")
+    f0 = runs[0][2]
+    conc = max(facts["concurrency"] for _, _, facts in runs)
+    fig.suptitle(f"Request chronologies: N={f0['num']} URLs, delay {f0['delay_ms']} ms, C={conc} "
+                 f"(serial: one at a time)")
     fig.tight_layout()
     fig.savefig(os.path.join(args.dir, "comparison.png"))
     plt.close(fig)
@@ -102,7 +117,39 @@ def main():
     fig.tight_layout()
     fig.savefig(os.path.join(args.dir, "inflight.png"))
     plt.close(fig)
+
+    if any(summaries.get(model, {}).get("overhead_us_spectrum") for model, _, _ in runs):
+        draw_latency(plt, runs, summaries, colour, os.path.join(args.dir, "latency.png"))
     return 0
+
+
+def draw_latency(plt, runs, summaries, colour, path):
+    """Overhead by percentile, HDR-histogram style: the x axis stretches towards
+    the tail (1 / (1 - q), log), both axes log, one line per model. Every value
+    is crawl's own (overhead_us_spectrum in summary.json)."""
+    fig, ax = plt.subplots(figsize=(9.5, 5.8))
+    ticks = [(0.0, "0%"), (0.5, "50%"), (0.9, "90%"), (0.99, "99%"), (0.999, "99.9%"), (0.9999, "99.99%")]
+    for model, rows, facts in runs:
+        spectrum = summaries.get(model, {}).get("overhead_us_spectrum") or []
+        finite = [q for q, _ in spectrum if q < 1]
+        top = 1 / (1 - max(finite)) * 2 if finite else 2
+        xs = [1 / (1 - q) if q < 1 else top for q, _ in spectrum]
+        ys = [max(v, 1.0) / 1000 for _, v in spectrum]  # ms; a zero overhead sits at 1 µs
+        ax.plot(xs, ys, "o-", color=colour[model], markersize=3, label=f"{model} (max {ys[-1]:.2f} ms)")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xticks([1 / (1 - q) for q, _ in ticks])
+    ax.set_xticklabels([label for _, label in ticks])
+    ax.minorticks_off()
+    ax.set_xlabel("percentile of requests (the rightmost point of each line is its slowest request)")
+    ax.set_ylabel("overhead: time beyond the server's delay (ms, log)")
+    f0 = runs[0][2]
+    ax.set_title(f"Where each model loses time: N={f0['num']}, delay {f0['delay_ms']} ms, "
+                 f"C={max(f['concurrency'] for _, _, f in runs)}")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
 
 
 if __name__ == "__main__":

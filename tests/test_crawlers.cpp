@@ -403,6 +403,13 @@ TEST_CASE("every model's summary says what it cost and where it lost time", "[cr
   CHECK(over["max"].get<double>() < lat["max"].get<double>() * 1000);
   CHECK(lat["p50"].get<double>() >= 30.0);
   CHECK(over["max"].get<double>() == Approx(lat["max"].get<double>() * 1000 - 30'000).margin(1));
+  // The spectrum latency.png draws: from the least to the most overhead, in order.
+  auto spectrum = j["overhead_us_spectrum"];
+  REQUIRE(spectrum.size() >= 10);
+  CHECK(spectrum.front()[0] == 0.0);
+  CHECK(spectrum.back()[0] == 1.0);
+  CHECK(spectrum.back()[1] == over["max"]);
+  for (std::size_t k = 1; k < spectrum.size(); ++k) CHECK(spectrum[k][1] >= spectrum[k - 1][1]);
   // The kernel's accounting of the run.
   auto cost = j["cost"];
   CHECK(cost["cpu_user_seconds"].get<double>() + cost["cpu_system_seconds"].get<double>() > 0);

@@ -1,0 +1,64 @@
+#!/usr/bin/env python3
+"""Draws the scale stage (bench/scale.py's CSV): efficiency, CPU per 1k
+requests and peak memory of the crawl against the concurrency C, one line per
+model, log x. A point a model could not run is marked with an x at the bottom
+of each panel and its reason listed under the chart.
+
+Usage: plot_scale.py SCALE_CSV OUT_PNG [--order m1,m2,...]
+"""
+import argparse
+import sys
+
+import testbed_plots as tp
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("csv")
+    ap.add_argument("png")
+    ap.add_argument("--order", default="", help="model order for the colours (default: as in the CSV)")
+    args = ap.parse_args()
+    rows = tp.read_rows(args.csv)
+    if not rows:
+        print(f"plot_scale: {args.csv} has no rows", file=sys.stderr)
+        return 1
+    models = [m for m in args.order.split(",") if m] or list(dict.fromkeys(r["model"] for r in rows))
+    colour = tp.colours(models)
+    plt = tp.setup_matplotlib()
+    panels = [("efficiency", "efficiency (ideal / measured)", 1.0),
+              ("cpu_ms_per_1k", "CPU ms per 1k requests", 1.0),
+              ("peak_rss_kib", "peak RSS (MB)", 1 / 1024)]
+    fig, axes = plt.subplots(1, 3, figsize=(15, 5.2))
+    failures = []
+    for model in models:
+        mine = [r for r in rows if r["model"] == model]
+        if not mine:  # serial is not part of the stage; it keeps its colour slot
+            continue
+        ok = sorted((int(r["concurrency"]), r) for r in mine if not r["error"])
+        bad = sorted(int(r["concurrency"]) for r in mine if r["error"])
+        failures += [f"{model} at C={r['concurrency']}: {r['error']}" for r in mine if r["error"]]
+        for ax, (key, _, scale) in zip(axes, panels):
+            ax.plot([c for c, _ in ok], [float(r[key]) * scale for _, r in ok], "o-", color=colour[model],
+                    label=model)
+            if bad:
+                ax.plot(bad, [0] * len(bad), "x", color=colour[model], markersize=10, mew=2)
+    for ax, (_, label, _) in zip(axes, panels):
+        ax.set_xscale("log")
+        ax.set_xlabel("concurrent requests C (log)")
+        ax.set_ylabel(label)
+        ax.set_ylim(bottom=0)
+    axes[0].axhline(1.0, color="grey", linestyle="--", linewidth=0.8)
+    axes[0].legend(loc="lower left")
+    r0 = rows[0]
+    fig.suptitle(f"How each model scales: N = {int(r0['num']) // int(r0['concurrency'])} x C requests, "
+                 f"delay {r0['delay_ms']} ms (x: could not run)")
+    if failures:
+        fig.text(0.01, 0.01, "\n".join(failures)[:600], fontsize=7, va="bottom")
+        fig.subplots_adjust(bottom=0.12 + 0.03 * min(len(failures), 6))
+    fig.tight_layout(rect=(0, 0.04 * min(len(failures), 6), 1, 0.95))
+    fig.savefig(args.png)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
