@@ -1,9 +1,21 @@
 """What the bench scripts share: asking crawl for its models (the C++ model
 table is the one list), running a program for its --json summary, and a
 progress line. Standard library only."""
+import argparse
 import json
 import subprocess
 import sys
+
+
+def int_list(text):
+    """argparse type: a comma-separated list of positive integers."""
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a comma-separated list of integers: {text!r}")
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError("values must be positive integers")
+    return values
 
 
 def list_models(crawl, concurrent=False):

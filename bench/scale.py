@@ -15,20 +15,10 @@ import json
 import subprocess
 import sys
 
-from runner import Progress, list_models
+from runner import Progress, int_list, list_models
 
 FIELDS = ["model", "concurrency", "num", "delay_ms", "seconds", "ideal_seconds", "efficiency", "cpu_ms_per_1k",
           "peak_rss_kib", "peak_threads", "connections_opened", "failed", "error"]
-
-
-def int_list(text):
-    try:
-        values = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a comma-separated list of integers: {text!r}")
-    if not values or min(values) < 1:
-        raise argparse.ArgumentTypeError("values must be positive integers")
-    return values
 
 
 def run_point(crawl, url, model, conc, num, delay, timeout):

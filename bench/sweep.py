@@ -11,17 +11,7 @@ import argparse
 import csv
 import sys
 
-from runner import Progress, run_json
-
-
-def int_list(text):
-    try:
-        values = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a comma-separated list of integers: {text!r}")
-    if not values or min(values) < 1:
-        raise argparse.ArgumentTypeError("values must be positive integers")
-    return values
+from runner import Progress, int_list, run_json
 
 
 def main():
