@@ -113,7 +113,7 @@ def main():
         ax.set_title(f"{model}: bound C={facts['concurrency']} (dashed), peak {max(counts, default=0)}",
                      loc="left", fontsize=10)
     axes[-1, 0].set_xlabel("time since the model's first request (s)")
-    fig.suptitle("Requests in flight over time")
+    fig.suptitle(f"Requests in flight over time: N={f0['num']} URLs, delay {f0['delay_ms']} ms, C={conc}")
     fig.tight_layout()
     fig.savefig(os.path.join(args.dir, "inflight.png"))
     plt.close(fig)
