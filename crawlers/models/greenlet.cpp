@@ -149,28 +149,39 @@ void download(Crawl& c, std::size_t i, asio::yield_context yield) {
 void crawl_greenlet(const CrawlJob& job, Recorder& rec) {
   run_event_loops(job, [&](const LoopShare& share) {
     asio::io_context ioc(1);
+    const std::size_t n = share.end - share.begin;
+    // Every URL counts as waiting and running from the start, so neither
+    // count can reach zero while greenlets are still being spawned.
     Crawl c{job,
             rec,
             Semaphore(ioc.get_executor(), static_cast<std::size_t>(share.concurrency)),
             DeadlineSweeper(ioc.get_executor(), job.timeout),
             {},
             {},
-            0,
-            0};
+            n,
+            n};
     c.all.reserve(static_cast<std::size_t>(share.concurrency));
     c.idle.reserve(static_cast<std::size_t>(share.concurrency));
-    // greenlets = [gevent.spawn(download, u, semaphore) for u in urls]
-    for (std::size_t i = share.begin; i < share.end; ++i) {
-      ++c.waiting;
-      ++c.running;
-      asio::spawn(
-          ioc, std::allocator_arg, boost::context::fixedsize_stack(kStackBytes),
-          [&c, i](asio::yield_context yield) { download(c, i, yield); },
-          [](std::exception_ptr e) {
-            if (e) std::rethrow_exception(e);  // out of ioc.run(), to the caller
-          });
-    }
-    if (c.running > 0) c.sweeper.start();
+    auto rethrow = [](std::exception_ptr e) {
+      if (e) std::rethrow_exception(e);  // out of ioc.run(), to the caller
+    };
+    // The main greenlet:
+    //   greenlets = [gevent.spawn(download, u, semaphore) for u in urls]
+    // It gives the hub a turn every 64 spawns, so the first greenlets send
+    // their requests while the rest (a stack each) are still being made;
+    // gevent only starts them once the main greenlet waits.
+    asio::spawn(
+        ioc,
+        [&](asio::yield_context main) {
+          if (n > 0) c.sweeper.start();
+          for (std::size_t i = share.begin; i < share.end; ++i) {
+            asio::spawn(
+                main.get_executor(), std::allocator_arg, boost::context::fixedsize_stack(kStackBytes),
+                [&c, i](asio::yield_context yield) { download(c, i, yield); }, rethrow);
+            if ((i - share.begin) % 64 == 63) asio::post(main);
+          }
+        },
+        rethrow);
     // for response in gevent.iwait(greenlets): the loop runs until every
     // greenlet has ended.
     ioc.run();
