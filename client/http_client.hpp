@@ -1,7 +1,8 @@
 #pragma once
-// HTTP/1.1 client pieces the models share: request formatting, endpoint
-// resolution, error wording, and a blocking keep-alive connection for the
-// serial and thread-pool models (and the serial prime saver).
+// HTTP/1.1 client pieces both clients share: request formatting, endpoint
+// resolution, error wording, the one retry policy, the answer parser and the
+// event-loop connection with its timeouts. The blocking client of the serial
+// and thread models is sync_client.hpp.
 #include "common/query.hpp"
 
 #include <boost/asio.hpp>
@@ -61,7 +62,6 @@ class RetryPolicy {
   explicit RetryPolicy(int retries) : retries_(retries) {}
   // Attempt `attempt` (0-based) ended with `r`: try again after retry_backoff()?
   bool again(const HttpResult& r, int attempt);
-  int retries() const { return retries_; }
 
  private:
   int retries_;

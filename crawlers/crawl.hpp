@@ -31,7 +31,7 @@ struct CrawlConfig {
   int concurrency = 100;
   bool progress = false;        // print done/total on stderr while running
   std::uint64_t seed = 0;       // for the random URL tails; 0 picks one
-  int loops = 1;                // callback, coroutine and curl: event loops, one thread each
+  int loops = 1;                // event-loop models (the table's event_loops): loops, one thread each
   int retries = 0;              // extra attempts for a failed or timed-out request
   std::int64_t timeout_ms = 0;  // per attempt; 0: the delay plus 10 s
 };

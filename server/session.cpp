@@ -132,7 +132,8 @@ class Session : public SessionBase {
     body_ = "flushed " + std::to_string(n) + " rows to " + srv_.config.timeline_path;
     if (auto dropped = srv_.timeline.dropped())
       body_ += " (" + std::to_string(dropped) + " more were not kept: --timeline-capacity " +
-               std::to_string(srv_.config.timeline_capacity) + ")";
+               std::to_string(srv_.config.timeline_capacity) + ", --timeline-max-bytes " +
+               std::to_string(srv_.config.timeline_max_bytes) + ")";
     body_ += "\n";
     reply(http::status::ok, body_, "text/plain");
   }
