@@ -39,8 +39,8 @@ bool is_stale_connection_error(const boost::system::error_code& ec);
 struct HttpResult {
   int status = 0;  // 0: no answer
   std::int64_t bytes = 0;
-  std::string error;     // set when status == 0
-  bool refused = false;  // nothing listens at the address (connection refused)
+  std::string error;      // set when status == 0
+  bool refused = false;   // nothing listens at the address (connection refused)
   std::int64_t conn = 0;  // the connection that carried the answer (0: none)
   bool opened = false;    // that connection was opened for this attempt
 };
@@ -106,7 +106,8 @@ class ResponseHead : public boost::beast::http::basic_parser<false> {
   // Beast's own header_limit holds only for some ways the bytes arrive (a
   // 132 KiB header read 64 KiB at a time passes it), so the header is counted
   // here, line by line, as libcurl counts it.
-  void on_field_impl(boost::beast::http::field, string_view name, string_view value, error_code& ec) override {
+  void on_field_impl(boost::beast::http::field, string_view name, string_view value,
+                     error_code& ec) override {
     header_bytes_ += name.size() + value.size() + 4;  // ": " and CRLF
     if (header_bytes_ > kAnswerHeaderLimit) ec = boost::beast::http::error::header_limit;
   }

@@ -135,7 +135,8 @@ HttpResult SyncClient::get(const std::string& target) {
     bool reused = fd_ >= 0;
     if (!reused) {
       if (int err = open_connection(deadline)) {
-        r.error = err == ETIMEDOUT ? timeout_error(timeout_, host_) : describe_error("connect", from_errno(err), host_);
+        r.error = err == ETIMEDOUT ? timeout_error(timeout_, host_)
+                                   : describe_error("connect", from_errno(err), host_);
         r.refused = err == ECONNREFUSED;
         return r;
       }
@@ -159,7 +160,8 @@ HttpResult SyncClient::get(const std::string& target) {
     }
     auto ec = err == -1 ? parse_error_ : from_errno(err);
     // The server had closed our idle connection before the request reached it.
-    if (reused && got_nothing && (err == -1 ? is_stale_connection_error(ec) : err == ECONNRESET || err == EPIPE))
+    if (reused && got_nothing &&
+        (err == -1 ? is_stale_connection_error(ec) : err == ECONNRESET || err == EPIPE))
       continue;
     r.error = describe_error("request to", ec, host_);
     return r;

@@ -17,7 +17,8 @@ namespace testbed {
 class SyncClient {
  public:
   // A zero timeout: no limit.
-  SyncClient(std::vector<tcp::endpoint> endpoints, std::string host_header, std::chrono::milliseconds timeout);
+  SyncClient(std::vector<tcp::endpoint> endpoints, std::string host_header,
+             std::chrono::milliseconds timeout);
   ~SyncClient();
   SyncClient(const SyncClient&) = delete;
   SyncClient& operator=(const SyncClient&) = delete;

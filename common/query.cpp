@@ -117,10 +117,15 @@ std::optional<BaseUrl> parse_base_url(std::string_view url, std::string* error) 
     return fail("a base URL has no user, query or fragment: '" + std::string(url) + "'");
   BaseUrl b;
   switch (u->host_type()) {
-    case boost::urls::host_type::ipv6: b.host = u->host_address(); break;  // without the brackets
+    case boost::urls::host_type::ipv6:
+      b.host = u->host_address();
+      break;  // without the brackets
     case boost::urls::host_type::ipv4:
-    case boost::urls::host_type::name: b.host = u->host(); break;
-    default: return fail("unsupported host in URL: '" + std::string(url) + "'");
+    case boost::urls::host_type::name:
+      b.host = u->host();
+      break;
+    default:
+      return fail("unsupported host in URL: '" + std::string(url) + "'");
   }
   if (b.host.empty()) return fail("no host in URL: '" + std::string(url) + "'");
   b.port = "80";

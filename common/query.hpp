@@ -33,7 +33,7 @@ const char* describe(IntError e);
 
 // A base URL such as http://127.0.0.1:8080 or http://[::1]:8080 (only plain http).
 struct BaseUrl {
-  std::string host;       // to resolve: a name, or an address (IPv6 without brackets)
+  std::string host;  // to resolve: a name, or an address (IPv6 without brackets)
   std::string port;
   std::string authority;  // the Host header: "host:port", IPv6 in brackets
   std::string prefix;     // path before /add, without a trailing slash

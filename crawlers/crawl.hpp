@@ -133,11 +133,11 @@ nlohmann::json models_json();  // every row with its properties, for --list-mode
 struct RunCost {
   double cpu_user_seconds = 0;
   double cpu_system_seconds = 0;
-  std::int64_t rss_before_kib = 0;  // resident memory just before the run
-  std::int64_t peak_rss_kib = 0;    // the process's peak resident memory (VmHWM)
+  std::int64_t rss_before_kib = 0;        // resident memory just before the run
+  std::int64_t peak_rss_kib = 0;          // the process's peak resident memory (VmHWM)
   std::int64_t voluntary_switches = 0;    // waits: a thread gave up the CPU
   std::int64_t involuntary_switches = 0;  // preemptions
-  std::int64_t peak_threads = 0;  // the calling thread and the model's, sampled every 5 ms
+  std::int64_t peak_threads = 0;          // the calling thread and the model's, sampled every 5 ms
   std::int64_t connections_opened = 0;
 };
 

@@ -107,11 +107,13 @@ class RunMonitor {
       while (!cv_.wait_for(lock, std::chrono::milliseconds(5), [this] { return done_; })) {
         peak_threads_ = std::max(peak_threads_, proc_status("Threads:") - 1 - others);
         if (progress && std::chrono::steady_clock::now() >= next_print) {
-          std::fprintf(stderr, "%s[%s] %zu/%zu requests%s", lead, model.c_str(), rec.completed(), total, tail);
+          std::fprintf(stderr, "%s[%s] %zu/%zu requests%s", lead, model.c_str(), rec.completed(), total,
+                       tail);
           next_print += every;
         }
       }
-      if (progress) std::fprintf(stderr, "%s[%s] %zu/%zu requests\n", lead, model.c_str(), rec.completed(), total);
+      if (progress)
+        std::fprintf(stderr, "%s[%s] %zu/%zu requests\n", lead, model.c_str(), rec.completed(), total);
       getrusage(RUSAGE_THREAD, &own_);
     });
   }

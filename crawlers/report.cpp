@@ -54,7 +54,7 @@ double nearest_rank(const std::vector<double>& sorted, double q) {
 
 // The quantiles of the overhead spectrum that latency.png draws, HDR-histogram
 // style: ever closer to 1, where the tail is.
-constexpr double kSpectrum[] = {0.0,  0.1,   0.25,  0.5,    0.75,    0.9,     0.95,
+constexpr double kSpectrum[] = {0.0,  0.1,   0.25,  0.5,    0.75,   0.9, 0.95,
                                 0.99, 0.995, 0.999, 0.9995, 0.9999, 1.0};
 
 }  // namespace

@@ -31,8 +31,8 @@ struct PrimesConfig {
   std::int64_t max_number = 8192;  // numbers below this are probed
   std::string url = "http://127.0.0.1:8080";
   int batch = 100;
-  int concurrency = 4096;  // enough for every prime below 2^15 in one round trip
-  int retries = 0;         // extra attempts per failed save, with backoff
+  int concurrency = 4096;       // enough for every prime below 2^15 in one round trip
+  int retries = 0;              // extra attempts per failed save, with backoff
   std::int64_t timeout_ms = 0;  // per attempt, as crawl's; 0: kDefaultSaveTimeoutMs
 };
 

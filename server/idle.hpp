@@ -52,7 +52,9 @@ class IdleClock {
   // A wait that began during tick `since` has lasted at least timeout_ticks
   // whole periods only once the tick is past since + timeout_ticks: a request
   // that arrives within the timeout is always served.
-  bool timed_out(std::uint32_t since) const { return timeout_ticks_ && since && now() - since > timeout_ticks_; }
+  bool timed_out(std::uint32_t since) const {
+    return timeout_ticks_ && since && now() - since > timeout_ticks_;
+  }
 
  private:
   std::atomic<std::uint32_t> tick_{1};

@@ -9,7 +9,8 @@
 
 namespace testbed {
 
-PrimeDb::PrimeDb(const std::string& path, std::int64_t lock_wait_ms) : path_(path), lock_wait_ms_(lock_wait_ms) {
+PrimeDb::PrimeDb(const std::string& path, std::int64_t lock_wait_ms)
+    : path_(path), lock_wait_ms_(lock_wait_ms) {
   if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) != SQLITE_OK) {
     std::string msg = db_ ? sqlite3_errmsg(db_) : "out of memory";
     sqlite3_close(db_);

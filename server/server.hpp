@@ -22,9 +22,9 @@ struct ServerConfig {
   std::int64_t db_latency_ms = 50;
   std::int64_t db_lock_wait_ms = 10'000;  // how long a save waits for another process's lock
   std::int64_t max_delay_ms = 60'000;
-  std::size_t timeline_capacity = 10'000'000;          // rows
+  std::size_t timeline_capacity = 10'000'000;             // rows
   std::size_t timeline_max_bytes = std::size_t{1} << 30;  // memory for rows and names
-  std::int64_t default_delay_ms = 1024;  // the book's default
+  std::int64_t default_delay_ms = 1024;                   // the book's default
 
   // Slow or idle peers: a request must arrive complete (and an answer be taken)
   // within this long of the connection becoming ready for it; 0: no limit.
@@ -45,11 +45,11 @@ struct ServerConfig {
 struct ServerStats {
   std::uint64_t connections = 0;  // open now
   std::uint64_t accepted = 0;
-  std::uint64_t refused = 0;          // over max_connections
-  std::uint64_t read_timeouts = 0;    // closed for being too slow
-  std::uint64_t abandoned = 0;        // the client left while its delay ran
-  std::uint64_t injected_errors = 0;  // 503s from --error-rate
-  std::uint64_t injected_drops = 0;   // closes from --drop-rate
+  std::uint64_t refused = 0;                   // over max_connections
+  std::uint64_t read_timeouts = 0;             // closed for being too slow
+  std::uint64_t abandoned = 0;                 // the client left while its delay ran
+  std::uint64_t injected_errors = 0;           // 503s from --error-rate
+  std::uint64_t injected_drops = 0;            // closes from --drop-rate
   std::uint64_t timeline_readers = 0;          // /timeline answers being sent now
   std::uint64_t timeline_readers_refused = 0;  // 503s beyond kMaxTimelineReaders
 };

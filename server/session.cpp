@@ -97,7 +97,8 @@ class Session : public SessionBase {
         return handle_flush();
       case Route::health:
         return reply(http::status::ok, "ok\n", "text/plain");
-      case Route::timeline: return handle_timeline();
+      case Route::timeline:
+        return handle_timeline();
       case Route::primes:
         return handle_primes(false);
       case Route::primes_reset:

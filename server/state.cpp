@@ -46,7 +46,8 @@ ServerConfig resolved(ServerConfig c) {
     // Beyond the limit a newcomer could not even be accepted to be told 503.
     std::cerr << "delayserver: warning: --max-connections " << c.max_connections << " is more than the "
               << "open-files limit allows (" << allowed << " after " << kReservedFiles
-              << " kept for the listener, the database, the timeline and refusals); using " << allowed << '\n';
+              << " kept for the listener, the database, the timeline and refusals); using " << allowed
+              << '\n';
     c.max_connections = allowed;
   }
   if (c.seed == 0) c.seed = std::random_device{}() | 1;
@@ -72,9 +73,14 @@ Fault ServerState::roll_fault() {
 }
 
 ServerStats ServerState::stats() const {
-  return {counters.connections.load(),    counters.accepted.load(),  counters.refused.load(),
-          counters.read_timeouts.load(),  counters.abandoned.load(), counters.injected_errors.load(),
-          counters.injected_drops.load(), counters.timeline_readers.load(),
+  return {counters.connections.load(),
+          counters.accepted.load(),
+          counters.refused.load(),
+          counters.read_timeouts.load(),
+          counters.abandoned.load(),
+          counters.injected_errors.load(),
+          counters.injected_drops.load(),
+          counters.timeline_readers.load(),
           counters.timeline_readers_refused.load()};
 }
 

@@ -59,7 +59,7 @@ TEST_CASE("the serial crawler sums exactly N bytes and records N rows", "[crawl]
   auto rows = test::parse_csv(timeline_csv(s));
   REQUIRE(rows.size() == 11);
   CHECK(rows[0] == std::vector<std::string>{"model", "index", "start", "end", "bytes", "status", "attempts",
-                                             "conn", "opened"});
+                                            "conn", "opened"});
   // One keep-alive connection: opened for the first request, reused by the rest.
   for (std::size_t i = 1; i < rows.size(); ++i) {
     CHECK(rows[i][7] == rows[1][7]);
@@ -300,7 +300,8 @@ TEST_CASE("every model treats the edge answers alike", "[crawl][http]") {
   SECTION("a header over 100 KiB in all is refused, and its connection closed") {
     test::ScriptedServer peer([](const std::string&) {
       std::string head = "HTTP/1.1 200 OK\r\n";
-      for (int i = 0; i < 2500; ++i) head += "X-Line-" + std::to_string(i) + ": " + std::string(40, 'h') + "\r\n";
+      for (int i = 0; i < 2500; ++i)
+        head += "X-Line-" + std::to_string(i) + ": " + std::string(40, 'h') + "\r\n";
       return head + "Content-Length: 1\r\n\r\n.";
     });
     CrawlSummary s = crawl(peer);
@@ -325,12 +326,13 @@ TEST_CASE("every model treats the edge answers alike", "[crawl][http]") {
     });
     CrawlSummary s = crawl(peer);
     CHECK(s.failed == 0);
-    CHECK(s.bytes == 4);  // never 5
+    CHECK(s.bytes == 4);             // never 5
     CHECK(peer.connections() == 4);  // the connection was not trusted again
   }
 }
 
-TEST_CASE("a concurrency the open-files limit cannot hold is refused before anything starts", "[crawl][limits]") {
+TEST_CASE("a concurrency the open-files limit cannot hold is refused before anything starts",
+          "[crawl][limits]") {
   rlimit saved{};
   REQUIRE(getrlimit(RLIMIT_NOFILE, &saved) == 0);
   rlimit low{100, saved.rlim_max};
@@ -359,9 +361,9 @@ TEST_CASE("a model out of threads stops cleanly, says how far it got, and writes
   test::TestServer srv;
   test::TempDir dir;
   auto timeline = dir.path / "client.csv";
-  std::string cmd = "ulimit -v 700000; exec " + std::string(CRAWL_BIN) + " --model threads --url " + srv.url() +
-                    " --num 400 --concurrency 300 --delay 200 --json --timeline " + timeline.string() +
-                    " 2>" + (dir.path / "err").string();
+  std::string cmd = "ulimit -v 700000; exec " + std::string(CRAWL_BIN) + " --model threads --url " +
+                    srv.url() + " --num 400 --concurrency 300 --delay 200 --json --timeline " +
+                    timeline.string() + " 2>" + (dir.path / "err").string();
   FILE* p = popen(cmd.c_str(), "r");
   REQUIRE(p != nullptr);
   std::string out;

@@ -259,9 +259,10 @@ TEST_CASE("request framing is exactly RFC 9112's: no smuggling, Host required, a
   const std::string smuggled = "GET /add?name=smuggled&delay=0 HTTP/1.1\r\nHost: x\r\n\r\n";
   for (const char* coding : {"xchunked", "identity", "gzip", "chunked, identity", "gzip, chunked, gzip"}) {
     INFO(coding);
-    std::string reply = test::raw_exchange(srv.port(), "GET /add?name=x&delay=0 HTTP/1.1\r\nHost: x\r\n"
-                                                       "Transfer-Encoding: " + std::string(coding) +
-                                                       "\r\n\r\n" + smuggled);
+    std::string reply = test::raw_exchange(srv.port(),
+                                           "GET /add?name=x&delay=0 HTTP/1.1\r\nHost: x\r\n"
+                                           "Transfer-Encoding: " +
+                                               std::string(coding) + "\r\n\r\n" + smuggled);
     CHECK(status_line(reply) == "HTTP/1.1 400 Bad Request");
     CHECK_THAT(reply, Catch::Contains("final coding is not chunked"));
     CHECK_THAT(reply, Catch::Contains("Connection: close"));
@@ -277,7 +278,8 @@ TEST_CASE("request framing is exactly RFC 9112's: no smuggling, Host required, a
   };
   const Case cases[] = {
       {"GET /health HTTP/1.1\r\n\r\n", "HTTP/1.1 400 Bad Request", "without Host"},
-      {"GET /health HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", "HTTP/1.1 400 Bad Request", "more than one Host"},
+      {"GET /health HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", "HTTP/1.1 400 Bad Request",
+       "more than one Host"},
       {"GET /health HTTP/1.0\r\n\r\n", "HTTP/1.0 200 OK", "ok"},  // 1.0 needs no Host
       {"GET  /health HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.1 400 Bad Request", "request line"},
       {"GET /health  HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.1 400 Bad Request", "request line: bad version"},
@@ -311,7 +313,8 @@ TEST_CASE("request framing is exactly RFC 9112's: no smuggling, Host required, a
 TEST_CASE("under a low open-files limit the cap leaves room to refuse: newcomers get a 503, never silence",
           "[hostile][limits]") {
   test::ServerProcess srv({"--timeline", "/dev/null", "--db", ":memory:", "--max-connections", "1000"}, 72);
-  CHECK_THAT(srv.err(), Catch::Contains("--max-connections 1000 is more than the open-files limit allows (40"));
+  CHECK_THAT(srv.err(),
+             Catch::Contains("--max-connections 1000 is more than the open-files limit allows (40"));
   asio::io_context ioc;
   std::vector<tcp::socket> idle;
   for (int i = 0; i < 40; ++i) idle.push_back(connect_to(ioc, srv.port()));
@@ -343,7 +346,8 @@ TEST_CASE("a request that arrives complete within --read-timeout-ms is always se
       tcp::socket s = connect_to(own, srv.port());
       std::this_thread::sleep_for(std::chrono::milliseconds(360));
       boost::system::error_code ec;
-      asio::write(s, asio::buffer(std::string("GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")), ec);
+      asio::write(
+          s, asio::buffer(std::string("GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")), ec);
       std::string reply;
       char buf[512];
       for (std::size_t n; (n = s.read_some(asio::buffer(buf), ec)) > 0 || !ec;) reply.append(buf, n);

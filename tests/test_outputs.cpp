@@ -170,7 +170,8 @@ TEST_CASE("the timeline's memory is bounded in bytes, and /stats says so", "[out
   test::TestServer srv(cfg);
   const std::string name(3072, 'n');
   int served = 0;
-  for (int i = 0; i < 2000; ++i) served += test::http_get(srv.port(), "/add?name=" + name + "&delay=0").status == 200;
+  for (int i = 0; i < 2000; ++i)
+    served += test::http_get(srv.port(), "/add?name=" + name + "&delay=0").status == 200;
   CHECK(served == 2000);  // every request is served...
   auto& t = srv.server().timeline();
   CHECK(t.bytes() <= cfg.timeline_max_bytes);  // ...but not every one kept

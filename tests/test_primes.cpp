@@ -83,7 +83,8 @@ TEST_CASE("a save waits out another process's lock on the database: nothing is l
   CHECK(count_and_sum(srv.server().config().db_path).first == expected);
 }
 
-TEST_CASE("a lock that outlasts the server's wait is a 503, retried by the client's backoff", "[primes][lock]") {
+TEST_CASE("a lock that outlasts the server's wait is a 503, retried by the client's backoff",
+          "[primes][lock]") {
   ServerConfig cfg = fast_db();
   cfg.db_lock_wait_ms = 100;
   test::TestServer srv(cfg);

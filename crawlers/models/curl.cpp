@@ -15,8 +15,8 @@
 #include "common/clock.hpp"
 
 #include <curl/curl.h>
-#include <sys/epoll.h>
 #include <strings.h>
+#include <sys/epoll.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -297,7 +297,8 @@ void run_curl_loop(const CrawlJob& job, Recorder& rec, const LoopShare& share) {
         long connects = 0;
         curl_easy_getinfo(t->easy.get(), CURLINFO_ACTIVESOCKET, &fd);
         curl_easy_getinfo(t->easy.get(), CURLINFO_NUM_CONNECTS, &connects);
-        if (fd != CURL_SOCKET_BAD && static_cast<std::size_t>(fd) < loop.conn_id.size()) r.conn = loop.conn_id[fd];
+        if (fd != CURL_SOCKET_BAD && static_cast<std::size_t>(fd) < loop.conn_id.size())
+          r.conn = loop.conn_id[fd];
         r.opened = connects > 0;
       } else if (t->refused) {
         r.error = "request to " + job.host_header + ": " + t->refused;  // curl closes the connection
