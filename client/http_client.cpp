@@ -15,12 +15,21 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 
-void format_get(std::string& out, std::string_view target, std::string_view host) {
+void format_get(std::string& out, std::string_view target, std::string_view host, int attempt) {
   out.append("GET ");
   out.append(target);
   out.append(" HTTP/1.1\r\nHost: ");
   out.append(host);
+  if (attempt > 0) {
+    out.append("\r\nX-Attempt: ");
+    out.append(std::to_string(attempt + 1));
+  }
   out.append("\r\n\r\n");
+}
+
+std::int64_t parse_delay_us(std::string_view value) {
+  std::int64_t v = 0;
+  return parse_nonneg_int(value, v) == IntError::ok ? v : -1;
 }
 
 std::vector<tcp::endpoint> resolve(const BaseUrl& base) {
@@ -123,6 +132,7 @@ HttpResult take_answer(AsyncConnection& conn) {
   HttpResult r;
   r.status = conn.response->status();
   r.bytes = conn.response->body_bytes();
+  r.delay_us = conn.response->delay_us();
   r.conn = conn.id;
   r.opened = conn.opened;
   if (!conn.response->keep_alive() || conn.buffer.size() > 0) {
@@ -133,12 +143,13 @@ HttpResult take_answer(AsyncConnection& conn) {
 }
 
 asio::awaitable<HttpResult> async_get(AsyncConnection& conn, const std::vector<tcp::endpoint>& endpoints,
-                                      const std::string& host_header, const std::string& target) {
+                                      const std::string& host_header, const std::string& target,
+                                      int attempt) {
   using asio::redirect_error;
   using asio::use_awaitable;
   HttpResult r;
   begin_attempt(conn);
-  for (int attempt = 0; attempt < 2; ++attempt) {
+  for (int fresh = 0; fresh < 2; ++fresh) {  // a stale kept-alive connection is reopened once
     beast::error_code ec;
     bool reused = conn.socket.is_open();
     if (!reused) {
@@ -155,7 +166,7 @@ asio::awaitable<HttpResult> async_get(AsyncConnection& conn, const std::vector<t
       conn.socket.set_option(tcp::no_delay(true), ec);
     }
     conn.request.clear();
-    format_get(conn.request, target, host_header);
+    format_get(conn.request, target, host_header, attempt);
     co_await asio::async_write(conn.socket, asio::buffer(conn.request), redirect_error(use_awaitable, ec));
     if (!ec) co_await async_read_answer(conn, redirect_error(use_awaitable, ec));
     if (ec) {

@@ -22,8 +22,11 @@ namespace testbed {
 
 using tcp = boost::asio::ip::tcp;
 
-// Appends "GET target HTTP/1.1\r\nHost: host\r\n\r\n" (keep-alive is HTTP/1.1's default).
-void format_get(std::string& out, std::string_view target, std::string_view host);
+// Appends "GET target HTTP/1.1\r\nHost: host\r\n\r\n" (keep-alive is HTTP/1.1's
+// default). A retry (`attempt` > 0, counted from 0) says which it is in an
+// X-Attempt field (2 for the first retry): delayserver draws its injected
+// faults per URL and attempt, so a retried URL is not doomed to the same fault.
+void format_get(std::string& out, std::string_view target, std::string_view host, int attempt = 0);
 
 // Resolves the base URL's host once; throws std::runtime_error with a one-line reason.
 std::vector<tcp::endpoint> resolve(const BaseUrl& base);
@@ -39,10 +42,11 @@ bool is_stale_connection_error(const boost::system::error_code& ec);
 struct HttpResult {
   int status = 0;  // 0: no answer
   std::int64_t bytes = 0;
-  std::string error;      // set when status == 0
-  bool refused = false;   // nothing listens at the address (connection refused)
-  std::int64_t conn = 0;  // the connection that carried the answer (0: none)
-  bool opened = false;    // that connection was opened for this attempt
+  std::string error;           // set when status == 0
+  bool refused = false;        // nothing listens at the address (connection refused)
+  std::int64_t conn = 0;       // the connection that carried the answer (0: none)
+  bool opened = false;         // that connection was opened for this attempt
+  std::int64_t delay_us = -1;  // the delay the server says it gave (X-Delay-Us); -1: not said
 };
 
 // Every connection a client opens gets the next id of this process (from 1),
@@ -83,6 +87,9 @@ std::string timeout_error(std::chrono::milliseconds timeout, std::string_view ho
 // answer fails its request and closes the connection.
 constexpr std::uint32_t kAnswerHeaderLimit = 100 * 1024;
 
+// The value of an X-Delay-Us field; -1 if it is not a non-negative integer.
+std::int64_t parse_delay_us(std::string_view value);
+
 // Reads an answer keeping only what the clients record: the status, the body's
 // length and whether the connection stays open. Nothing is allocated per
 // answer (a full http::response allocates for each header field and the body).
@@ -94,6 +101,8 @@ class ResponseHead : public boost::beast::http::basic_parser<false> {
   }
   int status() const { return status_; }
   std::int64_t body_bytes() const { return body_bytes_; }
+  // X-Delay-Us: the delay delayserver gave the request (-1: absent or not a number).
+  std::int64_t delay_us() const { return delay_us_; }
 
  private:
   using error_code = boost::beast::error_code;
@@ -106,10 +115,12 @@ class ResponseHead : public boost::beast::http::basic_parser<false> {
   // Beast's own header_limit holds only for some ways the bytes arrive (a
   // 132 KiB header read 64 KiB at a time passes it), so the header is counted
   // here, line by line, as libcurl counts it.
-  void on_field_impl(boost::beast::http::field, string_view name, string_view value,
+  void on_field_impl(boost::beast::http::field f, string_view name, string_view value,
                      error_code& ec) override {
     header_bytes_ += name.size() + value.size() + 4;  // ": " and CRLF
     if (header_bytes_ > kAnswerHeaderLimit) ec = boost::beast::http::error::header_limit;
+    if (f == boost::beast::http::field::unknown && boost::beast::iequals(name, "X-Delay-Us"))
+      delay_us_ = parse_delay_us({value.data(), value.size()});
   }
   void on_header_impl(error_code&) override {}
   void on_body_init_impl(const boost::optional<std::uint64_t>&, error_code&) override {}
@@ -125,6 +136,7 @@ class ResponseHead : public boost::beast::http::basic_parser<false> {
   void on_finish_impl(error_code&) override {}
 
   int status_ = 0;
+  std::int64_t delay_us_ = -1;
   std::size_t header_bytes_ = 0;
   std::int64_t body_bytes_ = 0;
 };
@@ -178,7 +190,8 @@ HttpResult take_answer(AsyncConnection& conn);
 // fresh connection if the kept-alive one turns out to have been closed.
 boost::asio::awaitable<HttpResult> async_get(AsyncConnection& conn,
                                              const std::vector<tcp::endpoint>& endpoints,
-                                             const std::string& host_header, const std::string& target);
+                                             const std::string& host_header, const std::string& target,
+                                             int attempt = 0);
 
 // Per-attempt timeouts for many connections with one periodic timer, instead
 // of arming (and cancelling) a timer for every request: each tick closes the

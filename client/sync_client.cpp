@@ -125,12 +125,12 @@ int SyncClient::read_answer(std::int64_t deadline_us, bool& got_nothing) {
   }
 }
 
-HttpResult SyncClient::get(const std::string& target) {
+HttpResult SyncClient::get(const std::string& target, int attempt) {
   const std::int64_t deadline = timeout_.count() > 0 ? now_us() + timeout_.count() * 1000 : 0;
   HttpResult r;
   opened_ = false;
   request_.clear();
-  format_get(request_, target, host_);
+  format_get(request_, target, host_, attempt);
   for (int fresh = 0; fresh < 2; ++fresh) {
     bool reused = fd_ >= 0;
     if (!reused) {
@@ -147,6 +147,7 @@ HttpResult SyncClient::get(const std::string& target) {
     if (err == 0) {
       r.status = response_->status();
       r.bytes = response_->body_bytes();
+      r.delay_us = response_->delay_us();
       r.conn = conn_id_;
       r.opened = opened_;
       // As take_answer(): kept only if kept alive and nothing came beyond the answer.

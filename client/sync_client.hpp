@@ -26,7 +26,8 @@ class SyncClient {
   // One GET, its answer's status and body length (interim answers skipped, as
   // async_read_answer does), or why there is none. A kept-alive connection the
   // server closed meanwhile is reopened once.
-  HttpResult get(const std::string& target);
+  // `attempt` (from 0) is sent as X-Attempt on retries (see format_get).
+  HttpResult get(const std::string& target, int attempt = 0);
 
  private:
   // 0, or an errno (ETIMEDOUT once the deadline has passed).

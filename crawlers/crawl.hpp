@@ -5,6 +5,7 @@
 // request to the recorder. The models live in crawlers/models/, one file each,
 // and are listed in crawlers/models.cpp.
 #include "client/sync_client.hpp"
+#include "common/delay_dist.hpp"
 #include "common/query.hpp"
 
 #include <boost/asio/ip/tcp.hpp>
@@ -27,8 +28,12 @@ struct CrawlConfig {
   std::string url = "http://127.0.0.1:8080";
   std::string name;  // empty: the model's name
   std::int64_t num = 500;
-  std::int64_t delay_ms = 100;
+  std::int64_t delay_ms = 100;  // the median when delay_dist varies it
+  DelayDist delay_dist;         // sent in every URL (fixed: nothing sent, the book's URLs)
   int concurrency = 100;
+  // Fire `concurrency` requests, wait for all of them, fire the next ones
+  // (the book's AsyncBatcher), instead of keeping every slot busy.
+  bool batched = false;
   bool progress = false;        // print done/total on stderr while running
   std::uint64_t seed = 0;       // for the random URL tails; 0 picks one
   int loops = 1;                // event-loop models (the table's event_loops): loops, one thread each
@@ -43,8 +48,9 @@ struct RequestRecord {
   std::int64_t bytes = 0;
   int status = 0;
   int attempts = 0;
-  std::int64_t conn = 0;  // the connection of its last attempt (0: none answered)
-  bool opened = false;    // opened for that attempt (ramp-up, reconnects)
+  std::int64_t conn = 0;       // the connection of its last attempt (0: none answered)
+  bool opened = false;         // opened for that attempt (ramp-up, reconnects)
+  std::int64_t delay_us = -1;  // the delay the server gave its last answer (X-Delay-Us); -1: unknown
 };
 
 struct CrawlJob {
@@ -53,6 +59,7 @@ struct CrawlJob {
   std::vector<boost::asio::ip::tcp::endpoint> endpoints;  // resolved before the clock starts
   std::string host_header;                                // "host:port"
   std::vector<std::string> targets;                       // "/add?name=...&delay=...&abcdefghij"
+  std::size_t begin = 0, end = 0;                         // the URLs to fetch now: targets[begin, end)
   int concurrency = 1;
   int loops = 1;
   int retries = 0;
@@ -66,7 +73,7 @@ struct LoopShare {
   int concurrency = 1;
 };
 
-// Splits the URLs and the concurrency evenly over job.loops event loops and
+// Splits the job's URLs and the concurrency evenly over job.loops event loops and
 // runs `loop` for each share on its own thread (a single loop runs on the
 // calling thread). Rethrows the first exception a loop threw.
 void run_event_loops(const CrawlJob& job, const std::function<void(const LoopShare&)>& loop);
@@ -171,7 +178,14 @@ Percentiles percentiles(std::vector<double> values);
 std::string timeline_csv(const CrawlSummary& s);
 nlohmann::json to_json(const CrawlSummary& s);
 
-// The ideal time of a crawl: ceil(num / concurrency) * delay.
-double ideal_seconds(std::int64_t num, int concurrency, std::int64_t delay_ms);
+// The ideal time of a crawl whose requests take `delays_us` in index order:
+// what a perfect semaphore of `slots` would take, each slot starting the next
+// request the moment its last one ends, nothing lost in between. A scheduler
+// that cannot know a delay before its request is answered can do no better.
+// With one fixed delay it is the book's ceil(num / slots) * delay.
+double ideal_seconds(const std::vector<std::int64_t>& delays_us, int slots);
+// The same for the batched pattern: each batch of `slots` lasts as long as
+// its longest delay.
+double batched_ideal_seconds(const std::vector<std::int64_t>& delays_us, int slots);
 
 }  // namespace testbed

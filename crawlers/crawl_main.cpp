@@ -30,7 +30,14 @@ int main(int argc, char** argv) {
     ("url", po::value(&cfg.url)->default_value(cfg.url), "the delay server")
     ("name", po::value(&cfg.name), "name sent to the server (default: the model's name)")
     ("num,n", po::value(&cfg.num)->default_value(cfg.num), "number of URLs to fetch")
-    ("delay,d", po::value(&cfg.delay_ms)->default_value(cfg.delay_ms), "server-side delay per request, ms")
+    ("delay,d", po::value(&cfg.delay_ms)->default_value(cfg.delay_ms),
+     "server-side delay per request, ms (the median when --delay-dist varies it)")
+    ("delay-dist", po::value<std::string>()->default_value("fixed"),
+     "ask for delays that vary: fixed, uniform[:spread=S], lognormal[:sigma=S], "
+     "pareto[:alpha=A,cap=K], each with an optional knee=N (sent in every URL; the server "
+     "draws each URL's delay from its --seed, the same for every model)")
+    ("batched", ((loop_models + ": fire --concurrency requests, wait for all of them, then the "
+     "next ones (the book's AsyncBatcher), instead of keeping every slot busy").c_str()))
     ("concurrency,c", po::value(&cfg.concurrency)->default_value(cfg.concurrency),
      "requests in flight at most (ignored by serial)")
     ("loops", po::value(&cfg.loops)->default_value(cfg.loops),
@@ -41,7 +48,7 @@ int main(int argc, char** argv) {
     ("timeout-ms", po::value(&cfg.timeout_ms)->default_value(cfg.timeout_ms),
      "limit on each attempt, ms; 0: the delay plus 10 s")
     ("timeline", po::value<std::string>(), "write the client timeline CSV here "
-     "(model,index,start,end,bytes,status,attempts)")
+     "(model,index,start,end,bytes,status,attempts,conn,opened,delay)")
     ("json", "print one JSON summary object instead of the Result line")
     ("progress", "show done/total on stderr while running")
     ("seed", po::value(&cfg.seed)->default_value(0), "seed for the random URL tails (0: random)");
@@ -63,6 +70,13 @@ int main(int argc, char** argv) {
   }
   if (!vm.count("model")) return testbed::usage_error("crawl", "--model is required (see --list-models)");
   cfg.progress = vm.count("progress") > 0;
+  cfg.batched = vm.count("batched") > 0;
+  {
+    std::string err;
+    auto dist = testbed::parse_delay_spec(vm["delay-dist"].as<std::string>(), &err);
+    if (!dist) return testbed::usage_error("crawl", "--delay-dist: " + err);
+    cfg.delay_dist = *dist;
+  }
   testbed::raise_open_files_limit();
 
   testbed::CrawlSummary s;

@@ -23,13 +23,13 @@
 namespace testbed {
 
 void run_event_loops(const CrawlJob& job, const std::function<void(const LoopShare&)>& loop) {
-  const std::size_t n = job.targets.size();
+  const std::size_t n = job.end - job.begin;
   const std::size_t loops = std::max<std::size_t>(
       1, std::min({static_cast<std::size_t>(job.loops), static_cast<std::size_t>(job.concurrency), n}));
   std::vector<LoopShare> shares(loops);
   for (std::size_t k = 0; k < loops; ++k) {
-    shares[k].begin = n * k / loops;
-    shares[k].end = n * (k + 1) / loops;
+    shares[k].begin = job.begin + n * k / loops;
+    shares[k].end = job.begin + n * (k + 1) / loops;
     shares[k].concurrency = static_cast<int>(job.concurrency / loops + (k < job.concurrency % loops));
   }
   if (loops == 1) return loop(shares[0]);
@@ -49,7 +49,16 @@ void run_event_loops(const CrawlJob& job, const std::function<void(const LoopSha
 }
 
 std::int64_t effective_timeout_ms(const CrawlConfig& c) {
-  return c.timeout_ms ? c.timeout_ms : c.delay_ms + 10'000;
+  if (c.timeout_ms) return c.timeout_ms;
+  // The longest delay the server may give (beyond p99.999 for a lognormal,
+  // the cap for a pareto, the knee's factor with all of ours in flight), and 10 s.
+  const DelayDist& d = c.delay_dist;
+  double longest = static_cast<double>(c.delay_ms);
+  if (d.shape == DelayShape::uniform) longest *= 1 + d.spread;
+  if (d.shape == DelayShape::lognormal) longest *= std::exp(4.5 * d.sigma);
+  if (d.shape == DelayShape::pareto) longest *= d.cap;
+  if (d.knee > 0) longest *= 1 + c.concurrency / d.knee;
+  return static_cast<std::int64_t>(std::ceil(longest)) + 10'000;
 }
 
 namespace {
@@ -61,7 +70,7 @@ std::vector<std::string> make_targets(const CrawlConfig& cfg, const BaseUrl& bas
   std::uniform_int_distribution<int> letter('a', 'z');
   std::string prefix = base.prefix + "/add?name=";
   percent_encode(name, prefix);
-  prefix += "&delay=" + std::to_string(cfg.delay_ms) + "&";
+  prefix += "&delay=" + std::to_string(cfg.delay_ms) + delay_query(cfg.delay_dist) + "&";
   std::vector<std::string> targets(static_cast<std::size_t>(cfg.num));
   for (auto& t : targets) {
     t.reserve(prefix.size() + 10);
@@ -177,6 +186,12 @@ CrawlSummary run_crawl(const CrawlConfig& config) {
     throw std::invalid_argument("--loops applies to the event-loop models only (" + names + ")");
   }
   if (config.timeout_ms < 0) throw std::invalid_argument("--timeout-ms cannot be negative");
+  if (config.batched && !model->event_loops) {
+    std::string names;
+    for (const auto& m : models())
+      if (m.event_loops) names += (names.empty() ? "" : ", ") + std::string(m.name);
+    throw std::invalid_argument("--batched applies to the event-loop models only (" + names + ")");
+  }
   check_open_files(model->one_in_flight ? 1 : std::min<std::int64_t>(config.concurrency, config.num));
   std::string error;
   auto base = parse_base_url(config.url, &error);
@@ -191,6 +206,8 @@ CrawlSummary run_crawl(const CrawlConfig& config) {
   job.host_header = base->authority;
   if (s.config.seed == 0) s.config.seed = std::random_device{}() | 1;  // reported, so a run can be repeated
   job.targets = make_targets(s.config, *base, s.config.name);
+  job.begin = 0;
+  job.end = job.targets.size();
   job.concurrency = config.concurrency;
   job.loops = config.loops;
   job.retries = config.retries;
@@ -209,7 +226,18 @@ CrawlSummary run_crawl(const CrawlConfig& config) {
   getrusage(RUSAGE_SELF, &r0);
   double t0 = mono_seconds();
   try {
-    model->fn(job, rec);
+    if (!config.batched) {
+      model->fn(job, rec);
+    } else {
+      // AsyncBatcher: the model runs one batch of `concurrency` URLs to its
+      // end (every request answered), then the next.
+      const std::size_t n = job.targets.size(), batch = static_cast<std::size_t>(config.concurrency);
+      for (std::size_t b = 0; b < n; b += batch) {
+        job.begin = b;
+        job.end = std::min(n, b + batch);
+        model->fn(job, rec);
+      }
+    }
   } catch (const std::exception& e) {
     // Out of threads, memory or the like: what was measured is still reported
     // and written, and what was not done is failed with the reason.

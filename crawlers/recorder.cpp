@@ -16,6 +16,7 @@ bool Recorder::settle(std::size_t i, const HttpResult& r, int attempt) {
   rec.attempts = attempt + 1;
   rec.conn = r.conn;
   rec.opened = r.opened;
+  rec.delay_us = r.delay_us;
   if (retry_.again(r, attempt)) return true;
   if (r.status)
     finish(i, r.status, r.bytes);
@@ -27,7 +28,7 @@ bool Recorder::settle(std::size_t i, const HttpResult& r, int attempt) {
 void fetch_blocking(SyncClient& client, const CrawlJob& job, Recorder& rec, std::size_t i) {
   rec.start(i);
   for (int attempt = 0;; ++attempt) {
-    HttpResult r = client.get(job.targets[i]);  // blocks for the whole delay
+    HttpResult r = client.get(job.targets[i], attempt);  // blocks for the whole delay
     if (!rec.settle(i, r, attempt)) return;
     std::this_thread::sleep_for(retry_backoff(attempt, i));
   }

@@ -8,16 +8,40 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
+#include <queue>
 
 namespace testbed {
 
-double ideal_seconds(std::int64_t num, int concurrency, std::int64_t delay_ms) {
-  if (num <= 0 || concurrency <= 0) return 0;
-  return static_cast<double>((num + concurrency - 1) / concurrency) * delay_ms / 1000.0;
+double ideal_seconds(const std::vector<std::int64_t>& delays_us, int slots) {
+  if (delays_us.empty() || slots <= 0) return 0;
+  // When each slot is free next, earliest first: request i goes to the
+  // earliest, which is then busy for its delay.
+  std::priority_queue<std::int64_t, std::vector<std::int64_t>, std::greater<>> free_at;
+  for (int k = 0; k < slots && static_cast<std::size_t>(k) < delays_us.size(); ++k) free_at.push(0);
+  std::int64_t end = 0;
+  for (std::int64_t d : delays_us) {
+    std::int64_t t = free_at.top() + d;
+    free_at.pop();
+    free_at.push(t);
+    end = std::max(end, t);
+  }
+  return static_cast<double>(end) / 1e6;
+}
+
+double batched_ideal_seconds(const std::vector<std::int64_t>& delays_us, int slots) {
+  if (slots <= 0) return 0;
+  std::int64_t total = 0;
+  for (std::size_t b = 0; b < delays_us.size(); b += static_cast<std::size_t>(slots)) {
+    auto first = delays_us.begin() + static_cast<std::ptrdiff_t>(b);
+    auto last = delays_us.begin() + static_cast<std::ptrdiff_t>(std::min(delays_us.size(), b + slots));
+    total += *std::max_element(first, last);
+  }
+  return static_cast<double>(total) / 1e6;
 }
 
 std::string timeline_csv(const CrawlSummary& s) {
-  std::string out = "model,index,start,end,bytes,status,attempts,conn,opened\n";
+  std::string out = "model,index,start,end,bytes,status,attempts,conn,opened,delay\n";
   out.reserve(out.size() + s.records.size() * 64);
   for (std::size_t i = 0; i < s.records.size(); ++i) {
     const RequestRecord& r = s.records[i];
@@ -38,6 +62,8 @@ std::string timeline_csv(const CrawlSummary& s) {
     append_int(out, r.conn);
     out.push_back(',');
     out.push_back(r.opened ? '1' : '0');
+    out.push_back(',');
+    if (r.delay_us >= 0) append_seconds(out, r.delay_us);  // empty: the server did not say
     out.push_back('\n');
   }
   return out;
@@ -88,18 +114,30 @@ nlohmann::json to_json(const CrawlSummary& s) {
   // A model with one request in flight (serial) has that whatever --concurrency says.
   const ModelEntry* model = find_model(c.model);
   int concurrency = model && model->one_in_flight ? 1 : c.concurrency;
-  double ideal = ideal_seconds(c.num, concurrency, c.delay_ms);
+  // The delays the requests were given, from the server's answers
+  // (X-Delay-Us); a request without one (it failed, or another server) counts
+  // with the delay it asked for, the median.
+  std::vector<std::int64_t> delays_us(s.records.size(), c.delay_ms * 1000);
+  std::size_t delays_said = 0;
+  for (std::size_t i = 0; i < s.records.size(); ++i)
+    if (s.records[i].delay_us >= 0) {
+      delays_us[i] = s.records[i].delay_us;
+      ++delays_said;
+    }
+  double ideal = ideal_seconds(delays_us, concurrency);
   nlohmann::json errors = nlohmann::json::object();
   for (const auto& [msg, n] : s.errors) errors[msg] = n;
   // Every answered request: its latency, and what the model added to the
   // delay the server was asked for (its overhead).
-  std::vector<double> latency_ms, overhead_us;
+  std::vector<double> latency_ms, overhead_us, delay_ms;
   latency_ms.reserve(s.records.size());
   overhead_us.reserve(s.records.size());
-  for (const RequestRecord& r : s.records) {
+  for (std::size_t i = 0; i < s.records.size(); ++i) {
+    const RequestRecord& r = s.records[i];
     if (r.status != 200) continue;
     latency_ms.push_back(static_cast<double>(r.end_us - r.start_us) / 1000.0);
-    overhead_us.push_back(static_cast<double>(r.end_us - r.start_us - c.delay_ms * 1000));
+    overhead_us.push_back(static_cast<double>(r.end_us - r.start_us - delays_us[i]));
+    delay_ms.push_back(static_cast<double>(delays_us[i]) / 1000.0);
   }
   const Percentiles overhead = percentiles(std::move(overhead_us));
   const RunCost& k = s.cost;
@@ -129,8 +167,16 @@ nlohmann::json to_json(const CrawlSummary& s) {
       {"retries", s.retries},
       {"max_retries", c.retries},
       {"timeout_ms", effective_timeout_ms(c)},
+      {"delay_dist", delay_spec(c.delay_dist)},
+      {"batched", c.batched},
       {"ideal_seconds", ideal},
+      {"ideal_from", delays_said == s.records.size() ? "server"
+                     : delays_said == 0              ? "requested"
+                                                     : "server, requested where unanswered"},
       {"efficiency", s.seconds > 0 ? ideal / s.seconds : 0.0},
+      {"batched_ideal_seconds",
+       c.batched ? nlohmann::json(batched_ideal_seconds(delays_us, concurrency)) : nlohmann::json(nullptr)},
+      {"delay_given_ms", to_json(percentiles(std::move(delay_ms)))},
       {"errors", errors},
       {"stopped_early", s.stopped_early.empty() ? nlohmann::json(nullptr) : nlohmann::json(s.stopped_early)},
       {"latency_ms", to_json(percentiles(std::move(latency_ms)))},

@@ -98,7 +98,7 @@ class SerialSaver {
     std::string target = save_target(ep_, value);
     for (int attempt = 0;; ++attempt) {
       std::int64_t start = now_us();
-      HttpResult r = client_.get(target);
+      HttpResult r = client_.get(target, attempt);
       if (!log_.attempt(start, now_us(), value, r, attempt)) return;
       std::this_thread::sleep_for(retry_backoff(attempt, static_cast<std::uint64_t>(value)));
     }
@@ -172,7 +172,7 @@ class AsyncSaver {
     for (int attempt = 0;; ++attempt) {
       std::int64_t start = now_us();
       sweeper_.arm(*conn);
-      HttpResult r = co_await async_get(*conn, ep_.endpoints, ep_.host_header, target);
+      HttpResult r = co_await async_get(*conn, ep_.endpoints, ep_.host_header, target, attempt);
       sweeper_.disarm(*conn);
       if (conn->timed_out) r.error = timeout_error(sweeper_.timeout(), ep_.host_header);
       if (!log_.attempt(start, now_us(), value, r, attempt)) break;

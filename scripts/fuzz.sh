@@ -17,7 +17,7 @@ cp -n fuzz/corpus/* "$out/corpus/" 2>/dev/null || true
 echo "fuzz: building $out/fuzz_request"
 clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
   -DBOOST_ASIO_NO_DEPRECATED -I. \
-  fuzz/fuzz_request.cpp server/request.cpp server/response.cpp common/query.cpp common/csv.cpp -lboost_url -o "$out/fuzz_request"
+  fuzz/fuzz_request.cpp server/request.cpp server/response.cpp common/query.cpp common/delay_dist.cpp common/csv.cpp -lboost_url -o "$out/fuzz_request"
 echo "fuzz: running for ${seconds} s"
 cd "$out"
 ./fuzz_request -max_total_time="$seconds" -max_len=16384 -timeout=10 -print_final_stats=1 corpus 2>&1 |

@@ -20,13 +20,19 @@ int main(int argc, char** argv) {
     ("bind", po::value(&cfg.bind)->default_value(cfg.bind), "address to listen on")
     ("threads", po::value(&cfg.threads)->default_value(cfg.threads), "event-loop threads")
     ("timeline", po::value(&cfg.timeline_path)->default_value(cfg.timeline_path),
-     "CSV file that /add?flush=True and shutdown write (name,start,end)")
+     "CSV file that /add?flush=True and shutdown write (name,start,end,delay)")
     ("db", po::value(&cfg.db_path), "SQLite file for /add?prime=N (default: primes.sqlite "
      "next to the timeline file)")
     ("db-latency-ms", po::value(&cfg.db_latency_ms)->default_value(cfg.db_latency_ms),
      "how long a prime save takes to answer")
     ("db-lock-wait-ms", po::value(&cfg.db_lock_wait_ms)->default_value(cfg.db_lock_wait_ms),
      "how long a save waits for a lock another process holds on the database, then 503")
+    ("delay-dist", po::value<std::string>()->default_value("fixed"),
+     "how delays vary for a request that names no dist=: fixed, uniform[:spread=S], "
+     "lognormal[:sigma=S], pareto[:alpha=A,cap=K], each with an optional knee=N (the delay grows "
+     "by in_flight/N); the request's delay is the median (see the README)")
+    ("db-latency-dist", po::value<std::string>()->default_value("fixed"),
+     "how a save's latency varies around --db-latency-ms, in the same form (no knee)")
     ("max-delay-ms", po::value(&cfg.max_delay_ms)->default_value(cfg.max_delay_ms),
      "largest delay a client may ask for")
     ("timeline-capacity", po::value(&cfg.timeline_capacity)->default_value(cfg.timeline_capacity),
@@ -42,7 +48,8 @@ int main(int argc, char** argv) {
     ("drop-rate", po::value(&cfg.drop_rate)->default_value(cfg.drop_rate),
      "fraction of /add requests whose connection is closed after the delay, unanswered")
     ("seed", po::value(&cfg.seed)->default_value(cfg.seed),
-     "seed for the fault draws, for repeatable runs; 0 picks one and prints it")
+     "seed for the delay and fault draws (each a function of the seed and the request's URL, so "
+     "repeatable in any order); 0 picks one and prints it")
     ("port-file", po::value<std::string>(), "write the listening port to this file once ready");
   // clang-format on
   po::variables_map vm;
@@ -61,6 +68,16 @@ int main(int argc, char** argv) {
                                 "--error-rate and --drop-rate must be >= 0 and add up to at most 1");
   if (cfg.read_timeout_ms < 0)
     return testbed::usage_error("delayserver", "--read-timeout-ms cannot be negative");
+  for (auto [flag, dist] :
+       {std::pair{"delay-dist", &cfg.delay_dist}, {"db-latency-dist", &cfg.db_latency_dist}}) {
+    std::string err;
+    auto d = testbed::parse_delay_spec(vm[flag].as<std::string>(), &err);
+    if (!d) return testbed::usage_error("delayserver", "--" + std::string(flag) + ": " + err);
+    *dist = *d;
+  }
+  if (cfg.db_latency_dist.knee > 0)
+    return testbed::usage_error("delayserver",
+                                "--db-latency-dist takes no knee (saves are not counted in flight)");
   cfg.port = static_cast<std::uint16_t>(port);
   testbed::raise_open_files_limit();
   try {
@@ -76,6 +93,9 @@ int main(int argc, char** argv) {
               << " (timeline: " << cfg.timeline_path << ", db: " << server.config().db_path << ")"
               << std::endl;
     const auto& c = server.config();
+    if (c.delay_dist != testbed::DelayDist{} || c.db_latency_dist != testbed::DelayDist{})
+      std::cout << "delayserver: delays " << testbed::delay_spec(c.delay_dist) << ", save latency "
+                << testbed::delay_spec(c.db_latency_dist) << ", seed " << c.seed << std::endl;
     if (c.error_rate > 0 || c.drop_rate > 0)
       std::cout << "delayserver: injecting faults: error rate " << c.error_rate << ", drop rate "
                 << c.drop_rate << ", seed " << c.seed << std::endl;

@@ -2,6 +2,7 @@
 
 #include "common/query.hpp"
 
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/url/parse.hpp>
 
@@ -24,9 +25,19 @@ void RequestHead::on_request_impl(http::verb method, string_view, string_view ta
   target_.assign(target.data(), target.size());
 }
 
-void RequestHead::on_field_impl(http::field f, string_view, string_view, error_code&) {
+void RequestHead::on_field_impl(http::field f, string_view name, string_view value, error_code& ec) {
   if (f == http::field::host) ++host_fields_;
   if (f == http::field::transfer_encoding) transfer_encoding_ = true;
+  if (f == http::field::unknown && boost::beast::iequals(name, "X-Attempt")) {
+    std::int64_t n = 0;
+    if (parse_nonneg_int({value.data(), value.size()}, n) != IntError::ok || n < 1 || n > 1'000'000) {
+      reject_status_ = 400;
+      reject_reason_ = "bad X-Attempt: expected an attempt number 1..1000000";
+      ec = http::error::bad_value;
+      return;
+    }
+    attempt_ = static_cast<int>(n);
+  }
 }
 
 // The framing must be exactly RFC 9112's, or a body could be read as the next
@@ -175,6 +186,7 @@ Route route_request(bool is_get, std::string_view target, const RouteLimits& lim
   if (auto raw = query_param(t.query, "prime")) {
     IntError e = parse_nonneg_int(*raw, out.prime);
     if (e != IntError::ok) return reject(out, 400, "bad prime '" + std::string(*raw) + "': " + describe(e));
+    out.key = request_key(t.query);
     return out.route = Route::add_prime;
   }
   auto raw_name = query_param(t.query, "name");
@@ -191,6 +203,24 @@ Route route_request(bool is_get, std::string_view target, const RouteLimits& lim
                     "bad delay " + std::to_string(out.delay_ms) + ": over the maximum of " +
                         std::to_string(limits.max_delay_ms) + " ms");
   }
+  // The distribution: the request's parameters over the server's default.
+  out.dist = limits.default_dist;
+  unsigned given = 0;
+  for (std::string_view q = t.query; !q.empty();) {
+    auto amp = q.find('&');
+    std::string_view param = q.substr(0, amp);
+    auto eq = param.find('=');
+    std::string_view name = param.substr(0, eq);
+    if (unsigned bit = delay_param_bit(name)) {
+      std::string_view value = eq == std::string_view::npos ? std::string_view() : param.substr(eq + 1);
+      if (!set_delay_param(out.dist, name, value, &out.error)) return reject(out, 400, std::move(out.error));
+      given |= bit;
+    }
+    if (amp == std::string_view::npos) break;
+    q.remove_prefix(amp + 1);
+  }
+  if (given && !check_delay_dist(out.dist, given, &out.error)) return reject(out, 400, std::move(out.error));
+  out.key = request_key(t.query);
   return out.route = Route::add_delay;
 }
 

@@ -7,6 +7,8 @@
 //                  once warm, and bodies are refused (nothing here takes one).
 //   parse_failure  the status and reason for a request the parser rejected.
 //   route_request  the route and its checked arguments, from method and target.
+#include "common/delay_dist.hpp"
+
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/basic_parser.hpp>
 
@@ -37,6 +39,9 @@ class RequestHead : public boost::beast::http::basic_parser<true> {
   const char* reject_reason() const { return reject_reason_; }
   // Whether the request line was complete (Beast parses it before the fields).
   bool has_request_line() const { return has_request_line_; }
+  // The X-Attempt field a retrying client sends (2 for the first retry); 1
+  // when absent. Faults are drawn per URL and attempt (delay_dist.hpp).
+  int attempt() const { return attempt_; }
 
  private:
   using error_code = boost::beast::error_code;
@@ -60,6 +65,7 @@ class RequestHead : public boost::beast::http::basic_parser<true> {
   int host_fields_ = 0;
   bool transfer_encoding_ = false;
   bool has_request_line_ = false;
+  int attempt_ = 1;
 };
 
 // RFC 9112 2.2: a server SHOULD ignore at least one empty line before a
@@ -93,13 +99,16 @@ enum class Route {
 struct RouteLimits {
   std::int64_t default_delay_ms = 1024;
   std::int64_t max_delay_ms = 60'000;
+  DelayDist default_dist;  // for a request that names no dist
 };
 
 struct Routed {
   Route route = Route::rejected;
-  int status = 200;  // 400, 404 or 405 when rejected
-  std::string name;  // add_delay: the decoded name (capacity reused)
-  std::int64_t delay_ms = 0;
+  int status = 200;           // 400, 404 or 405 when rejected
+  std::string name;           // add_delay: the decoded name (capacity reused)
+  std::int64_t delay_ms = 0;  // add_delay: the median of `dist`
+  DelayDist dist;             // add_delay: the request's, or the server's default
+  std::uint64_t key = 0;      // add_delay, add_prime: request_key() of the query
   std::int64_t prime = 0;
   std::string error;  // rejected: the reason
 };

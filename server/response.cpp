@@ -19,6 +19,10 @@ void write_response(std::string& out, const Answer& head, std::string_view body)
   out.append(head.content_type);
   out.append("\r\nContent-Length: ");
   append_int(out, static_cast<std::int64_t>(body.size()));
+  if (head.delay_us >= 0) {
+    out.append("\r\nX-Delay-Us: ");
+    append_int(out, head.delay_us);
+  }
   if (head.status == 405) out.append("\r\nAllow: GET");
   if (!head.keep_alive)
     out.append("\r\nConnection: close");

@@ -1,12 +1,15 @@
 #pragma once
 // delayserver: the book's tornado server, rebuilt on Boost.Beast.
 //   GET /add?name=NAME&delay=MS   wait MS ms on a timer, answer ".", record the span
+//       [&dist=...&sigma=...]     the delay drawn from a distribution (common/delay_dist.hpp)
 //   GET /add?flush=True           write the recorded timeline to the configured file
 //   GET /add?prime=N              store N in the SQLite database, answer after the latency
 //   GET /health                   readiness for scripts
 //   GET /timeline                 the recorded timeline as CSV, without writing a file
 //   GET /primes[?reset=True]      what the database holds (count, sum), or empty it
 //   GET /stats                    connection and fault counters as JSON
+#include "common/delay_dist.hpp"
+
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -25,6 +28,8 @@ struct ServerConfig {
   std::size_t timeline_capacity = 10'000'000;             // rows
   std::size_t timeline_max_bytes = std::size_t{1} << 30;  // memory for rows and names
   std::int64_t default_delay_ms = 1024;                   // the book's default
+  DelayDist delay_dist;       // for a request that names no dist= (common/delay_dist.hpp)
+  DelayDist db_latency_dist;  // of each save's latency, db_latency_ms its median
 
   // Slow or idle peers: a request must arrive complete (and an answer be taken)
   // within this long of the connection becoming ready for it; 0: no limit.
@@ -33,12 +38,14 @@ struct ServerConfig {
   // open-files limit allows): the limit less kReservedFiles (32).
   std::size_t max_connections = 0;
 
-  // Fault injection for /add requests, decided per request from `seed`:
-  // error_rate answers 503 after the delay (nothing recorded or saved),
-  // drop_rate closes the connection after the delay without an answer.
+  // Fault injection for /add requests, decided per request from `seed`, the
+  // request's URL and its attempt (X-Attempt), so that the same URLs meet the
+  // same faults in any order: error_rate answers 503 after the delay (nothing
+  // recorded or saved), drop_rate closes the connection after the delay
+  // without an answer. The delays' draws use the same seed.
   double error_rate = 0;
   double drop_rate = 0;
-  std::uint64_t seed = 0;  // 0: pick one (see DelayServer::seed())
+  std::uint64_t seed = 0;  // 0: pick one (see config())
 };
 
 // What /stats reports.
@@ -52,6 +59,8 @@ struct ServerStats {
   std::uint64_t injected_drops = 0;            // closes from --drop-rate
   std::uint64_t timeline_readers = 0;          // /timeline answers being sent now
   std::uint64_t timeline_readers_refused = 0;  // 503s beyond kMaxTimelineReaders
+  std::uint64_t in_flight = 0;                 // delayed requests held now
+  std::uint64_t peak_in_flight = 0;            // and the most held at once
 };
 
 // /timeline answers a full copy of the timeline; at most this many are held

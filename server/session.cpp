@@ -37,6 +37,7 @@ class Session : public SessionBase {
     srv_.registry.add(this);
   }
   ~Session() override {
+    leave_flight();
     release_timeline();
     srv_.registry.remove(this);
     srv_.counters.connections.fetch_sub(1, std::memory_order_relaxed);
@@ -139,13 +140,15 @@ class Session : public SessionBase {
     reply(http::status::ok, body_, "text/plain");
   }
 
-  // /add?name=N&delay=MS: wait on a timer, answer, record the span.
+  // /add?name=N&delay=MS[&dist=...]: wait on a timer, answer, record the span.
   void start_delay() {
     start_us_ = now_us();
-    fault_ = srv_.roll_fault();
-    if (req_.delay_ms == 0 && fault_ == Fault::none) return finish_delay();
+    fault_ = srv_.roll_fault(req_.key, parser_->attempt());
+    delay_us_ = srv_.enter_flight(req_);
+    in_flight_ = true;
+    if (delay_us_ == 0 && fault_ == Fault::none) return finish_delay();
     delaying_ = true;
-    timer_.expires_after(std::chrono::milliseconds(req_.delay_ms));
+    timer_.expires_after(std::chrono::microseconds(delay_us_));
     timer_.async_wait(beast::bind_front_handler(&Session::on_delay, self()));
     watch_peer();
   }
@@ -160,9 +163,18 @@ class Session : public SessionBase {
   }
 
   void finish_delay() {
+    leave_flight();
     if (fault_ != Fault::none) return inject_fault();
-    srv_.timeline.add(req_.name, start_us_, now_us());
-    reply(http::status::ok, ".", "text/plain");
+    srv_.timeline.add(req_.name, start_us_, now_us(), delay_us_);
+    reply(http::status::ok, ".", "text/plain", delay_us_);
+  }
+
+  // Counted in the server's in-flight requests (the knee's load) from the
+  // arrival of a delayed request until its delay ends or its client leaves.
+  void leave_flight() {
+    if (!in_flight_) return;
+    in_flight_ = false;
+    srv_.leave_flight();
   }
 
   // While the delay runs nothing reads the socket; wait for it to become
@@ -196,11 +208,12 @@ class Session : public SessionBase {
   // /add?prime=N: the database write and the latency run side by side; the
   // answer goes out when both are done. An injected fault skips the write.
   void handle_prime() {
-    fault_ = srv_.roll_fault();
+    fault_ = srv_.roll_fault(req_.key, parser_->attempt());
     pending_ = fault_ == Fault::none ? 2 : 1;
     db_result_ = {};
     db_result_.ok = true;
-    timer_.expires_after(std::chrono::milliseconds(srv_.config.db_latency_ms));
+    delay_us_ = srv_.save_latency_us(req_);
+    timer_.expires_after(std::chrono::microseconds(delay_us_));
     timer_.async_wait([s = self()](beast::error_code) { s->prime_step(); });
     if (fault_ != Fault::none) return;
     srv_.db->save(req_.prime, [s = self()](DbResult r) {
@@ -215,7 +228,7 @@ class Session : public SessionBase {
     if (--pending_ > 0) return;
     if (fault_ != Fault::none) return inject_fault();
     if (!db_result_.ok) return reply_db_error(db_result_);
-    reply(http::status::ok, ".", "text/plain");
+    reply(http::status::ok, ".", "text/plain", delay_us_);
   }
 
   void handle_primes(bool reset) {
@@ -255,7 +268,12 @@ class Session : public SessionBase {
                         {"timeline_dropped", srv_.timeline.dropped()},
                         {"timeline_readers", st.timeline_readers},
                         {"timeline_readers_max", kMaxTimelineReaders},
-                        {"timeline_readers_refused", st.timeline_readers_refused}};
+                        {"timeline_readers_refused", st.timeline_readers_refused},
+                        {"in_flight", st.in_flight},
+                        {"peak_in_flight", st.peak_in_flight},
+                        {"seed", srv_.config.seed},
+                        {"delay_dist", delay_spec(srv_.config.delay_dist)},
+                        {"db_latency_dist", delay_spec(srv_.config.db_latency_dist)}};
     reply(http::status::ok, j.dump() + "\n", "application/json");
   }
 
@@ -266,8 +284,9 @@ class Session : public SessionBase {
   }
 
   // The answer goes into a buffer the session keeps (see response.hpp).
-  void reply(http::status status, std::string_view body, std::string_view content_type) {
-    write_response(out_, {version_, static_cast<int>(status), keep_alive_, content_type}, body);
+  void reply(http::status status, std::string_view body, std::string_view content_type,
+             std::int64_t delay_us = -1) {
+    write_response(out_, {version_, static_cast<int>(status), keep_alive_, content_type, delay_us}, body);
     wait_on_peer();  // a peer that stops reading its answers is timed out too
     asio::async_write(socket_, asio::buffer(out_), beast::bind_front_handler(&Session::on_write, self()));
   }
@@ -288,6 +307,7 @@ class Session : public SessionBase {
   }
 
   void close() {
+    leave_flight();
     beast::error_code ignored;
     socket_.shutdown(tcp::socket::shutdown_send, ignored);
     socket_.close(ignored);
@@ -303,9 +323,11 @@ class Session : public SessionBase {
   std::string out_;
   std::string body_;
   std::int64_t start_us_ = 0;
+  std::int64_t delay_us_ = 0;  // the current request's delay (or save latency)
   unsigned version_ = 11;
   bool keep_alive_ = true;
   bool delaying_ = false;
+  bool in_flight_ = false;       // counted in the server's in-flight requests
   bool holds_timeline_ = false;  // out_ holds a /timeline copy counted in timeline_readers
   Fault fault_ = Fault::none;
   int pending_ = 0;

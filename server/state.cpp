@@ -1,9 +1,11 @@
 #include "server/state.hpp"
 
 #include "common/csv.hpp"
+#include "common/delay_dist.hpp"
 
 #include <sys/resource.h>
 
+#include <cmath>
 #include <filesystem>
 #include <iostream>
 #include <random>
@@ -30,13 +32,6 @@ std::size_t connections_allowed() {
   return limit > kReservedFiles ? limit - kReservedFiles : 1;
 }
 
-std::uint64_t splitmix64(std::uint64_t x) {
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
-
 ServerConfig resolved(ServerConfig c) {
   if (c.db_path.empty()) c.db_path = default_db_path(c.timeline_path);
   std::size_t allowed = connections_allowed();
@@ -58,18 +53,40 @@ ServerConfig resolved(ServerConfig c) {
 
 ServerState::ServerState(ServerConfig c)
     : config(resolved(std::move(c))),
-      limits{config.default_delay_ms, config.max_delay_ms},
+      limits{config.default_delay_ms, config.max_delay_ms, config.delay_dist},
       idle(config.read_timeout_ms),
       timeline(config.timeline_capacity, config.timeline_max_bytes),
       db(std::make_unique<PrimeDb>(config.db_path, config.db_lock_wait_ms)) {}
 
-Fault ServerState::roll_fault() {
+// The draws' streams (unit_draw): the delay's use 1 and 2, a fault's 16 and up.
+constexpr std::uint64_t kFaultStream = 16;
+
+Fault ServerState::roll_fault(std::uint64_t key, int attempt) const {
   if (config.error_rate <= 0 && config.drop_rate <= 0) return Fault::none;
-  std::uint64_t n = fault_draws_.fetch_add(1, std::memory_order_relaxed);
-  double u = static_cast<double>(splitmix64(config.seed ^ splitmix64(n)) >> 11) * 0x1p-53;
+  double u = unit_draw(config.seed, key, kFaultStream + static_cast<std::uint64_t>(attempt));
   if (u < config.drop_rate) return Fault::drop;
   if (u < config.drop_rate + config.error_rate) return Fault::error;
   return Fault::none;
+}
+
+std::int64_t ServerState::enter_flight(const Routed& req) {
+  std::uint64_t others = counters.in_flight.fetch_add(1, std::memory_order_relaxed);
+  std::uint64_t peak = counters.peak_in_flight.load(std::memory_order_relaxed);
+  while (others + 1 > peak &&
+         !counters.peak_in_flight.compare_exchange_weak(peak, others + 1, std::memory_order_relaxed)) {
+  }
+  const std::int64_t max_us = config.max_delay_ms * 1000;
+  if (req.dist.shape == DelayShape::fixed && req.dist.knee == 0) return req.delay_ms * 1000;
+  std::int64_t us = draw_delay_us(req.dist, req.delay_ms, config.seed, req.key, max_us);
+  if (req.dist.knee > 0)
+    us = std::min(max_us, static_cast<std::int64_t>(std::llround(
+                              static_cast<double>(us) * (1 + static_cast<double>(others) / req.dist.knee))));
+  return us;
+}
+
+std::int64_t ServerState::save_latency_us(const Routed& req) const {
+  return draw_delay_us(config.db_latency_dist, config.db_latency_ms, config.seed, req.key,
+                       std::max(config.max_delay_ms, config.db_latency_ms) * 1000);
 }
 
 ServerStats ServerState::stats() const {
@@ -81,7 +98,9 @@ ServerStats ServerState::stats() const {
           counters.injected_errors.load(),
           counters.injected_drops.load(),
           counters.timeline_readers.load(),
-          counters.timeline_readers_refused.load()};
+          counters.timeline_readers_refused.load(),
+          counters.in_flight.load(),
+          counters.peak_in_flight.load()};
 }
 
 long long ServerState::flush(std::string* error) {

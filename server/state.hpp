@@ -17,7 +17,8 @@ namespace testbed {
 
 struct Counters {
   std::atomic<std::uint64_t> connections{0}, accepted{0}, refused{0}, read_timeouts{0}, abandoned{0},
-      injected_errors{0}, injected_drops{0}, timeline_readers{0}, timeline_readers_refused{0};
+      injected_errors{0}, injected_drops{0}, timeline_readers{0}, timeline_readers_refused{0}, in_flight{0},
+      peak_in_flight{0};
 };
 
 enum class Fault { none, error, drop };
@@ -32,8 +33,16 @@ struct ServerState {
   // opens the database; throws std::runtime_error with a reason.
   explicit ServerState(ServerConfig c);
 
-  // --error-rate / --drop-rate, drawn from the seed in arrival order.
-  Fault roll_fault();
+  // --error-rate / --drop-rate for a request with this key (request_key) on
+  // this attempt: a pure function of them and the seed.
+  Fault roll_fault(std::uint64_t key, int attempt) const;
+  // A delayed request arrives: how long it waits, in microseconds (its draw,
+  // times the load factor of a knee), and it counts as in flight until
+  // leave_flight().
+  std::int64_t enter_flight(const Routed& req);
+  void leave_flight() { counters.in_flight.fetch_sub(1, std::memory_order_relaxed); }
+  // A save's latency, in microseconds.
+  std::int64_t save_latency_us(const Routed& req) const;
   ServerStats stats() const;
   // Writes the timeline to config.timeline_path: the number of rows written
   // (counted with the copy, whatever runs meanwhile), or -1 and a reason. The
@@ -47,9 +56,6 @@ struct ServerState {
   IdleClock idle;
   TimelineStore timeline;
   std::unique_ptr<PrimeDb> db;
-
- private:
-  std::atomic<std::uint64_t> fault_draws_{0};
 };
 
 }  // namespace testbed

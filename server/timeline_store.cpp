@@ -20,7 +20,8 @@ const char* TimelineStore::store_name(std::string_view name) {
   return dst;
 }
 
-void TimelineStore::add(std::string_view name, std::int64_t start_us, std::int64_t end_us) {
+void TimelineStore::add(std::string_view name, std::int64_t start_us, std::int64_t end_us,
+                        std::int64_t delay_us) {
   std::lock_guard lock(mu_);
   // What this row would add: a new chunk of rows, or of names, when the last
   // one is full (a chunk's memory is counted when it is taken).
@@ -32,15 +33,16 @@ void TimelineStore::add(std::string_view name, std::int64_t start_us, std::int64
   }
   bytes_ += more;
   if (size_ % kRowsPerChunk == 0) rows_.push_back(std::make_unique_for_overwrite<Row[]>(kRowsPerChunk));
-  rows_[size_ / kRowsPerChunk][size_ % kRowsPerChunk] = {store_name(name), name.size(), start_us, end_us};
+  rows_[size_ / kRowsPerChunk][size_ % kRowsPerChunk] = {store_name(name), name.size(), start_us, end_us,
+                                                         delay_us};
   ++size_;
 }
 
 std::string TimelineStore::to_csv(std::size_t* rows) const {
   std::lock_guard lock(mu_);
   if (rows) *rows = size_;
-  std::string out = "name,start,end\n";
-  out.reserve(out.size() + size_ * 56);
+  std::string out = "name,start,end,delay\n";
+  out.reserve(out.size() + size_ * 64);
   for (std::size_t i = 0; i < size_; ++i) {
     const Row& r = rows_[i / kRowsPerChunk][i % kRowsPerChunk];
     append_csv_field(out, std::string_view(r.name, r.name_size));
@@ -48,6 +50,8 @@ std::string TimelineStore::to_csv(std::size_t* rows) const {
     append_seconds(out, r.start_us);
     out.push_back(',');
     append_seconds(out, r.end_us);
+    out.push_back(',');
+    append_seconds(out, r.delay_us);
     out.push_back('\n');
   }
   return out;

@@ -1,5 +1,5 @@
 #pragma once
-// Per-request (name, start, end) rows kept in memory until a flush.
+// Per-request (name, start, end, delay) rows kept in memory until a flush.
 // Rows and names live in fixed-size chunks: recording a request allocates only
 // when a chunk fills up, and nothing recorded is ever copied again (a growing
 // vector would stall the event loop copying tens of MB under heavy load).
@@ -19,9 +19,11 @@ class TimelineStore {
   TimelineStore(std::size_t capacity, std::size_t max_bytes) : capacity_(capacity), max_bytes_(max_bytes) {}
 
   // Records one request; past either cap the row is counted as dropped.
-  void add(std::string_view name, std::int64_t start_us, std::int64_t end_us);
+  // `delay_us` is the delay the server gave it (its service time, as opposed
+  // to what it spent waiting to be read or written).
+  void add(std::string_view name, std::int64_t start_us, std::int64_t end_us, std::int64_t delay_us);
 
-  // The whole timeline as CSV (header "name,start,end"); `rows`, if given, is
+  // The whole timeline as CSV (header "name,start,end,delay", in seconds); `rows`, if given, is
   // set to the number of rows in it, counted under the same lock.
   std::string to_csv(std::size_t* rows = nullptr) const;
 
@@ -35,6 +37,7 @@ class TimelineStore {
     std::size_t name_size;
     std::int64_t start_us;
     std::int64_t end_us;
+    std::int64_t delay_us;
   };
   static constexpr std::size_t kRowsPerChunk = 1 << 16;
   static constexpr std::size_t kNameChunk = 1 << 20;

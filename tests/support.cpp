@@ -49,17 +49,20 @@ TestServer::~TestServer() {
   thread_.join();
 }
 
-Reply http_get(std::uint16_t port, const std::string& target) {
+Reply http_get(std::uint16_t port, const std::string& target, int attempt) {
   asio::io_context ioc;
   tcp::socket socket(ioc);
   socket.connect({asio::ip::make_address("127.0.0.1"), port});
   http::request<http::empty_body> req(http::verb::get, target, 11);
   req.set(http::field::host, "127.0.0.1");
+  if (attempt > 1) req.set("X-Attempt", std::to_string(attempt));
   http::write(socket, req);
   beast::flat_buffer buffer;
-  http::response<http::string_body> res;
-  http::read(socket, buffer, res);
-  return {static_cast<int>(res.result_int()), res.body()};
+  http::response_parser<http::string_body> parser;
+  parser.body_limit(std::uint64_t{1} << 30);  // a whole /timeline
+  http::read(socket, buffer, parser);
+  const auto& res = parser.get();
+  return {static_cast<int>(res.result_int()), res.body(), std::string(res["X-Delay-Us"])};
 }
 
 std::string raw_exchange(std::uint16_t port, const std::string& bytes, int timeout_ms) {

@@ -40,9 +40,10 @@ class TestServer {
 struct Reply {
   int status = 0;
   std::string body;
+  std::string delay_us;  // the X-Delay-Us field ("" if absent)
 };
-// One GET over a new connection.
-Reply http_get(std::uint16_t port, const std::string& target);
+// One GET over a new connection (with an X-Attempt field when attempt > 1).
+Reply http_get(std::uint16_t port, const std::string& target, int attempt = 1);
 
 // Sends raw bytes, then reads until the server closes or `timeout_ms` passes.
 std::string raw_exchange(std::uint16_t port, const std::string& bytes, int timeout_ms = 3000);

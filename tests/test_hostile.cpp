@@ -141,21 +141,27 @@ TEST_CASE("a client that leaves mid-delay is noticed and nothing is recorded", "
   CHECK(srv.server().stats().abandoned == 1);
 }
 
-TEST_CASE("injected errors and drops follow the seed and record nothing", "[hostile][faults]") {
-  auto run = [](std::uint64_t seed) {
+TEST_CASE("injected errors and drops follow the seed and the URL, in any order, and record nothing",
+          "[hostile][faults]") {
+  // Outcome of URL i (D dropped, E 503, O answered), visiting the URLs in the
+  // given order, with the given name and attempt.
+  auto run = [](std::uint64_t seed, bool reverse, const std::string& name, int attempt) {
     ServerConfig cfg;
     cfg.error_rate = 0.3;
     cfg.drop_rate = 0.2;
     cfg.seed = seed;
     test::TestServer srv(cfg);
-    std::string outcomes;
-    for (int i = 0; i < 200; ++i) {
-      std::string r = test::raw_exchange(
-          srv.port(), "GET /add?name=f&delay=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-      outcomes += r.empty()                         ? 'D'
-                  : r.rfind("HTTP/1.1 503", 0) == 0 ? 'E'
-                  : r.rfind("HTTP/1.1 200", 0) == 0 ? 'O'
-                                                    : '?';
+    std::string outcomes(200, '?');
+    for (int k = 0; k < 200; ++k) {
+      int i = reverse ? 199 - k : k;
+      std::string field = attempt > 1 ? "X-Attempt: " + std::to_string(attempt) + "\r\n" : "";
+      std::string r = test::raw_exchange(srv.port(), "GET /add?name=" + name + "&delay=1&url" +
+                                                         std::to_string(i) + " HTTP/1.1\r\nHost: x\r\n" +
+                                                         field + "Connection: close\r\n\r\n");
+      outcomes[i] = r.empty()                         ? 'D'
+                    : r.rfind("HTTP/1.1 503", 0) == 0 ? 'E'
+                    : r.rfind("HTTP/1.1 200", 0) == 0 ? 'O'
+                                                      : '?';
     }
     auto st = srv.server().stats();
     auto n = [&](char c) {
@@ -172,9 +178,30 @@ TEST_CASE("injected errors and drops follow the seed and record nothing", "[host
     CHECK(n('E') < 95);
     return outcomes;
   };
-  std::string first = run(42);
-  CHECK(run(42) == first);
-  CHECK(run(43) != first);
+  std::string first = run(42, false, "f", 1);
+  CHECK(run(42, true, "f", 1) == first);   // arrival order does not matter
+  CHECK(run(42, false, "g", 1) == first);  // nor the name (every model sends its own)
+  CHECK(run(43, false, "f", 1) != first);  // the seed does
+  // A retry draws again: some URLs that failed their first attempt pass their second.
+  std::string retry = run(42, false, "f", 2);
+  CHECK(retry != first);
+  int recovered = 0;
+  for (int i = 0; i < 200; ++i) recovered += first[i] != 'O' && retry[i] == 'O';
+  CHECK(recovered > 20);  // half of the ~100 that failed are expected to pass
+}
+
+TEST_CASE("a malformed X-Attempt is a 400 with the reason", "[hostile][faults]") {
+  test::TestServer srv;
+  for (const char* bad : {"0", "two", "-1", "9999999"}) {
+    INFO(bad);
+    std::string r =
+        test::raw_exchange(srv.port(), std::string("GET /add?name=a&delay=0 HTTP/1.1\r\nHost: x\r\n"
+                                                   "X-Attempt: ") +
+                                           bad + "\r\n\r\n");
+    CHECK(r.rfind("HTTP/1.1 400", 0) == 0);
+    CHECK_THAT(r, Catch::Contains("bad X-Attempt"));
+  }
+  CHECK(srv.server().timeline().size() == 0);
 }
 
 TEST_CASE("an injected error on a prime saves nothing", "[hostile][faults]") {

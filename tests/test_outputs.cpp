@@ -185,7 +185,7 @@ TEST_CASE("the timeline's memory is bounded in bytes, and /stats says so", "[out
 
 TEST_CASE("at most two /timeline copies are held for slow readers, more get a 503", "[outputs][memory]") {
   test::TestServer srv;
-  for (int i = 0; i < 200'000; ++i) srv.server().timeline().add("a-row-of-the-timeline", i, i + 1);
+  for (int i = 0; i < 200'000; ++i) srv.server().timeline().add("a-row-of-the-timeline", i, i + 1, 0);
   namespace asio = boost::asio;
   asio::io_context ioc;
   std::vector<asio::ip::tcp::socket> slow;

@@ -18,12 +18,14 @@ TEST_CASE("a request waits at least the delay it asked for and is recorded", "[s
   double elapsed = mono_seconds() - t0;
   CHECK(r.status == 200);
   CHECK(r.body == ".");
+  CHECK(r.delay_us == "150000");  // what it was given, as the timeline's delay column says too
   CHECK(elapsed >= 0.150);
   auto rows = test::parse_csv(http_get(srv.port(), "/timeline").body);
   REQUIRE(rows.size() == 2);
-  CHECK(rows[0] == std::vector<std::string>{"name", "start", "end"});
+  CHECK(rows[0] == std::vector<std::string>{"name", "start", "end", "delay"});
   CHECK(rows[1][0] == "slow");
   CHECK(std::stod(rows[1][2]) - std::stod(rows[1][1]) >= 0.150);
+  CHECK(rows[1][3] == "0.150000");
 }
 
 TEST_CASE("bad input gets a 400 with a reason and records nothing", "[server]") {
@@ -89,7 +91,7 @@ TEST_CASE("flush writes one row per request and quotes hostile names", "[server]
   auto rows = test::read_csv(srv.server().config().timeline_path);
   REQUIRE(rows.size() == names.size() + 1);
   for (std::size_t i = 0; i < names.size(); ++i) {
-    REQUIRE(rows[i + 1].size() == 3);
+    REQUIRE(rows[i + 1].size() == 4);
     CHECK(rows[i + 1][0] == names[i]);
     CHECK(std::stod(rows[i + 1][2]) >= std::stod(rows[i + 1][1]));
   }
@@ -143,9 +145,9 @@ TEST_CASE("a server past its timeline capacity serves on and says how much it dr
 
 TEST_CASE("the timeline store counts rows beyond its capacity as dropped", "[server]") {
   TimelineStore store(2, std::size_t{1} << 30);
-  store.add("a", 1, 2);
-  store.add("b", 3, 4);
-  store.add("c", 5, 6);
+  store.add("a", 1, 2, 0);
+  store.add("b", 3, 4, 0);
+  store.add("c", 5, 6, 0);
   CHECK(store.size() == 2);
   CHECK(store.dropped() == 1);
   CHECK(test::parse_csv(store.to_csv()).size() == 3);
@@ -158,7 +160,7 @@ TEST_CASE("the timeline store keeps every row and name across its chunks", "[ser
   for (int i = 0; i < 150'000; ++i) {
     name = i == 70'000 ? giant : "n";
     if (i != 70'000) name += std::to_string(i);
-    store.add(name, i, i + 1);
+    store.add(name, i, i + 1, 0);
   }
   CHECK(store.size() == 150'000);
   auto rows = test::parse_csv(store.to_csv());

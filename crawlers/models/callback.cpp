@@ -73,7 +73,7 @@ class Slot {
       conn_.socket.set_option(tcp::no_delay(true), ec);
     }
     conn_.request.clear();
-    format_get(conn_.request, s_.job.targets[index_], s_.job.host_header);
+    format_get(conn_.request, s_.job.targets[index_], s_.job.host_header, attempt_);
     asio::async_write(conn_.socket, asio::buffer(conn_.request),
                       [this](beast::error_code ec, std::size_t) { on_write(ec); });
   }

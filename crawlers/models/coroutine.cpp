@@ -68,7 +68,7 @@ awaitable<void> fetch(Crawl& c, std::size_t i) {
   c.rec.start(i);
   for (int attempt = 0;; ++attempt) {
     c.sweeper.arm(conn);
-    HttpResult r = co_await async_get(conn, c.job.endpoints, c.job.host_header, c.job.targets[i]);
+    HttpResult r = co_await async_get(conn, c.job.endpoints, c.job.host_header, c.job.targets[i], attempt);
     c.sweeper.disarm(conn);
     if (conn.timed_out) r.error = timeout_error(c.sweeper.timeout(), c.job.host_header);
     if (!c.rec.settle(i, r, attempt)) break;

@@ -72,6 +72,9 @@ struct Transfer {
   int attempt = 0;
   std::int64_t retry_at_us = 0;  // waiting out a backoff until then
   std::int64_t bytes = 0;
+  std::int64_t delay_us = -1;  // X-Delay-Us of the answer
+  // A retry's X-Attempt field (see format_get), set while it is retried.
+  std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)> attempt_field{nullptr, curl_slist_free_all};
   // The answer's header so far (see on_header), and why it was refused.
   std::uint32_t header_bytes = 0;
   bool has_length = false, has_coding = false;
@@ -98,6 +101,12 @@ std::size_t on_header(char* data, std::size_t size, std::size_t n, void* user) {
   t->has_coding |= starts_with_nocase(line, "transfer-encoding:");
   if (t->header_bytes > kAnswerHeaderLimit) t->refused = "header limit exceeded";
   if (t->has_length && t->has_coding) t->refused = "Content-Length with Transfer-Encoding";
+  if (starts_with_nocase(line, "x-delay-us:")) {
+    std::string_view v = line.substr(11);
+    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+    while (!v.empty() && (v.back() == '\r' || v.back() == '\n' || v.back() == ' ')) v.remove_suffix(1);
+    t->delay_us = parse_delay_us(v);
+  }
   return t->refused ? 0 : line.size();  // 0: curl ends the transfer with CURLE_WRITE_ERROR
 }
 
@@ -264,6 +273,17 @@ void run_curl_loop(const CrawlJob& job, Recorder& rec, const LoopShare& share) {
   std::size_t in_multi = 0;  // transfers curl is working on
   auto submit = [&](Transfer& t) {
     t.bytes = 0;
+    t.delay_us = -1;
+    // A retry says so (X-Attempt); the first attempt of the next URL does not.
+    if (t.attempt > 0) {
+      std::string field = "X-Attempt: " + std::to_string(t.attempt + 1);
+      t.attempt_field.reset(curl_slist_append(nullptr, field.c_str()));
+      if (!t.attempt_field) throw std::runtime_error("curl_slist_append failed");
+      check(curl_easy_setopt(t.easy.get(), CURLOPT_HTTPHEADER, t.attempt_field.get()), "CURLOPT_HTTPHEADER");
+    } else if (t.attempt_field) {
+      check(curl_easy_setopt(t.easy.get(), CURLOPT_HTTPHEADER, nullptr), "CURLOPT_HTTPHEADER");
+      t.attempt_field.reset();
+    }
     t.refused = nullptr;
     check(curl_multi_add_handle(multi, t.easy.get()), "curl_multi_add_handle");  // asks for a 0 timeout
     t.in_multi = true;
@@ -293,6 +313,7 @@ void run_curl_loop(const CrawlJob& job, Recorder& rec, const LoopShare& share) {
         curl_easy_getinfo(t->easy.get(), CURLINFO_RESPONSE_CODE, &code);
         r.status = static_cast<int>(code);
         r.bytes = t->bytes;
+        r.delay_us = t->delay_us;
         curl_socket_t fd = CURL_SOCKET_BAD;
         long connects = 0;
         curl_easy_getinfo(t->easy.get(), CURLINFO_ACTIVESOCKET, &fd);

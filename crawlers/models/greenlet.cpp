@@ -72,7 +72,7 @@ struct Crawl {
 
 // urllib2.urlopen(url).read(): one GET on `conn`, written as blocking code.
 // A kept-alive connection the server has closed meanwhile is reopened once.
-HttpResult urlopen(AsyncConnection& conn, const CrawlJob& job, const std::string& target,
+HttpResult urlopen(AsyncConnection& conn, const CrawlJob& job, const std::string& target, int attempt,
                    asio::yield_context yield) {
   HttpResult r;
   begin_attempt(conn);
@@ -93,7 +93,7 @@ HttpResult urlopen(AsyncConnection& conn, const CrawlJob& job, const std::string
       conn.socket.set_option(tcp::no_delay(true), ec);
     }
     conn.request.clear();
-    format_get(conn.request, target, job.host_header);
+    format_get(conn.request, target, job.host_header, attempt);
     asio::async_write(conn.socket, asio::buffer(conn.request), yield[ec]);
     if (!ec) async_read_answer(conn, yield[ec]);  // yields for the whole delay
     if (ec) {
@@ -124,7 +124,7 @@ void download(Crawl& c, std::size_t i, asio::yield_context yield) {
   c.rec.start(i);
   for (int attempt = 0;; ++attempt) {
     c.sweeper.arm(conn);
-    HttpResult r = urlopen(conn, c.job, c.job.targets[i], yield);
+    HttpResult r = urlopen(conn, c.job, c.job.targets[i], attempt, yield);
     c.sweeper.disarm(conn);
     if (conn.timed_out) r.error = timeout_error(c.sweeper.timeout(), c.job.host_header);
     if (!c.rec.settle(i, r, attempt)) break;
