@@ -12,8 +12,10 @@ Builds if needed, starts delayserver on a free loopback port, runs every crawler
 model (`crawl --list-models`: serial first, then the concurrent ones) with the same settings, flushes
 the server timeline, runs the concurrency sweep and the scale stage (every concurrent
 model at C = 10, 100, 1,000 and 10,000), then the prime-saving client (batched and async
-with timelines, and the primes sweep over max_number), draws the plots and prints the
-tables.
+with timelines, and the primes sweep over max_number), then the tails stage (long-tailed
+delays, the same for every model: each one's semaphore against the batched pattern, and
+the prime savers against a database whose latency has the same tail), draws the plots
+and prints the tables.
 
   --num N          URLs per model (default 500, as in the book)
   --delay MS       server delay per request (default 100)
@@ -27,6 +29,8 @@ USAGE
 num=500 delay=100 conc=100 out="" quick=0 sweep=1
 sweep_num=100 sweep_delays=50,100,250 sweep_conc=1,2,5,10,20,50,100,200,400
 scale_conc=10,100,1000,10000
+tails=(--num 1000 --concurrency 100 --delay 100 --dist lognormal:sigma=0.6)
+tails_dist=lognormal:sigma=0.6
 primes_sweep=(--min-exp 7 --max-exp 14 --serial-max-exp 10 --extend-exp 17 --extend-modes noio,async)
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -47,6 +51,7 @@ if [ $quick = 1 ]; then
   num=200 delay=25 conc=50
   sweep_num=50 sweep_delays=10,25,50 sweep_conc=1,5,10,25,50,100
   scale_conc=10,100,1000
+  tails=(--num 400 --concurrency 50 --delay 25 --dist lognormal:sigma=0.6)
   primes_sweep=(--min-exp 7 --max-exp 12 --serial-max-exp 8 --extend-exp 14 --extend-modes noio,async)
 fi
 
@@ -65,8 +70,10 @@ cleanup() { stop_server "$SRV_PID"; SRV_PID=""; }
 trap cleanup EXIT
 trap 'echo "benchmark: interrupted" >&2; exit 130' INT TERM
 
+# A fixed seed: the tails stage's delays (drawn from it and each URL) are the
+# same from one run to the next.
 start_server SRV --timeline "$out/server-timeline.csv" --db "$out/primes.sqlite" \
-  --max-delay-ms 600000 >"$out/server.log" 2>&1
+  --max-delay-ms 600000 --seed 2026 >"$out/server.log" 2>&1
 url="http://127.0.0.1:$SRV_PORT"
 echo "benchmark: delayserver pid $SRV_PID on $url"
 
@@ -114,10 +121,32 @@ if [ $sweep = 1 ]; then
 fi
 cleanup
 
+# Long tails: a server whose saves take lognormal latencies (median 50 ms), and
+# crawls that ask for lognormal delays; every draw is a function of the seed
+# and the URL (or the prime), so every model meets the same delays.
+echo "benchmark: tails: ${tails[*]}, every concurrent model, and the batched pattern"
+start_server SRV --timeline "$out/tails-server-timeline.csv" --db "$out/tails-primes.sqlite" \
+  --seed 2026 --db-latency-dist "$tails_dist" >"$out/tails-server.log" 2>&1
+"$PY" bench/tails.py --crawl "$BUILD_DIR/crawl" --url "http://127.0.0.1:$SRV_PORT" "${tails[@]}" \
+  --out-dir "$out" || failed=1
+tails_primes=()
+for mode in batched async; do
+  echo "benchmark: tails: primes --mode $mode --max-number 8192, save latency $tails_dist"
+  s=$("$BUILD_DIR/primes" --mode "$mode" --max-number 8192 --url "http://127.0.0.1:$SRV_PORT" \
+      --timeline "$out/tails-primes-$mode.csv" --json) ||
+    { echo "benchmark: tails: primes $mode lost saves (see above)" >&2; failed=1; }
+  [ -n "$s" ] && tails_primes+=("$s")
+done
+json_array "$out/tails-primes-summary.json" "${tails_primes[@]}"
+cleanup
+
 echo "benchmark: drawing plots"
 "$PY" plots/plot_crawl.py "$out"
 "$PY" plots/plot_primes.py callgraph "$out/primes-callgraph.png" "$out/primes-batched.csv" \
   "$out/primes-async.csv"
+"$PY" plots/plot_tails.py "$out"
+"$PY" plots/plot_primes.py callgraph "$out/tails-primes.png" "$out/tails-primes-batched.csv" \
+  "$out/tails-primes-async.csv"
 if [ $sweep = 1 ]; then
   "$PY" plots/plot_sweep.py "$out/sweep.csv" "$out/sweep.png"
   "$PY" plots/plot_scale.py "$out/scale.csv" "$out/scale.png" --order "$(IFS=,; echo "${models[*]}")"
@@ -128,6 +157,10 @@ echo
 "$PY" bench/table.py "$out/summary.json"
 echo
 "$PY" bench/table.py "$out/primes-summary.json"
+echo
+"$PY" bench/table.py "$out/tails-summary.json"
+echo
+"$PY" bench/table.py "$out/tails-primes-summary.json"
 echo
 echo "benchmark: results in $out/ (summary.json, *.csv, *.png)"
 exit $failed

@@ -2,15 +2,15 @@
 """Prints benchmark.sh's tables from a JSON array of `crawl --json` objects or
 of `primes --json` objects. Every figure is one the programs computed (time,
 ideal, efficiency, overhead percentiles, CPU, memory, threads); the only one
-made here is the speedup over the first model, which is serial (the runs come
-in the model table's order). Standard library only."""
+made here is the speedup over the first model when that is serial (the runs
+come in the model table's order). Standard library only."""
 import json
 import sys
 
 
 def crawl_table(runs):
-    serial = runs[0]["seconds"] if runs else None
-    head = (f"{'model':<10} {'C':>5} {'seconds':>8} {'ideal':>7} {'speedup':>7} {'effic.':>7} "
+    serial = runs[0]["seconds"] if runs and runs[0]["concurrency"] == 1 else None
+    head = (f"{'model':<18} {'C':>5} {'seconds':>8} {'ideal':>7} {'speedup':>7} {'effic.':>7} "
             f"{'overhead p50':>12} {'p99':>9} {'CPU ms/1k':>9} {'peak RSS':>9} {'threads':>7} {'failed':>6}")
     print(head)
     for r in runs:
@@ -24,10 +24,12 @@ def crawl_table(runs):
         cpu = f"{cost['cpu_ms_per_1k']:.0f}" if cost else "-"
         rss = f"{cost['peak_rss_kib'] / 1024:.1f} MB" if cost else "-"
         threads = cost.get("peak_threads", "-")
-        print(f"{r['model']:<10} {r['concurrency']:>5} {r['seconds']:>8.3f} {r['ideal_seconds']:>7.3f} "
+        name = r["model"] + (" --batched" if r.get("batched") else "")
+        print(f"{name:<18} {r['concurrency']:>5} {r['seconds']:>8.3f} {r['ideal_seconds']:>7.3f} "
               f"{speedup:>7} {eff:>7} {p50:>12} {p99:>9} {cpu:>9} {rss:>9} {threads:>7} {r['failed']:>6}")
-    print("overhead: each request's time beyond the delay the server was asked for; "
-          "CPU and memory: the crawl process's own, from the kernel")
+    dist = runs[0].get("delay_dist", "fixed") if runs else "fixed"
+    print(f"delays: {dist}; ideal: a perfect semaphore with the delays the server gave; "
+          "overhead: each request's time beyond its delay; CPU and memory: the crawl process's own")
 
 
 def primes_table(runs):

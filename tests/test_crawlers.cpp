@@ -439,3 +439,162 @@ TEST_CASE("every model's summary says what it cost and where it lost time", "[cr
   CHECK(j["seed"] == 42);
   CHECK_THAT(j["version"].get<std::string>(), Catch::StartsWith("crawl "));
 }
+
+namespace {
+
+// The server's timeline rows of one name, in arrival order: the delay column, in µs.
+std::vector<std::int64_t> server_delays(test::TestServer& srv, const std::string& name) {
+  auto rows = test::parse_csv(test::http_get(srv.port(), "/timeline").body);
+  std::vector<std::int64_t> out;
+  for (std::size_t i = 1; i < rows.size(); ++i)
+    if (rows[i][0] == name) out.push_back(std::llround(std::stod(rows[i][3]) * 1e6));
+  return out;
+}
+
+std::vector<std::int64_t> client_delays(const CrawlSummary& s) {
+  std::vector<std::int64_t> out;
+  for (const auto& r : s.records) out.push_back(r.delay_us);
+  return out;
+}
+
+CrawlConfig tail_config(const std::string& model, const test::TestServer& srv, const std::string& name) {
+  CrawlConfig c = config_for(model, srv, 40, 20, 8);
+  c.delay_dist = *parse_delay_spec("lognormal:sigma=0.6", nullptr);
+  c.seed = 77;
+  c.name = name;
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE("with the same seeds every model meets the same delay for each URL", "[crawl][dist]") {
+  ServerConfig cfg;
+  cfg.seed = 4242;
+  test::TestServer srv(cfg);
+  // Serial sends the URLs in index order, so its server timeline is per URL.
+  CrawlSummary serial = run_crawl(tail_config("serial", srv, "serial"));
+  REQUIRE(serial.failed == 0);
+  const std::vector<std::int64_t> d = server_delays(srv, "serial");
+  REQUIRE(d.size() == 40);
+  CHECK(client_delays(serial) == d);                              // the answers say what the server recorded
+  CHECK(std::set<std::int64_t>(d.begin(), d.end()).size() > 30);  // they vary
+  // The same model again, then every other model (each with its own name).
+  CHECK(server_delays(srv, "serial") == d);
+  run_crawl(tail_config("serial", srv, "serial-again"));
+  CHECK(server_delays(srv, "serial-again") == d);
+  for (const auto& model : model_names(Which::concurrent)) {
+    INFO(model);
+    CrawlSummary s = run_crawl(tail_config(model, srv, model));
+    CHECK(s.failed == 0);
+    CHECK(client_delays(s) == d);
+    auto seen = server_delays(srv, model);  // in arrival order, which differs: the same multiset
+    std::sort(seen.begin(), seen.end());
+    auto want = d;
+    std::sort(want.begin(), want.end());
+    CHECK(seen == want);
+    auto json = to_json(s);
+    CHECK(json["ideal_from"] == "server");
+    CHECK(json["delay_dist"] == "lognormal:sigma=0.6");
+    CHECK(json["ideal_seconds"].get<double>() == Approx(ideal_seconds(d, 8)));
+  }
+  // Another crawl seed: other URLs, other delays.
+  CrawlConfig other = tail_config("serial", srv, "other-seed");
+  other.seed = 78;
+  run_crawl(other);
+  CHECK(server_delays(srv, "other-seed") != d);
+}
+
+TEST_CASE("injected faults fall on the same URLs for every model", "[crawl][faults][dist]") {
+  ServerConfig cfg;
+  cfg.error_rate = 0.3;
+  cfg.seed = 99;
+  test::TestServer srv(cfg);
+  std::vector<int> first;
+  for (const auto& model : model_names(Which::all)) {
+    INFO(model);
+    CrawlConfig c = config_for(model, srv, 60, 1, 10);
+    c.seed = 5;
+    CrawlSummary s = run_crawl(c);
+    std::vector<int> statuses;
+    for (const auto& r : s.records) statuses.push_back(r.status);
+    CHECK(std::count(statuses.begin(), statuses.end(), 503) > 5);
+    if (first.empty()) first = statuses;
+    CHECK(statuses == first);
+  }
+}
+
+TEST_CASE("the ideal is a perfect semaphore with the delays given", "[crawl][dist]") {
+  // Two slots, in index order: 3 on one; 1, 1, 1 on the other.
+  CHECK(ideal_seconds({3'000'000, 1'000'000, 1'000'000, 1'000'000}, 2) == 3.0);
+  CHECK(ideal_seconds({1'000'000, 3'000'000, 1'000'000, 1'000'000, 1'000'000}, 2) == 4.0);
+  CHECK(batched_ideal_seconds({3'000'000, 1'000'000, 1'000'000, 1'000'000}, 2) == 4.0);
+  // One fixed delay: the book's ceil(N / C) * delay.
+  CHECK(ideal_seconds(std::vector<std::int64_t>(10, 100'000), 3) == Approx(0.4));
+  CHECK(ideal_seconds(std::vector<std::int64_t>(10, 100'000), 1) == Approx(1.0));
+  CHECK(ideal_seconds({}, 3) == 0);
+}
+
+TEST_CASE("--batched fires C, waits for all C, then fires the next C", "[crawl][dist]") {
+  auto model = GENERATE(from_range(model_names(Which::event_loops)));
+  INFO(model);
+  test::TestServer srv;
+  CrawlConfig c = tail_config(model, srv, model);
+  c.num = 30;
+  c.concurrency = 10;
+  c.batched = true;
+  CrawlSummary s = run_crawl(c);
+  REQUIRE(s.failed == 0);
+  CHECK(s.bytes == 30);
+  for (std::size_t b = 10; b < 30; b += 10) {
+    std::int64_t last_end = 0, first_start = INT64_MAX;
+    for (std::size_t i = b - 10; i < b; ++i) last_end = std::max(last_end, s.records[i].end_us);
+    for (std::size_t i = b; i < b + 10; ++i) first_start = std::min(first_start, s.records[i].start_us);
+    CHECK(first_start >= last_end);
+  }
+  auto json = to_json(s);
+  CHECK(json["batched"] == true);
+  const double floor = json["batched_ideal_seconds"].get<double>();
+  CHECK(floor == Approx(batched_ideal_seconds(client_delays(s), 10)));
+  CHECK(floor > json["ideal_seconds"].get<double>());  // the tail costs the batches
+  CHECK(s.seconds >= floor);
+}
+
+TEST_CASE("--batched is for the event-loop models", "[crawl][dist]") {
+  test::TestServer srv;
+  CrawlConfig c = config_for("threads", srv, 10, 1, 5);
+  c.batched = true;
+  CHECK_THROWS_WITH(run_crawl(c), Catch::Contains("--batched applies to the event-loop models only"));
+}
+
+TEST_CASE("with a knee the delay grows with the requests in flight at the server", "[crawl][dist]") {
+  test::TestServer srv;
+  CrawlConfig c = config_for("coroutine", srv, 20, 40, 20);
+  c.delay_dist = *parse_delay_spec("fixed:knee=10", nullptr);
+  CrawlSummary s = run_crawl(c);
+  REQUIRE(s.failed == 0);
+  auto d = server_delays(srv, "coroutine");
+  REQUIRE(d.size() == 20);
+  std::set<std::int64_t> in_flight;
+  for (auto us : d) {
+    // 40 ms * (1 + k / 10), k the others in flight: k is a whole number.
+    double k = (static_cast<double>(us) / 40'000.0 - 1) * 10;
+    CHECK(k == Approx(std::round(k)).margin(0.01));
+    in_flight.insert(std::llround(k));
+  }
+  CHECK(*in_flight.begin() == 0);    // the first found the server idle
+  CHECK(*in_flight.rbegin() >= 10);  // later ones found many: twice the delay or more
+  CHECK(srv.server().stats().peak_in_flight >= 11);
+}
+
+TEST_CASE("crawl refuses a bad --delay-dist with the reason", "[crawl][dist]") {
+  test::TempDir dir;
+  auto err = dir.path / "err.txt";
+  std::string cmd =
+      std::string(CRAWL_BIN) + " --model serial --delay-dist lognormal:sigma=-2 2>" + err.string();
+  int rc = std::system(cmd.c_str());
+  REQUIRE(WIFEXITED(rc));
+  CHECK(WEXITSTATUS(rc) == 2);
+  std::ifstream in(err);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  CHECK_THAT(text, Catch::Contains("--delay-dist: bad sigma '-2'"));
+}

@@ -1,10 +1,14 @@
 // The delay server over real loopback sockets.
 #include "common/clock.hpp"
+#include "common/delay_dist.hpp"
 #include "common/query.hpp"
 #include "server/timeline_store.hpp"
 #include "support.hpp"
 
 #include <catch2/catch.hpp>
+
+#include <cmath>
+#include <set>
 
 #include <filesystem>
 
@@ -56,6 +60,85 @@ TEST_CASE("bad input gets a 400 with a reason and records nothing", "[server]") 
   // Unknown query keys are ignored, as the book's random tail needs.
   CHECK(http_get(srv.port(), "/add?name=x&delay=1&zzzz&q=1").status == 200);
   CHECK(srv.server().timeline().size() == 1);
+}
+
+TEST_CASE("bad delay distributions get a 400 naming the parameter", "[server][dist]") {
+  test::TestServer srv;
+  struct Case {
+    const char* target;
+    const char* reason;
+  };
+  const Case cases[] = {
+      {"/add?name=x&delay=10&dist=weibull", "bad dist 'weibull'"},
+      {"/add?name=x&delay=10&dist=lognormal&sigma=-1", "bad sigma '-1'"},
+      {"/add?name=x&delay=10&dist=lognormal&sigma=", "bad sigma '': not a number"},
+      {"/add?name=x&delay=10&dist=uniform&spread=2", "bad spread '2'"},
+      {"/add?name=x&delay=10&dist=pareto&alpha=0", "bad alpha '0'"},
+      {"/add?name=x&delay=10&dist=pareto&cap=0.1", "bad cap '0.1'"},
+      {"/add?name=x&delay=10&knee=0", "bad knee '0'"},
+      {"/add?name=x&delay=10&sigma=0.5", "sigma: it applies to dist=lognormal only"},
+      {"/add?name=x&delay=10&dist=uniform&alpha=2", "alpha: it applies to dist=pareto only"},
+  };
+  for (const Case& c : cases) {
+    INFO(c.target);
+    auto r = http_get(srv.port(), c.target);
+    CHECK(r.status == 400);
+    CHECK_THAT(r.body, Catch::Contains(c.reason));
+  }
+  CHECK(srv.server().timeline().size() == 0);
+}
+
+TEST_CASE("a drawn delay is the same for the same URL and seed, and the timeline says which",
+          "[server][dist]") {
+  auto delays = [](std::uint64_t seed, const std::vector<std::string>& targets) {
+    ServerConfig cfg;
+    cfg.seed = seed;
+    cfg.delay_dist = *parse_delay_spec("lognormal:sigma=0.8", nullptr);  // for requests without dist=
+    test::TestServer srv(cfg);
+    std::vector<std::string> out;
+    for (const auto& t : targets) {
+      auto r = http_get(srv.port(), t);
+      REQUIRE(r.status == 200);
+      out.push_back(r.delay_us);
+    }
+    // The timeline's delay column holds what the answers said, in seconds.
+    auto rows = test::parse_csv(http_get(srv.port(), "/timeline").body);
+    REQUIRE(rows.size() == targets.size() + 1);
+    for (std::size_t i = 0; i < targets.size(); ++i)
+      CHECK(std::llround(std::stod(rows[i + 1][3]) * 1e6) == std::stoll(out[i]));
+    return out;
+  };
+  const std::vector<std::string> targets = {
+      "/add?name=a&delay=20&one", "/add?name=b&delay=20&two", "/add?name=a&delay=20&dist=uniform&one",
+      "/add?name=a&delay=20&dist=fixed&one", "/add?name=zzz&delay=20&one"};
+  auto first = delays(11, targets);
+  CHECK(first == delays(11, targets));
+  CHECK(first[0] != first[1]);  // another URL, another draw
+  CHECK(first[3] == "20000");   // dist=fixed: exactly the delay, as before
+  CHECK(first[4] == first[0]);  // the name is not part of the URL's identity
+  CHECK(delays(12, targets)[0] != first[0]);
+  const auto u = std::stoll(first[2]);  // uniform with the default spread 0.5
+  CHECK(u >= 10'000);
+  CHECK(u <= 30'000);
+}
+
+TEST_CASE("a save's latency follows --db-latency-dist, per prime", "[server][dist]") {
+  auto latency = [](std::uint64_t seed, int prime) {
+    ServerConfig cfg;
+    cfg.seed = seed;
+    cfg.db_latency_ms = 10;
+    cfg.db_latency_dist = *parse_delay_spec("pareto:alpha=1,cap=3", nullptr);
+    test::TestServer srv(cfg);
+    auto r = http_get(srv.port(), "/add?prime=" + std::to_string(prime));
+    REQUIRE(r.status == 200);
+    return std::stoll(r.delay_us);
+  };
+  auto seven = latency(3, 7);
+  CHECK(latency(3, 7) == seven);
+  std::set<long long> seen;
+  for (int p : {7, 11, 13, 17, 19, 23, 29, 31}) seen.insert(latency(3, p));
+  CHECK(seen.size() > 4);  // they vary, within the cap
+  for (auto us : seen) CHECK(us <= 30'000);
 }
 
 TEST_CASE("unknown paths get 404 and other methods 405 and other versions 505", "[server]") {
