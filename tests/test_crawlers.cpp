@@ -534,7 +534,7 @@ TEST_CASE("the ideal is a perfect semaphore with the delays given", "[crawl][dis
   CHECK(ideal_seconds({}, 3) == 0);
 }
 
-TEST_CASE("--batched fires C, waits for all C, then fires the next C", "[crawl][dist]") {
+TEST_CASE("the batched pattern fires C, waits for all C, then fires the next C", "[crawl][dist]") {
   auto model = GENERATE(from_range(model_names(Which::event_loops)));
   INFO(model);
   test::TestServer srv;
@@ -559,7 +559,7 @@ TEST_CASE("--batched fires C, waits for all C, then fires the next C", "[crawl][
   CHECK(s.seconds >= floor);
 }
 
-TEST_CASE("--batched is for the event-loop models", "[crawl][dist]") {
+TEST_CASE("the batched pattern is for the event-loop models", "[crawl][dist]") {
   test::TestServer srv;
   CrawlConfig c = config_for("threads", srv, 10, 1, 5);
   c.batched = true;
