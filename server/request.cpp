@@ -7,6 +7,8 @@
 #include <boost/url/parse.hpp>
 
 #include <cctype>
+#include <iterator>
+#include <optional>
 
 namespace testbed {
 
@@ -182,19 +184,44 @@ Route route_request(bool is_get, std::string_view target, const RouteLimits& lim
     return out.route = is_true(query_param(t.query, "reset")) ? Route::primes_reset : Route::primes;
   if (t.path != "/add") return reject(out, 404, "no route " + std::string(t.path));
 
-  if (is_true(query_param(t.query, "flush"))) return out.route = Route::flush;
-  if (auto raw = query_param(t.query, "prime")) {
-    IntError e = parse_nonneg_int(*raw, out.prime);
-    if (e != IntError::ok) return reject(out, 400, "bad prime '" + std::string(*raw) + "': " + describe(e));
-    out.key = request_key(t.query);
+  // One pass over the query for every key /add reads (the last value of a
+  // repeated key wins, as in query_param); a bare key has an empty value.
+  std::optional<std::string_view> flush, prime, raw_name, raw_delay;
+  constexpr const char* kDistKeys[] = {"dist", "spread", "sigma", "alpha", "cap", "knee"};
+  std::optional<std::string_view> dist_values[std::size(kDistKeys)];
+  for (std::string_view q = t.query; !q.empty();) {
+    auto amp = q.find('&');
+    std::string_view param = q.substr(0, amp);
+    auto eq = param.find('=');
+    std::string_view key = param.substr(0, eq);
+    std::string_view value = eq == std::string_view::npos ? std::string_view() : param.substr(eq + 1);
+    if (key == "name")
+      raw_name = value;
+    else if (key == "delay")
+      raw_delay = value;
+    else if (key == "prime")
+      prime = value;
+    else if (key == "flush")
+      flush = value;
+    else
+      for (std::size_t k = 0; k < std::size(kDistKeys); ++k)
+        if (key == kDistKeys[k]) dist_values[k] = value;
+    if (amp == std::string_view::npos) break;
+    q.remove_prefix(amp + 1);
+  }
+
+  if (is_true(flush)) return out.route = Route::flush;
+  if (prime) {
+    IntError e = parse_nonneg_int(*prime, out.prime);
+    if (e != IntError::ok) return reject(out, 400, "bad prime '" + std::string(*prime) + "': " + describe(e));
+    out.query = t.query;
     return out.route = Route::add_prime;
   }
-  auto raw_name = query_param(t.query, "name");
   if (!raw_name) return reject(out, 400, "missing name");
   out.name.clear();
   if (!percent_decode(*raw_name, out.name)) return reject(out, 400, "bad percent-encoding in name");
   out.delay_ms = limits.default_delay_ms;
-  if (auto raw_delay = query_param(t.query, "delay")) {
+  if (raw_delay) {
     IntError e = parse_nonneg_int(*raw_delay, out.delay_ms);
     if (e != IntError::ok)
       return reject(out, 400, "bad delay '" + std::string(*raw_delay) + "': " + describe(e));
@@ -206,21 +233,14 @@ Route route_request(bool is_get, std::string_view target, const RouteLimits& lim
   // The distribution: the request's parameters over the server's default.
   out.dist = limits.default_dist;
   unsigned given = 0;
-  for (std::string_view q = t.query; !q.empty();) {
-    auto amp = q.find('&');
-    std::string_view param = q.substr(0, amp);
-    auto eq = param.find('=');
-    std::string_view name = param.substr(0, eq);
-    if (unsigned bit = delay_param_bit(name)) {
-      std::string_view value = eq == std::string_view::npos ? std::string_view() : param.substr(eq + 1);
-      if (!set_delay_param(out.dist, name, value, &out.error)) return reject(out, 400, std::move(out.error));
-      given |= bit;
-    }
-    if (amp == std::string_view::npos) break;
-    q.remove_prefix(amp + 1);
+  for (std::size_t k = 0; k < std::size(kDistKeys); ++k) {
+    if (!dist_values[k]) continue;
+    if (!set_delay_param(out.dist, kDistKeys[k], *dist_values[k], &out.error))
+      return reject(out, 400, std::move(out.error));
+    given |= delay_param_bit(kDistKeys[k]);
   }
   if (given && !check_delay_dist(out.dist, given, &out.error)) return reject(out, 400, std::move(out.error));
-  out.key = request_key(t.query);
+  out.query = t.query;
   return out.route = Route::add_delay;
 }
 

@@ -108,7 +108,9 @@ struct Routed {
   std::string name;           // add_delay: the decoded name (capacity reused)
   std::int64_t delay_ms = 0;  // add_delay: the median of `dist`
   DelayDist dist;             // add_delay: the request's, or the server's default
-  std::uint64_t key = 0;      // add_delay, add_prime: request_key() of the query
+  // add_delay, add_prime: the query, for request_key() when a draw needs it
+  // (a view of the target given to route_request: valid while that is).
+  std::string_view query;
   std::int64_t prime = 0;
   std::string error;  // rejected: the reason
 };

@@ -143,7 +143,7 @@ class Session : public SessionBase {
   // /add?name=N&delay=MS[&dist=...]: wait on a timer, answer, record the span.
   void start_delay() {
     start_us_ = now_us();
-    fault_ = srv_.roll_fault(req_.key, parser_->attempt());
+    fault_ = srv_.roll_fault(req_, parser_->attempt());
     delay_us_ = srv_.enter_flight(req_);
     in_flight_ = true;
     if (delay_us_ == 0 && fault_ == Fault::none) return finish_delay();
@@ -208,7 +208,7 @@ class Session : public SessionBase {
   // /add?prime=N: the database write and the latency run side by side; the
   // answer goes out when both are done. An injected fault skips the write.
   void handle_prime() {
-    fault_ = srv_.roll_fault(req_.key, parser_->attempt());
+    fault_ = srv_.roll_fault(req_, parser_->attempt());
     pending_ = fault_ == Fault::none ? 2 : 1;
     db_result_ = {};
     db_result_.ok = true;

@@ -61,9 +61,10 @@ ServerState::ServerState(ServerConfig c)
 // The draws' streams (unit_draw): the delay's use 1 and 2, a fault's 16 and up.
 constexpr std::uint64_t kFaultStream = 16;
 
-Fault ServerState::roll_fault(std::uint64_t key, int attempt) const {
+Fault ServerState::roll_fault(const Routed& req, int attempt) const {
   if (config.error_rate <= 0 && config.drop_rate <= 0) return Fault::none;
-  double u = unit_draw(config.seed, key, kFaultStream + static_cast<std::uint64_t>(attempt));
+  double u =
+      unit_draw(config.seed, request_key(req.query), kFaultStream + static_cast<std::uint64_t>(attempt));
   if (u < config.drop_rate) return Fault::drop;
   if (u < config.drop_rate + config.error_rate) return Fault::error;
   return Fault::none;
@@ -77,7 +78,7 @@ std::int64_t ServerState::enter_flight(const Routed& req) {
   }
   const std::int64_t max_us = config.max_delay_ms * 1000;
   if (req.dist.shape == DelayShape::fixed && req.dist.knee == 0) return req.delay_ms * 1000;
-  std::int64_t us = draw_delay_us(req.dist, req.delay_ms, config.seed, req.key, max_us);
+  std::int64_t us = draw_delay_us(req.dist, req.delay_ms, config.seed, request_key(req.query), max_us);
   if (req.dist.knee > 0)
     us = std::min(max_us, static_cast<std::int64_t>(std::llround(
                               static_cast<double>(us) * (1 + static_cast<double>(others) / req.dist.knee))));
@@ -85,7 +86,8 @@ std::int64_t ServerState::enter_flight(const Routed& req) {
 }
 
 std::int64_t ServerState::save_latency_us(const Routed& req) const {
-  return draw_delay_us(config.db_latency_dist, config.db_latency_ms, config.seed, req.key,
+  if (config.db_latency_dist.shape == DelayShape::fixed) return config.db_latency_ms * 1000;
+  return draw_delay_us(config.db_latency_dist, config.db_latency_ms, config.seed, request_key(req.query),
                        std::max(config.max_delay_ms, config.db_latency_ms) * 1000);
 }
 

@@ -33,9 +33,9 @@ struct ServerState {
   // opens the database; throws std::runtime_error with a reason.
   explicit ServerState(ServerConfig c);
 
-  // --error-rate / --drop-rate for a request with this key (request_key) on
-  // this attempt: a pure function of them and the seed.
-  Fault roll_fault(std::uint64_t key, int attempt) const;
+  // --error-rate / --drop-rate for this request on this attempt: a pure
+  // function of them and the seed (the request's URL by request_key).
+  Fault roll_fault(const Routed& req, int attempt) const;
   // A delayed request arrives: how long it waits, in microseconds (its draw,
   // times the load factor of a knee), and it counts as in flight until
   // leave_flight().
