@@ -9,6 +9,7 @@
 // percent-decoding and number parsing; and every answer is written with the
 // server's own response writer and read back by Beast's parser, which must
 // find exactly the status and body that were written.
+#include "common/delay_dist.hpp"
 #include "common/query.hpp"
 #include "server/request.hpp"
 #include "server/response.hpp"
@@ -87,6 +88,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       check_answer(head.version() == 10 ? 10 : 11, routed.status, head.keep_alive(), routed.error);
     } else if (r == Route::add_delay) {
       check(routed.delay_ms >= 0 && routed.delay_ms <= limits.max_delay_ms);
+      // Whatever distribution it asked for, the draw stays within the maximum.
+      const std::int64_t max_us = limits.max_delay_ms * 1000;
+      std::int64_t us = draw_delay_us(routed.dist, routed.delay_ms, 42, request_key(routed.query), max_us);
+      check(us >= 0 && us <= max_us);
+      check(head.attempt() >= 1);
     } else if (r == Route::add_prime) {
       check(routed.prime >= 0);
     }
