@@ -1,5 +1,6 @@
 #include "common/delay_dist.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <numbers>
@@ -217,7 +218,8 @@ std::int64_t draw_delay_us(const DelayDist& d, std::int64_t median_ms, std::uint
       break;
     }
   }
-  return std::min(static_cast<std::int64_t>(std::llround(us)), max_us);
+  // Clamped before the conversion: a far tail (sigma 5) overflows an int64.
+  return std::llround(std::clamp(us, 0.0, static_cast<double>(max_us)));
 }
 
 }  // namespace testbed

@@ -5,6 +5,7 @@
 
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <iostream>
@@ -80,8 +81,8 @@ std::int64_t ServerState::enter_flight(const Routed& req) {
   if (req.dist.shape == DelayShape::fixed && req.dist.knee == 0) return req.delay_ms * 1000;
   std::int64_t us = draw_delay_us(req.dist, req.delay_ms, config.seed, request_key(req.query), max_us);
   if (req.dist.knee > 0)
-    us = std::min(max_us, static_cast<std::int64_t>(std::llround(
-                              static_cast<double>(us) * (1 + static_cast<double>(others) / req.dist.knee))));
+    us = std::llround(std::min(static_cast<double>(max_us),
+                               static_cast<double>(us) * (1 + static_cast<double>(others) / req.dist.knee)));
   return us;
 }
 

@@ -165,3 +165,15 @@ TEST_CASE("delays are drawn from the seed and the URL, with the median asked for
   // No draw exceeds the server's maximum.
   CHECK(draw_delay_us(par, 100, 1, 7, 150'000) <= 150'000);
 }
+
+TEST_CASE("the farthest tails stay within the maximum", "[common][dist]") {
+  DelayDist wide = *parse_delay_spec("lognormal:sigma=5", nullptr);
+  DelayDist heavy = *parse_delay_spec("pareto:alpha=0.001,cap=1000", nullptr);
+  for (std::uint64_t key = 0; key < 20'000; ++key) {
+    for (const DelayDist& d : {wide, heavy}) {
+      std::int64_t us = draw_delay_us(d, 60'000, 1, key, 60'000'000);
+      CHECK(us >= 0);
+      CHECK(us <= 60'000'000);
+    }
+  }
+}
