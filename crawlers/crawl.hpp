@@ -23,6 +23,10 @@
 
 namespace testbed {
 
+// How an open-loop crawl's requests are spaced: exactly 1/rate apart, or as a
+// Poisson process of that rate (exponential gaps, drawn from --seed).
+enum class Arrivals { constant, poisson };
+
 struct CrawlConfig {
   std::string model = "serial";
   std::string url = "http://127.0.0.1:8080";
@@ -39,6 +43,12 @@ struct CrawlConfig {
   int loops = 1;                // event-loop models (the table's event_loops): loops, one thread each
   int retries = 0;              // extra attempts for a failed or timed-out request
   std::int64_t timeout_ms = 0;  // per attempt; 0: the delay plus 10 s
+  // Open loop: requests are due at `rate` per second whatever the answers do
+  // (concurrency stays the cap on those in flight; a due request waits for a
+  // slot, and that wait is part of its latency). 0: closed loop, the book's.
+  double rate = 0;
+  Arrivals arrivals = Arrivals::constant;
+  double duration_s = 0;  // > 0: as many requests as are due within it (instead of num)
 };
 
 // One request's life as the client saw it. status 0: no HTTP answer.
@@ -48,9 +58,10 @@ struct RequestRecord {
   std::int64_t bytes = 0;
   int status = 0;
   int attempts = 0;
-  std::int64_t conn = 0;       // the connection of its last attempt (0: none answered)
-  bool opened = false;         // opened for that attempt (ramp-up, reconnects)
-  std::int64_t delay_us = -1;  // the delay the server gave its last answer (X-Delay-Us); -1: unknown
+  std::int64_t intended_us = 0;  // open loop: when it was due (its send is start_us); 0: closed loop
+  std::int64_t conn = 0;         // the connection of its last attempt (0: none answered)
+  bool opened = false;           // opened for that attempt (ramp-up, reconnects)
+  std::int64_t delay_us = -1;    // the delay the server gave its last answer (X-Delay-Us); -1: unknown
 };
 
 struct CrawlJob {
@@ -60,6 +71,10 @@ struct CrawlJob {
   std::string host_header;                                // "host:port"
   std::vector<std::string> targets;                       // "/add?name=...&delay=...&abcdefghij"
   std::size_t begin = 0, end = 0;                         // the URLs to fetch now: targets[begin, end)
+  // Open loop: when request i is due (now_us() clock), set just before the
+  // model runs; empty for the closed loop. A model never sends a request
+  // before it is due, and sends it as soon after as a slot is free.
+  std::vector<std::int64_t> due_us;
   int concurrency = 1;
   int loops = 1;
   int retries = 0;
@@ -77,6 +92,11 @@ struct LoopShare {
 // runs `loop` for each share on its own thread (a single loop runs on the
 // calling thread). Rethrows the first exception a loop threw.
 void run_event_loops(const CrawlJob& job, const std::function<void(const LoopShare&)>& loop);
+
+inline bool open_loop(const CrawlJob& job) { return !job.due_us.empty(); }
+// Blocks the calling thread until now_us() reaches `at_us` (the blocking
+// models' way to wait for a request's time).
+void sleep_until_us(std::int64_t at_us);
 
 // The per-attempt timeout a config asks for (--timeout-ms, or the delay plus 10 s).
 std::int64_t effective_timeout_ms(const CrawlConfig& c);
@@ -160,6 +180,9 @@ struct CrawlSummary {
   // why. The requests it never finished are failed with this reason.
   std::string stopped_early;
   RunCost cost;
+  // Open loop: the server's mean number of requests in flight over the run,
+  // from its /stats (held_us before and after); -1 if it could not be read.
+  double server_mean_in_flight = -1;
 };
 
 // Builds the job, runs the model, times it. Throws std::invalid_argument on a bad config.
@@ -174,7 +197,12 @@ struct Percentiles {
 };
 Percentiles percentiles(std::vector<double> values);
 
-// Client timeline: model,index,start,end,bytes,status,attempts,conn,opened.
+// When each request of an open-loop crawl is due, as offsets from the first
+// (µs): every 1/rate, or Poisson gaps drawn from the seed; `num` of them, or
+// as many as fall within duration_s when that is set.
+std::vector<std::int64_t> arrival_schedule(const CrawlConfig& c);
+
+// Client timeline: model,index,start,end,bytes,status,attempts,conn,opened,delay,intended.
 std::string timeline_csv(const CrawlSummary& s);
 nlohmann::json to_json(const CrawlSummary& s);
 
@@ -183,7 +211,10 @@ nlohmann::json to_json(const CrawlSummary& s);
 // request the moment its last one ends, nothing lost in between. A scheduler
 // that cannot know a delay before its request is answered can do no better.
 // With one fixed delay it is the book's ceil(num / slots) * delay.
-double ideal_seconds(const std::vector<std::int64_t>& delays_us, int slots);
+// In an open loop request i also cannot start before `due_us[i]` (offsets
+// from the first, in order), so the ideal is when the last one could end.
+double ideal_seconds(const std::vector<std::int64_t>& delays_us, int slots,
+                     const std::vector<std::int64_t>& due_us = {});
 // The same for the batched pattern: each batch of `slots` lasts as long as
 // its longest delay.
 double batched_ideal_seconds(const std::vector<std::int64_t>& delays_us, int slots);

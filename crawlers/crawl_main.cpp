@@ -43,12 +43,20 @@ int main(int argc, char** argv) {
     ("loops", po::value(&cfg.loops)->default_value(cfg.loops),
      (loop_models + ": run this many event loops, one thread each, sharing the URLs "
      "and the concurrency (1: the book's single loop)").c_str())
+    ("rate", po::value(&cfg.rate)->default_value(0),
+     "open loop: requests are due at this many per second whatever the answers do (--concurrency "
+     "stays the cap on those in flight; a due request waits for a slot, and the wait counts in its "
+     "latency); 0: closed loop, the book's")
+    ("arrivals", po::value<std::string>()->default_value("constant"),
+     "with --rate: constant (every 1/rate) or poisson (exponential gaps drawn from --seed)")
+    ("duration", po::value(&cfg.duration_s)->default_value(0),
+     "with --rate: as many requests as are due within this many seconds, instead of --num")
     ("retries", po::value(&cfg.retries)->default_value(cfg.retries),
      "extra attempts for a request that failed (no answer, a timeout, 5xx, 408, 429), with backoff")
     ("timeout-ms", po::value(&cfg.timeout_ms)->default_value(cfg.timeout_ms),
      "limit on each attempt, ms; 0: the delay plus 10 s")
     ("timeline", po::value<std::string>(), "write the client timeline CSV here "
-     "(model,index,start,end,bytes,status,attempts,conn,opened,delay)")
+     "(model,index,start,end,bytes,status,attempts,conn,opened,delay,intended)")
     ("json", "print one JSON summary object instead of the Result line")
     ("progress", "show done/total on stderr while running")
     ("seed", po::value(&cfg.seed)->default_value(0), "seed for the random URL tails (0: random)");
@@ -71,6 +79,12 @@ int main(int argc, char** argv) {
   if (!vm.count("model")) return testbed::usage_error("crawl", "--model is required (see --list-models)");
   cfg.progress = vm.count("progress") > 0;
   cfg.batched = vm.count("batched") > 0;
+  if (const auto& a = vm["arrivals"].as<std::string>(); a == "poisson")
+    cfg.arrivals = testbed::Arrivals::poisson;
+  else if (a != "constant")
+    return testbed::usage_error("crawl", "--arrivals must be constant or poisson, not '" + a + "'");
+  if (!vm["arrivals"].defaulted() && cfg.rate == 0)
+    return testbed::usage_error("crawl", "--arrivals needs --rate");
   {
     std::string err;
     auto dist = testbed::parse_delay_spec(vm["delay-dist"].as<std::string>(), &err);

@@ -6,6 +6,8 @@
 #include "client/http_client.hpp"
 #include "common/clock.hpp"
 
+#include <boost/beast/http.hpp>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -46,6 +48,29 @@ void run_event_loops(const CrawlJob& job, const std::function<void(const LoopSha
   for (auto& t : threads) t.join();
   for (auto& f : failures)
     if (f) std::rethrow_exception(f);
+}
+
+void sleep_until_us(std::int64_t at_us) {
+  for (std::int64_t left; (left = at_us - now_us()) > 0;)
+    std::this_thread::sleep_for(std::chrono::microseconds(left));
+}
+
+std::vector<std::int64_t> arrival_schedule(const CrawlConfig& c) {
+  std::vector<std::int64_t> due;
+  if (c.rate <= 0) return due;
+  const double limit_us = c.duration_s > 0 ? c.duration_s * 1e6 : -1;
+  const auto wanted = static_cast<std::size_t>(std::max<std::int64_t>(c.num, 0));
+  std::mt19937_64 rng(c.seed ^ 0x6f70656e6c6f6f70ull);  // its own stream, apart from the URLs'
+  std::exponential_distribution<double> gap(c.rate / 1e6);
+  double t = 0;
+  for (std::size_t i = 0;; ++i) {
+    // Each due time from the start, never by adding up rounded gaps: no drift.
+    if (c.arrivals == Arrivals::constant) t = static_cast<double>(i) * 1e6 / c.rate;
+    if (limit_us >= 0 ? t >= limit_us : due.size() >= wanted) break;
+    due.push_back(std::llround(t));
+    if (c.arrivals == Arrivals::poisson) t += gap(rng);
+  }
+  return due;
 }
 
 std::int64_t effective_timeout_ms(const CrawlConfig& c) {
@@ -151,6 +176,31 @@ class RunMonitor {
   std::thread thread_;
 };
 
+// The server's held_us from its /stats (the time integral of the requests it
+// held in its delay), -1 if it cannot be read: not a delayserver, or gone.
+std::int64_t server_held_us(const CrawlJob& job) {
+  namespace beast = boost::beast;
+  namespace http = beast::http;
+  try {
+    boost::asio::io_context ioc;
+    boost::asio::ip::tcp::socket socket(ioc);
+    socket.connect(job.endpoints.front());
+    http::request<http::empty_body> req(http::verb::get, job.base.prefix + "/stats", 11);
+    req.set(http::field::host, job.host_header);
+    req.set(http::field::connection, "close");
+    http::write(socket, req);
+    beast::flat_buffer buffer;
+    http::response<http::string_body> res;
+    http::read(socket, buffer, res);
+    if (res.result_int() != 200) return -1;
+    auto j = nlohmann::json::parse(res.body(), nullptr, false);
+    if (j.is_discarded() || !j.contains("held_us")) return -1;
+    return j["held_us"].get<std::int64_t>();
+  } catch (const std::exception&) {
+    return -1;
+  }
+}
+
 double cpu_seconds(const timeval& tv) { return static_cast<double>(tv.tv_sec) + tv.tv_usec / 1e6; }
 
 // Every model holds one socket per request in flight: a concurrency the
@@ -186,13 +236,24 @@ CrawlSummary run_crawl(const CrawlConfig& config) {
     throw std::invalid_argument("--loops applies to the event-loop models only (" + names + ")");
   }
   if (config.timeout_ms < 0) throw std::invalid_argument("--timeout-ms cannot be negative");
+  if (!(config.rate >= 0 && config.rate <= 1e6))
+    throw std::invalid_argument("--rate must be within 0..1000000 per second");
+  if (config.duration_s < 0) throw std::invalid_argument("--duration cannot be negative");
+  if (config.duration_s > 0 && config.rate == 0) throw std::invalid_argument("--duration needs --rate");
+  if (config.rate > 0 && config.loops > 1)
+    throw std::invalid_argument("--rate runs one event loop (--loops 1): the schedule is one sequence");
+  if (config.rate > 0 && config.batched)
+    throw std::invalid_argument(
+        "--rate and --batched do not go together: batches wait for answers, an open loop does not");
   if (config.batched && !model->event_loops) {
     std::string names;
     for (const auto& m : models())
       if (m.event_loops) names += (names.empty() ? "" : ", ") + std::string(m.name);
     throw std::invalid_argument("--batched applies to the event-loop models only (" + names + ")");
   }
-  check_open_files(model->one_in_flight ? 1 : std::min<std::int64_t>(config.concurrency, config.num));
+  check_open_files(model->one_in_flight ? 1
+                   : config.rate > 0    ? config.concurrency
+                                        : std::min<std::int64_t>(config.concurrency, config.num));
   std::string error;
   auto base = parse_base_url(config.url, &error);
   if (!base) throw std::invalid_argument(error);
@@ -205,6 +266,8 @@ CrawlSummary run_crawl(const CrawlConfig& config) {
   job.base = *base;
   job.host_header = base->authority;
   if (s.config.seed == 0) s.config.seed = std::random_device{}() | 1;  // reported, so a run can be repeated
+  std::vector<std::int64_t> schedule = arrival_schedule(s.config);
+  if (s.config.rate > 0) s.config.num = static_cast<std::int64_t>(schedule.size());
   job.targets = make_targets(s.config, *base, s.config.name);
   job.begin = 0;
   job.end = job.targets.size();
@@ -215,6 +278,8 @@ CrawlSummary run_crawl(const CrawlConfig& config) {
   job.endpoints = resolve(*base);  // a bad host name is one clear error, before the clock starts
 
   if (model->prepare) model->prepare();
+  // Open loop: what the server held before (to measure its mean in flight).
+  const std::int64_t held0 = schedule.empty() ? -1 : server_held_us(job);
 
   Recorder rec(job.targets.size(), job.retries);
   // The run's cost, from the kernel's accounting of this process.
@@ -225,6 +290,12 @@ CrawlSummary run_crawl(const CrawlConfig& config) {
   rusage r0{}, r1{};
   getrusage(RUSAGE_SELF, &r0);
   double t0 = mono_seconds();
+  if (!schedule.empty()) {
+    // The first request is due now; the rest follow the schedule from here.
+    job.due_us = std::move(schedule);
+    const std::int64_t start = now_us();
+    for (auto& d : job.due_us) d += start;
+  }
   try {
     if (!config.batched) {
       model->fn(job, rec);
@@ -255,6 +326,11 @@ CrawlSummary run_crawl(const CrawlConfig& config) {
   cost.involuntary_switches = r1.ru_nivcsw - r0.ru_nivcsw - m.ru_nivcsw;
   cost.connections_opened = connections_opened() - connections0;
   s.records = rec.records();
+  for (std::size_t i = 0; i < job.due_us.size(); ++i) s.records[i].intended_us = job.due_us[i];
+  if (held0 >= 0 && s.seconds > 0) {
+    const std::int64_t held1 = server_held_us(job);
+    if (held1 >= held0) s.server_mean_in_flight = static_cast<double>(held1 - held0) / (s.seconds * 1e6);
+  }
   s.errors = rec.errors();
   for (const auto& r : s.records) {
     s.retries += std::max(0, r.attempts - 1);

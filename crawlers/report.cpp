@@ -13,15 +13,18 @@
 
 namespace testbed {
 
-double ideal_seconds(const std::vector<std::int64_t>& delays_us, int slots) {
+double ideal_seconds(const std::vector<std::int64_t>& delays_us, int slots,
+                     const std::vector<std::int64_t>& due_us) {
   if (delays_us.empty() || slots <= 0) return 0;
   // When each slot is free next, earliest first: request i goes to the
   // earliest, which is then busy for its delay.
   std::priority_queue<std::int64_t, std::vector<std::int64_t>, std::greater<>> free_at;
   for (int k = 0; k < slots && static_cast<std::size_t>(k) < delays_us.size(); ++k) free_at.push(0);
   std::int64_t end = 0;
-  for (std::int64_t d : delays_us) {
-    std::int64_t t = free_at.top() + d;
+  for (std::size_t i = 0; i < delays_us.size(); ++i) {
+    const std::int64_t d = delays_us[i];
+    const std::int64_t due = i < due_us.size() ? due_us[i] - due_us.front() : 0;
+    std::int64_t t = std::max(free_at.top(), due) + d;
     free_at.pop();
     free_at.push(t);
     end = std::max(end, t);
@@ -41,7 +44,7 @@ double batched_ideal_seconds(const std::vector<std::int64_t>& delays_us, int slo
 }
 
 std::string timeline_csv(const CrawlSummary& s) {
-  std::string out = "model,index,start,end,bytes,status,attempts,conn,opened,delay\n";
+  std::string out = "model,index,start,end,bytes,status,attempts,conn,opened,delay,intended\n";
   out.reserve(out.size() + s.records.size() * 64);
   for (std::size_t i = 0; i < s.records.size(); ++i) {
     const RequestRecord& r = s.records[i];
@@ -64,6 +67,8 @@ std::string timeline_csv(const CrawlSummary& s) {
     out.push_back(r.opened ? '1' : '0');
     out.push_back(',');
     if (r.delay_us >= 0) append_seconds(out, r.delay_us);  // empty: the server did not say
+    out.push_back(',');
+    if (r.intended_us > 0) append_seconds(out, r.intended_us);  // empty: closed loop
     out.push_back('\n');
   }
   return out;
@@ -124,7 +129,10 @@ nlohmann::json to_json(const CrawlSummary& s) {
       delays_us[i] = s.records[i].delay_us;
       ++delays_said;
     }
-  double ideal = ideal_seconds(delays_us, concurrency);
+  std::vector<std::int64_t> due_us;
+  if (c.rate > 0)
+    for (const RequestRecord& r : s.records) due_us.push_back(r.intended_us);
+  double ideal = ideal_seconds(delays_us, concurrency, due_us);
   nlohmann::json errors = nlohmann::json::object();
   for (const auto& [msg, n] : s.errors) errors[msg] = n;
   // Every answered request: its latency, and what the model added to the
@@ -140,6 +148,49 @@ nlohmann::json to_json(const CrawlSummary& s) {
     delay_ms.push_back(static_cast<double>(delays_us[i]) / 1000.0);
   }
   const Percentiles overhead = percentiles(std::move(overhead_us));
+  nlohmann::json open = nullptr;
+  if (c.rate > 0 && !s.records.empty()) {
+    // Latency from when a request was due (what a user of the service sees)
+    // against service time from its send (what a closed-loop tool reports).
+    std::vector<double> from_due_ms, service_ms, lag_ms;
+    std::int64_t late = 0, first_send = INT64_MAX, last_send = 0;
+    for (std::size_t i = 0; i < s.records.size(); ++i) {
+      const RequestRecord& r = s.records[i];
+      if (r.start_us == 0) continue;  // never sent (the model stopped early)
+      const std::int64_t lag = r.start_us - r.intended_us;
+      lag_ms.push_back(static_cast<double>(lag) / 1000.0);
+      late += lag > 1000;
+      first_send = std::min(first_send, r.start_us);
+      last_send = std::max(last_send, r.start_us);
+      if (r.status != 200) continue;
+      from_due_ms.push_back(static_cast<double>(r.end_us - r.intended_us) / 1000.0);
+      service_ms.push_back(static_cast<double>(r.end_us - r.start_us) / 1000.0);
+    }
+    const std::size_t sent = lag_ms.size();
+    double mean_delay_s = 0;
+    for (auto d : delays_us)
+      mean_delay_s += static_cast<double>(d) / 1e6 / static_cast<double>(delays_us.size());
+    open = {
+        {"rate_per_s", c.rate},
+        {"arrivals", c.arrivals == Arrivals::poisson ? "poisson" : "constant"},
+        {"duration_s", c.duration_s > 0 ? nlohmann::json(c.duration_s) : nlohmann::json(nullptr)},
+        {"achieved_rate_per_s", sent > 1 && last_send > first_send
+                                    ? nlohmann::json(static_cast<double>(sent - 1) * 1e6 /
+                                                     static_cast<double>(last_send - first_send))
+                                    : nlohmann::json(nullptr)},
+        {"late_over_1ms", late},
+        // Kept up: at most 1% of the requests sent more than 1 ms after they were due.
+        {"kept_up", late * 100 <= static_cast<std::int64_t>(s.records.size())},
+        {"send_lag_ms", to_json(percentiles(std::move(lag_ms)))},
+        {"latency_from_due_ms", to_json(percentiles(std::move(from_due_ms)))},
+        {"service_ms", to_json(percentiles(std::move(service_ms)))},
+        // Little's law: to carry `rate` requests a second that each take the
+        // mean delay, this many must be in flight.
+        {"littles_law_in_flight", c.rate * mean_delay_s},
+        {"server_mean_in_flight",
+         s.server_mean_in_flight >= 0 ? nlohmann::json(s.server_mean_in_flight) : nlohmann::json(nullptr)},
+    };
+  }
   const RunCost& k = s.cost;
   const double cpu = k.cpu_user_seconds + k.cpu_system_seconds;
   nlohmann::json cost = {
@@ -183,6 +234,7 @@ nlohmann::json to_json(const CrawlSummary& s) {
       {"overhead_us", to_json(overhead)},
       {"overhead_us_spectrum", overhead.spectrum},
       {"cost", cost},
+      {"open_loop", open},
       {"seed", c.seed},
       {"version", version_line("crawl")},
   };

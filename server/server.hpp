@@ -61,6 +61,7 @@ struct ServerStats {
   std::uint64_t timeline_readers_refused = 0;  // 503s beyond kMaxTimelineReaders
   std::uint64_t in_flight = 0;                 // delayed requests held now
   std::uint64_t peak_in_flight = 0;            // and the most held at once
+  std::uint64_t held_us = 0;                   // the time they were held, summed (in_flight's integral)
 };
 
 // /timeline answers a full copy of the timeline; at most this many are held

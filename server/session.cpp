@@ -37,7 +37,7 @@ class Session : public SessionBase {
     srv_.registry.add(this);
   }
   ~Session() override {
-    leave_flight();
+    if (in_flight_) leave_flight(now_us());
     release_timeline();
     srv_.registry.remove(this);
     srv_.counters.connections.fetch_sub(1, std::memory_order_relaxed);
@@ -163,18 +163,18 @@ class Session : public SessionBase {
   }
 
   void finish_delay() {
-    leave_flight();
+    const std::int64_t end_us = now_us();
+    if (in_flight_) leave_flight(end_us);
     if (fault_ != Fault::none) return inject_fault();
-    srv_.timeline.add(req_.name, start_us_, now_us(), delay_us_);
+    srv_.timeline.add(req_.name, start_us_, end_us, delay_us_);
     reply(http::status::ok, ".", "text/plain", delay_us_);
   }
 
   // Counted in the server's in-flight requests (the knee's load) from the
   // arrival of a delayed request until its delay ends or its client leaves.
-  void leave_flight() {
-    if (!in_flight_) return;
+  void leave_flight(std::int64_t now) {
     in_flight_ = false;
-    srv_.leave_flight();
+    srv_.leave_flight(now - start_us_);
   }
 
   // While the delay runs nothing reads the socket; wait for it to become
@@ -271,6 +271,7 @@ class Session : public SessionBase {
                         {"timeline_readers_refused", st.timeline_readers_refused},
                         {"in_flight", st.in_flight},
                         {"peak_in_flight", st.peak_in_flight},
+                        {"held_us", st.held_us},
                         {"seed", srv_.config.seed},
                         {"delay_dist", delay_spec(srv_.config.delay_dist)},
                         {"db_latency_dist", delay_spec(srv_.config.db_latency_dist)}};
@@ -307,7 +308,7 @@ class Session : public SessionBase {
   }
 
   void close() {
-    leave_flight();
+    if (in_flight_) leave_flight(now_us());
     beast::error_code ignored;
     socket_.shutdown(tcp::socket::shutdown_send, ignored);
     socket_.close(ignored);

@@ -103,7 +103,8 @@ ServerStats ServerState::stats() const {
           counters.timeline_readers.load(),
           counters.timeline_readers_refused.load(),
           counters.in_flight.load(),
-          counters.peak_in_flight.load()};
+          counters.peak_in_flight.load(),
+          counters.held_us.load()};
 }
 
 long long ServerState::flush(std::string* error) {

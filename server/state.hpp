@@ -18,7 +18,7 @@ namespace testbed {
 struct Counters {
   std::atomic<std::uint64_t> connections{0}, accepted{0}, refused{0}, read_timeouts{0}, abandoned{0},
       injected_errors{0}, injected_drops{0}, timeline_readers{0}, timeline_readers_refused{0}, in_flight{0},
-      peak_in_flight{0};
+      peak_in_flight{0}, held_us{0};
 };
 
 enum class Fault { none, error, drop };
@@ -40,7 +40,12 @@ struct ServerState {
   // times the load factor of a knee), and it counts as in flight until
   // leave_flight().
   std::int64_t enter_flight(const Routed& req);
-  void leave_flight() { counters.in_flight.fetch_sub(1, std::memory_order_relaxed); }
+  // It has been held `held_us` (its arrival to the end of its delay, or to
+  // its client leaving): the sum is the time integral of in_flight.
+  void leave_flight(std::int64_t held_us) {
+    counters.in_flight.fetch_sub(1, std::memory_order_relaxed);
+    counters.held_us.fetch_add(static_cast<std::uint64_t>(held_us), std::memory_order_relaxed);
+  }
   // A save's latency, in microseconds.
   std::int64_t save_latency_us(const Routed& req) const;
   ServerStats stats() const;

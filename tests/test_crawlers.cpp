@@ -5,6 +5,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <set>
@@ -597,4 +599,131 @@ TEST_CASE("crawl refuses a bad --delay-dist with the reason", "[crawl][dist]") {
   std::ifstream in(err);
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   CHECK_THAT(text, Catch::Contains("--delay-dist: bad sigma '-2'"));
+}
+
+TEST_CASE("open loop: requests are due every 1/rate, never sent early, and the server holds R*d",
+          "[crawl][open]") {
+  auto model = GENERATE(from_range(model_names(Which::all)));
+  INFO(model);
+  test::TestServer srv;
+  // Serial holds one request at a time: 2 ms each keeps up with 200 a second.
+  const std::int64_t delay = find_model(model)->one_in_flight ? 2 : 10;
+  const double littles = 200 * static_cast<double>(delay) / 1000;
+  CrawlConfig c = config_for(model, srv, 0, delay, 10);
+  c.rate = 200;
+  c.duration_s = 2;
+  CrawlSummary s = run_crawl(c);
+  REQUIRE(s.records.size() == 400);  // due at 0, 5, ..., 1995 ms: 400 within 2 s
+  CHECK(s.failed == 0);
+  std::vector<double> lag_ms;
+  for (std::size_t i = 0; i < s.records.size(); ++i) {
+    const RequestRecord& r = s.records[i];
+    CHECK(r.intended_us - s.records[0].intended_us == static_cast<std::int64_t>(i) * 5000);  // exactly
+    CHECK(r.start_us >= r.intended_us);  // never before it is due
+    lag_ms.push_back(static_cast<double>(r.start_us - r.intended_us) / 1000.0);
+  }
+  // Sent when due, give or take a scheduler's tolerance (not a speed check:
+  // 20 ms is four whole gaps).
+  CHECK(percentiles(lag_ms).p50 < 20);
+  auto json = to_json(s);
+  const auto& o = json["open_loop"];
+  REQUIRE(o.is_object());
+  CHECK(o["rate_per_s"] == 200.0);
+  CHECK(o["arrivals"] == "constant");
+  CHECK(o["littles_law_in_flight"].get<double>() == Approx(littles));  // 200/s x the delay
+  // Little's law at the server: it held about R*d requests on average.
+  CHECK(o["server_mean_in_flight"].get<double>() == Approx(littles).epsilon(0.3));
+  auto rows = test::parse_csv(timeline_csv(s));
+  CHECK(rows[0].back() == "intended");
+  CHECK(std::llround(std::stod(rows[1].back()) * 1e6) == s.records[0].intended_us);
+}
+
+TEST_CASE("open loop: with too few slots the wait shows in the latency from when a request was due",
+          "[crawl][open]") {
+  auto model = GENERATE(from_range(model_names(Which::concurrent)));
+  INFO(model);
+  test::TestServer srv;
+  // 200 a second for 0.2 s against 50 ms: R*d = 10 in flight needed, 2 allowed.
+  CrawlConfig c = config_for(model, srv, 40, 50, 2);
+  c.rate = 200;
+  CrawlSummary s = run_crawl(c);
+  REQUIRE(s.records.size() == 40);
+  CHECK(s.failed == 0);
+  for (const RequestRecord& r : s.records) {
+    CHECK(r.end_us - r.start_us >= 50'000);                    // service: the delay, once sent
+    CHECK(r.end_us - r.intended_us >= r.end_us - r.start_us);  // from due: that and the wait
+  }
+  // Two slots of at least 50 ms each: the last request cannot start before
+  // 19 * 50 ms after the first, yet it was due at 195 ms.
+  const RequestRecord& last = s.records.back();
+  CHECK(last.start_us - last.intended_us >= 19 * 50'000 - 195'000);
+  auto json = to_json(s);
+  const auto& o = json["open_loop"];
+  CHECK(o["kept_up"] == false);
+  CHECK(o["late_over_1ms"].get<std::int64_t>() > 30);
+  CHECK(o["latency_from_due_ms"]["p99"].get<double>() > 5 * o["service_ms"]["p50"].get<double>());
+  CHECK(o["service_ms"]["p50"].get<double>() >= 50);
+}
+
+TEST_CASE("open loop: Poisson arrivals follow the seed", "[crawl][open]") {
+  CrawlConfig c;
+  c.rate = 1000;
+  c.num = 20'000;
+  c.arrivals = Arrivals::poisson;
+  c.seed = 7;
+  auto a = arrival_schedule(c);
+  REQUIRE(a.size() == 20'000);
+  CHECK(a == arrival_schedule(c));
+  c.seed = 8;
+  CHECK(a != arrival_schedule(c));
+  CHECK(a.front() == 0);
+  CHECK(std::is_sorted(a.begin(), a.end()));
+  // Mean gap 1 ms; exponential gaps: as many shorter than the mean as
+  // 1 - 1/e of them.
+  CHECK(static_cast<double>(a.back()) / 19'999 == Approx(1000).epsilon(0.03));
+  std::size_t short_gaps = 0;
+  for (std::size_t i = 1; i < a.size(); ++i) short_gaps += a[i] - a[i - 1] < 1000;
+  CHECK(static_cast<double>(short_gaps) / 19'999 == Approx(1 - std::exp(-1.0)).epsilon(0.03));
+  // --duration: as many as fall within it.
+  c.num = 0;
+  c.duration_s = 2;
+  auto d = arrival_schedule(c);
+  CHECK(d.back() < 2'000'000);
+  CHECK(static_cast<double>(d.size()) == Approx(2000).epsilon(0.1));
+  // Constant: exactly every 1/rate.
+  c.arrivals = Arrivals::constant;
+  c.rate = 300;  // 3333.33 µs: each due time from the start, not summed gaps
+  auto k = arrival_schedule(c);
+  REQUIRE(k.size() == 600);
+  CHECK(k[599] == 1'996'667);
+
+  // A model meets the same schedule twice.
+  test::TestServer srv;
+  CrawlConfig run = config_for("coroutine", srv, 30, 1, 5);
+  run.rate = 500;
+  run.arrivals = Arrivals::poisson;
+  run.seed = 3;
+  auto offsets = [](const CrawlSummary& s) {
+    std::vector<std::int64_t> out;
+    for (const auto& r : s.records) out.push_back(r.intended_us - s.records[0].intended_us);
+    return out;
+  };
+  CHECK(offsets(run_crawl(run)) == offsets(run_crawl(run)));
+  CHECK(to_json(run_crawl(run))["open_loop"]["arrivals"] == "poisson");
+}
+
+TEST_CASE("open loop settings that do not fit are refused with the reason", "[crawl][open]") {
+  CrawlConfig c;
+  c.model = "coroutine";
+  c.duration_s = 2;
+  CHECK_THROWS_WITH(run_crawl(c), Catch::Contains("--duration needs --rate"));
+  c.rate = 100;
+  c.loops = 2;
+  CHECK_THROWS_WITH(run_crawl(c), Catch::Contains("--loops 1"));
+  c.loops = 1;
+  c.batched = true;
+  CHECK_THROWS_WITH(run_crawl(c), Catch::Contains("--batched"));
+  c.batched = false;
+  c.rate = -1;
+  CHECK_THROWS_WITH(run_crawl(c), Catch::Contains("--rate must be"));
 }

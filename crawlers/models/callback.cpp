@@ -10,7 +10,12 @@
 // each chain simply stops (the last one also stops the timeout sweeper), the
 // event loop has no more work, and run() returns: the "carry the stop function
 // around" the book complains about is Asio's outstanding-work counting here.
+//
+// Open loop (--rate): a slot that takes a request not yet due arms a timer
+// for when it is, and sends it from the timer's handler; with every slot
+// busy, a due request waits for the first slot to come free.
 #include "client/http_client.hpp"
+#include "common/clock.hpp"
 #include "crawlers/crawl.hpp"
 
 #include <memory>
@@ -42,11 +47,23 @@ class Slot {
     if (s_.next >= s_.end) return finish_chain();
     index_ = s_.next++;
     attempt_ = 0;
+    if (open_loop(s_.job)) {
+      const std::int64_t wait = s_.job.due_us[index_] - now_us();
+      if (wait > 0) {
+        pause_.expires_after(std::chrono::microseconds(wait));
+        pause_.async_wait([this](beast::error_code) { begin(); });
+        return;
+      }
+    }
+    begin();
+  }
+
+ private:
+  void begin() {
     s_.rec.start(index_);
     send();
   }
 
- private:
   void send() {
     retried_ = false;
     begin_attempt(conn_);

@@ -5,7 +5,13 @@
 // for 100k URLs. Finished tasks hand their connection back to a small pool,
 // so connections are reused (keep-alive) rather than opened per URL. A failed
 // attempt is retried after a backoff; one sweeper enforces the timeouts.
+//
+// Open loop (--rate): the loop that spawns the tasks sleeps on a timer until
+// the next request is due (asyncio.sleep), then waits for a permit; with
+// every permit taken, a due request waits for one, and that wait counts in
+// its latency.
 #include "client/http_client.hpp"
+#include "common/clock.hpp"
 #include "crawlers/crawl.hpp"
 
 #include <memory>
@@ -88,7 +94,14 @@ awaitable<void> fetch(Crawl& c, std::size_t i) {
 awaitable<void> crawl_all(Crawl& c) {
   auto ex = co_await asio::this_coro::executor;
   c.sweeper.start();
+  asio::steady_timer due(ex);
   for (std::size_t i = c.share.begin; i < c.share.end; ++i) {
+    if (open_loop(c.job)) {
+      if (const std::int64_t wait = c.job.due_us[i] - now_us(); wait > 0) {
+        due.expires_after(std::chrono::microseconds(wait));
+        co_await due.async_wait(use_awaitable);
+      }
+    }
     co_await c.semaphore.acquire();  // `async with semaphore:`
     asio::co_spawn(ex, fetch(c, i), asio::detached);
     ++c.spawned;

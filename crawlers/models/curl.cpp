@@ -9,6 +9,12 @@
 // would instead walk every transfer on every wake-up, which at C=100 costs more
 // than the requests themselves. libcurl enforces each attempt's timeout; a
 // failed attempt waits out its backoff outside the multi handle, then is added again.
+//
+// Open loop (--rate): a free slot whose next request is not yet due waits
+// outside the multi handle; the loop's one wait (epoll, bounded by the
+// timeout curl asks for through CURLMOPT_TIMERFUNCTION) is also bounded by
+// when the next request is due, and adds it then. With every slot busy, a due
+// request waits for the first to come free.
 #include "client/http_client.hpp"
 #include "crawlers/crawl.hpp"
 
@@ -20,6 +26,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <memory>
@@ -206,6 +213,23 @@ struct Loop {
   }
 };
 
+// Waits up to `wait_us` for events, to the microsecond where the kernel can
+// (epoll_pwait2, Linux 5.11): a request due in 300 µs must not wait a whole
+// millisecond. Where it cannot (an older kernel; valgrind, which does not
+// know the call), in milliseconds, rounded up.
+int wait_events(int epfd, std::vector<epoll_event>& events, std::int64_t wait_us) {
+  static std::atomic<bool> fine_grained{true};
+  const int max = static_cast<int>(events.size());
+  if (fine_grained.load(std::memory_order_relaxed)) {
+    const timespec wait{static_cast<time_t>(wait_us / 1'000'000),
+                        static_cast<long>(wait_us % 1'000'000) * 1000};
+    int n = epoll_pwait2(epfd, events.data(), max, &wait, nullptr);
+    if (n >= 0 || errno != ENOSYS) return n;
+    fine_grained.store(false, std::memory_order_relaxed);
+  }
+  return epoll_wait(epfd, events.data(), max, static_cast<int>((wait_us + 999) / 1000));
+}
+
 // One multi handle driven by one event loop, fetching URLs [share.begin,
 // share.end) at share.concurrency. A multi handle belongs to one thread, so
 // --loops L runs L of these side by side.
@@ -297,7 +321,15 @@ void run_curl_loop(const CrawlJob& job, Recorder& rec, const LoopShare& share) {
     rec.start(t.index);
     submit(t);
   };
-  for (Transfer& t : transfers) start(t);
+  // Open loop: slots with nothing due yet, waiting for the next due time.
+  std::vector<Transfer*> idle;
+  auto start_or_wait = [&](Transfer& t) {
+    if (open_loop(job) && job.due_us[next] > now_us())
+      idle.push_back(&t);
+    else
+      start(t);
+  };
+  for (Transfer& t : transfers) start_or_wait(t);
 
   // Finished transfers: record or schedule a retry, and refill the slot.
   std::vector<Transfer*> backing_off;  // failed attempts waiting to be retried
@@ -344,7 +376,7 @@ void run_curl_loop(const CrawlJob& job, Recorder& rec, const LoopShare& share) {
         t->retry_at_us = now_us() + retry_backoff(t->attempt++, t->index).count() * 1000;
         backing_off.push_back(t);
       } else if (next < total) {
-        start(*t);
+        start_or_wait(*t);
       }
     }
   };
@@ -364,15 +396,16 @@ void run_curl_loop(const CrawlJob& job, Recorder& rec, const LoopShare& share) {
   };
 
   std::vector<epoll_event> events(std::max<std::size_t>(slots, 1));
-  while (in_multi > 0 || !backing_off.empty()) {
-    // Sleep until a socket is ready, curl's timeout, or the next retry is due.
+  while (in_multi > 0 || !backing_off.empty() || (!idle.empty() && next < total)) {
+    // Sleep until a socket is ready, curl's timeout, the next retry, or the
+    // next request is due.
     std::int64_t now = now_us();
     std::int64_t wake = loop.timeout_at_us;
     for (const Transfer* t : backing_off)
       if (wake < 0 || t->retry_at_us < wake) wake = t->retry_at_us;
-    int wait_ms =
-        wake < 0 ? 1000 : static_cast<int>(std::clamp<std::int64_t>((wake - now + 999) / 1000, 0, 1000));
-    int n = epoll_wait(loop.epfd.get(), events.data(), static_cast<int>(events.size()), wait_ms);
+    if (!idle.empty() && next < total && (wake < 0 || job.due_us[next] < wake)) wake = job.due_us[next];
+    const std::int64_t wait_us = wake < 0 ? 1'000'000 : std::clamp<std::int64_t>(wake - now, 0, 1'000'000);
+    int n = wait_events(loop.epfd.get(), events, wait_us);
     if (n < 0 && errno != EINTR) throw std::runtime_error(std::string("epoll_wait: ") + std::strerror(errno));
     for (int k = 0; k < n; ++k) {
       if (loop.unwanted(events[k].data.fd)) continue;
@@ -383,6 +416,10 @@ void run_curl_loop(const CrawlJob& job, Recorder& rec, const LoopShare& share) {
     }
     if (loop.timeout_at_us >= 0 && now_us() >= loop.timeout_at_us) drive(CURL_SOCKET_TIMEOUT, 0);
     now = now_us();
+    while (!idle.empty() && next < total && job.due_us[next] <= now) {
+      start(*idle.back());
+      idle.pop_back();
+    }
     for (std::size_t k = 0; k < backing_off.size();) {
       if (backing_off[k]->retry_at_us <= now) {
         submit(*backing_off[k]);

@@ -12,6 +12,12 @@
 // `crawl --model greenlet` shows next to the coroutine model, which spawns a
 // task only once it holds a permit. Connections are kept alive in a small
 // pool and handed from greenlet to greenlet; one sweeper enforces timeouts.
+//
+// Open loop (--rate): the main greenlet spawns each greenlet when its request
+// is due, sleeping in between (gevent.sleep, a timer); a spawned greenlet
+// that finds no permit free waits in the semaphore, and that wait counts in
+// its latency.
+#include "common/clock.hpp"
 #include "crawlers/crawl.hpp"
 
 #include <boost/asio/spawn.hpp>
@@ -174,7 +180,15 @@ void crawl_greenlet(const CrawlJob& job, Recorder& rec) {
         ioc,
         [&](asio::yield_context main) {
           if (n > 0) c.sweeper.start();
+          asio::steady_timer due(main.get_executor());
           for (std::size_t i = share.begin; i < share.end; ++i) {
+            // Open loop: gevent.sleep() until the next request is due, then spawn it.
+            if (open_loop(job)) {
+              if (const std::int64_t wait = job.due_us[i] - now_us(); wait > 0) {
+                due.expires_after(std::chrono::microseconds(wait));
+                due.async_wait(main);
+              }
+            }
             asio::spawn(
                 main.get_executor(), std::allocator_arg, boost::context::fixedsize_stack(kStackBytes),
                 [&c, i](asio::yield_context yield) { download(c, i, yield); }, rethrow);

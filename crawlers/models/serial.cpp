@@ -1,6 +1,11 @@
 // Model 1, serial (the book's Example 8-3): one request at a time, in order,
 // over one keep-alive connection. Every delay is paid in full, one after the
 // other: N requests take N * delay.
+//
+// Open loop (--rate): the loop itself is the dispatcher. It sleeps until the
+// next request is due, unless it is already late: one request in flight at
+// most, so a delay longer than the gap between arrivals makes every later
+// request late, and the wait counts in its latency from when it was due.
 #include "client/sync_client.hpp"
 #include "crawlers/crawl.hpp"
 
@@ -8,8 +13,10 @@ namespace testbed {
 
 void crawl_serial(const CrawlJob& job, Recorder& rec) {
   SyncClient client(job.endpoints, job.host_header, job.timeout);
-  for (std::size_t i = 0; i < job.targets.size(); ++i)
+  for (std::size_t i = 0; i < job.targets.size(); ++i) {
+    if (open_loop(job)) sleep_until_us(job.due_us[i]);
     fetch_blocking(client, job, rec, i);  // blocks for the delay (and any retries)
+  }
 }
 
 }  // namespace testbed

@@ -4,6 +4,11 @@
 // connection and takes the next URL from a shared counter, so at most
 // `concurrency` requests are ever in flight. Each thread costs a kernel task,
 // a stack and a context switch per request: what greenlets avoid.
+//
+// Open loop (--rate): the shared counter is the dispatcher. A free worker
+// takes the next request and sleeps until it is due; with every worker busy,
+// a due request waits for the first to come free (at most `concurrency` in
+// flight), and that wait counts in its latency.
 #include "client/sync_client.hpp"
 #include "crawlers/crawl.hpp"
 
@@ -21,7 +26,10 @@ void crawl_threads(const CrawlJob& job, Recorder& rec) {
   std::atomic<std::size_t> next{0};
   auto worker = [&] {
     SyncClient client(job.endpoints, job.host_header, job.timeout);
-    for (std::size_t i; (i = next.fetch_add(1)) < total;) fetch_blocking(client, job, rec, i);
+    for (std::size_t i; (i = next.fetch_add(1)) < total;) {
+      if (open_loop(job)) sleep_until_us(job.due_us[i]);
+      fetch_blocking(client, job, rec, i);
+    }
   };
   std::size_t n = std::min<std::size_t>(job.concurrency, total);
   std::vector<std::thread> pool;
