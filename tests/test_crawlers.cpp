@@ -61,7 +61,7 @@ TEST_CASE("the serial crawler sums exactly N bytes and records N rows", "[crawl]
   auto rows = test::parse_csv(timeline_csv(s));
   REQUIRE(rows.size() == 11);
   CHECK(rows[0] == std::vector<std::string>{"model", "index", "start", "end", "bytes", "status", "attempts",
-                                            "conn", "opened", "delay"});
+                                            "conn", "opened", "delay", "intended"});
   // One keep-alive connection: opened for the first request, reused by the rest.
   for (std::size_t i = 1; i < rows.size(); ++i) {
     CHECK(rows[i][7] == rows[1][7]);
@@ -72,6 +72,7 @@ TEST_CASE("the serial crawler sums exactly N bytes and records N rows", "[crawl]
     CHECK(rows[i][5] == "200");
     CHECK(std::stod(rows[i][3]) - std::stod(rows[i][2]) >= 0.020);
     CHECK(rows[i][9] == "0.020000");  // the delay the server said it gave
+    CHECK(rows[i][10].empty());       // closed loop: no due time
   }
   // One at a time: the server never saw two of them overlap.
   auto spans = server_spans(srv, "serial");
