@@ -187,6 +187,8 @@ nlohmann::json to_json(const CrawlSummary& s) {
         // Little's law: to carry `rate` requests a second that each take the
         // mean delay, this many must be in flight.
         {"littles_law_in_flight", c.rate * mean_delay_s},
+        // The most `concurrency` slots can carry with these delays.
+        {"capacity_per_s", mean_delay_s > 0 ? nlohmann::json(concurrency / mean_delay_s) : nlohmann::json(nullptr)},
         {"server_mean_in_flight",
          s.server_mean_in_flight >= 0 ? nlohmann::json(s.server_mean_in_flight) : nlohmann::json(nullptr)},
     };

@@ -42,27 +42,43 @@ namespace {
 constexpr std::size_t kStackBytes = 64 * 1024;
 
 // gevent.lock.Semaphore: greenlets that find no permit park on a timer that
-// never expires; release() wakes the longest-waiting one by cancelling its wait.
+// never expires. release() hands its permit straight to the longest-waiting
+// greenlet (cancelling its wait) rather than putting it back: the woken
+// greenlet only runs later, and a permit put back meanwhile would go to a
+// greenlet that just arrived (in an open loop, one spawned when its request
+// fell due), sending the oldest to the back of the queue again and again.
 class Semaphore {
  public:
   Semaphore(asio::any_io_executor ex, std::size_t count)
       : wakeup_(ex, asio::steady_timer::time_point::max()), count_(count) {}
 
   void acquire(asio::yield_context yield) {
-    while (count_ == 0) {
-      beast::error_code ec;
-      wakeup_.async_wait(yield[ec]);
+    if (count_ > 0) {
+      --count_;
+      return;
     }
-    --count_;
+    ++waiting_;
+    while (handed_ == 0) {
+      beast::error_code ec;
+      wakeup_.async_wait(yield[ec]);  // cancel_one() wakes the waiters in the order they came
+    }
+    --handed_;
+    --waiting_;
   }
   void release() {
-    ++count_;
-    wakeup_.cancel_one();
+    if (waiting_ > handed_) {
+      ++handed_;
+      wakeup_.cancel_one();
+    } else {
+      ++count_;
+    }
   }
 
  private:
   asio::steady_timer wakeup_;
   std::size_t count_;
+  std::size_t waiting_ = 0;  // greenlets parked in acquire()
+  std::size_t handed_ = 0;   // permits released to them, not yet taken
 };
 
 struct Crawl {
