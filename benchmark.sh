@@ -14,8 +14,9 @@ the server timeline, runs the concurrency sweep and the scale stage (every concu
 model at C = 10, 100, 1,000 and 10,000), then the prime-saving client (batched and async
 with timelines, and the primes sweep over max_number), then the tails stage (long-tailed
 delays, the same for every model: each one's semaphore against the batched pattern, and
-the prime savers against a database whose latency has the same tail), draws the plots
-and prints the tables.
+the prime savers against a database whose latency has the same tail), then the load stage
+(every concurrent model in an open loop, requests due at a series of rates up to and past
+what C slots can carry), draws the plots and prints the tables.
 
   --num N          URLs per model (default 500, as in the book)
   --delay MS       server delay per request (default 100)
@@ -31,6 +32,7 @@ sweep_num=100 sweep_delays=50,100,250 sweep_conc=1,2,5,10,20,50,100,200,400
 scale_conc=10,100,1000,10000
 tails=(--num 1000 --concurrency 100 --delay 100 --dist lognormal:sigma=0.6)
 tails_dist=lognormal:sigma=0.6
+load=(--rates 200,400,600,800,900,1000,1100,1200 --concurrency 100 --delay 100 --duration 2)
 primes_sweep=(--min-exp 7 --max-exp 14 --serial-max-exp 10 --extend-exp 17 --extend-modes noio,async)
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -52,6 +54,7 @@ if [ $quick = 1 ]; then
   sweep_num=50 sweep_delays=10,25,50 sweep_conc=1,5,10,25,50,100
   scale_conc=10,100,1000
   tails=(--num 400 --concurrency 50 --delay 25 --dist lognormal:sigma=0.6)
+  load=(--rates 500,1000,1500,2000,2500 --concurrency 50 --delay 25 --duration 1)
   primes_sweep=(--min-exp 7 --max-exp 12 --serial-max-exp 8 --extend-exp 14 --extend-modes noio,async)
 fi
 
@@ -140,11 +143,21 @@ done
 json_array "$out/tails-primes-summary.json" "${tails_primes[@]}"
 cleanup
 
+# Open loop: requests due at each offered rate whatever the answers do.
+echo "benchmark: load: ${load[*]}, every concurrent model"
+start_server SRV --timeline "$out/load-server-timeline.csv" --db "$out/load-primes.sqlite" \
+  >"$out/load-server.log" 2>&1
+"$PY" bench/load.py --crawl "$BUILD_DIR/crawl" --url "http://127.0.0.1:$SRV_PORT" "${load[@]}" \
+  --out-dir "$out" || failed=1
+cleanup
+rm -f "$out/load-primes.sqlite"  # no saves in this stage
+
 echo "benchmark: drawing plots"
 "$PY" plots/plot_crawl.py "$out"
 "$PY" plots/plot_primes.py callgraph "$out/primes-callgraph.png" "$out/primes-batched.csv" \
   "$out/primes-async.csv"
 "$PY" plots/plot_tails.py "$out"
+"$PY" plots/plot_load.py "$out"
 "$PY" plots/plot_primes.py callgraph "$out/tails-primes.png" "$out/tails-primes-batched.csv" \
   "$out/tails-primes-async.csv"
 if [ $sweep = 1 ]; then

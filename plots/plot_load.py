@@ -18,6 +18,8 @@ import json
 import os
 import sys
 
+from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
+
 import testbed_plots as tp
 
 
@@ -54,6 +56,11 @@ def main():
                  transform=lat.get_xaxis_transform(), va="top", fontsize=8, color="grey")
     lat.axhline(delay, color="black", linewidth=0.6, alpha=0.5)
     lat.set_yscale("log")
+    lat.yaxis.set_major_locator(LogLocator(base=10, subs=(1, 2, 5)))
+    lat.yaxis.set_major_formatter(ScalarFormatter())
+    lat.yaxis.set_minor_formatter(NullFormatter())
+    lat.text(0.01, delay, f" the delay, {delay} ms", transform=lat.get_yaxis_transform(), va="bottom",
+             fontsize=8, color="black", alpha=0.7)
     lat.set_xlabel("offered rate (requests per second)")
     lat.set_ylabel("latency from when the request was due (ms, log)")
     lat.set_title(f"Open loop, delay {delay} ms, C={conc}: p99 solid, p50 dashed", loc="left", fontsize=10)
