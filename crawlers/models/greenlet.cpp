@@ -58,10 +58,10 @@ class Semaphore {
       return;
     }
     ++waiting_;
-    while (handed_ == 0) {
+    do {  // at least once: a permit handed out but not yet taken is another's
       beast::error_code ec;
       wakeup_.async_wait(yield[ec]);  // cancel_one() wakes the waiters in the order they came
-    }
+    } while (handed_ == 0);
     --handed_;
     --waiting_;
   }
