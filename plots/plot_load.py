@@ -74,7 +74,8 @@ def main():
     held.axhline(conc, color="grey", linestyle="--", linewidth=1, label=f"the cap, C={conc}")
     held.set_xlabel("offered rate (requests per second)")
     held.set_ylabel("requests the server held, on average")
-    held.set_title("In flight at the server against Little's law", loc="left", fontsize=10)
+    held.set_title("In flight at the server against Little's law (its mean is over the whole run,\n"
+                   "whose last delay only drains: d / (duration + d) under the line)", loc="left", fontsize=10)
     held.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(args.out or os.path.join(args.dir, "load.png"))
