@@ -16,7 +16,8 @@ with timelines, and the primes sweep over max_number), then the tails stage (lon
 delays, the same for every model: each one's semaphore against the batched pattern, and
 the prime savers against a database whose latency has the same tail), then the load stage
 (every concurrent model in an open loop, requests due at a series of rates up to and past
-what C slots can carry), draws the plots and prints the tables.
+what C slots can carry), draws the plots, writes manifest.json and report.html (the
+whole run in one page: open it in a browser) and prints the tables.
 
   --num N          URLs per model (default 500, as in the book)
   --delay MS       server delay per request (default 100)
@@ -27,6 +28,7 @@ what C slots can carry), draws the plots and prints the tables.
 USAGE
 }
 
+command_line="./benchmark.sh${*:+ $*}"
 num=500 delay=100 conc=100 out="" quick=0 sweep=1
 sweep_num=100 sweep_delays=50,100,250 sweep_conc=1,2,5,10,20,50,100,200,400
 scale_conc=10,100,1000,10000
@@ -158,6 +160,8 @@ echo "benchmark: drawing plots"
   "$out/primes-async.csv"
 "$PY" plots/plot_tails.py "$out"
 "$PY" plots/plot_load.py "$out"
+"$PY" bench/manifest.py --dir "$out" --build "$BUILD_DIR" --command "$command_line" --server-seed 2026 --pinned no
+"$PY" plots/report.py "$out"
 "$PY" plots/plot_primes.py callgraph "$out/tails-primes.png" "$out/tails-primes-batched.csv" \
   "$out/tails-primes-async.csv"
 if [ $sweep = 1 ]; then
@@ -175,5 +179,5 @@ echo
 echo
 "$PY" bench/table.py "$out/tails-primes-summary.json"
 echo
-echo "benchmark: results in $out/ (summary.json, *.csv, *.png)"
+echo "benchmark: results in $out/ (summary.json, *.csv, *.png); open $out/report.html"
 exit $failed

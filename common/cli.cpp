@@ -2,6 +2,8 @@
 
 #include "common/version.hpp"
 
+#include <boost/version.hpp>
+
 #include <sys/resource.h>
 
 #include <filesystem>
@@ -12,7 +14,8 @@ namespace testbed {
 namespace po = boost::program_options;
 
 std::optional<int> parse_cli(int argc, char** argv, const po::options_description& desc,
-                             po::variables_map& vm, const std::string& usage, const std::string& about) {
+                             po::variables_map& vm, const std::string& usage, const std::string& about,
+                             const std::string& libraries) {
   std::string program = std::filesystem::path(argc > 0 ? argv[0] : "program").filename();
   // Every program takes --version too.
   po::options_description all(desc);
@@ -24,7 +27,7 @@ std::optional<int> parse_cli(int argc, char** argv, const po::options_descriptio
       return 0;
     }
     if (vm.count("version")) {
-      std::cout << version_line(program) << '\n';
+      std::cout << version_line(program) << '\n' << build_line(libraries) << '\n';
       return 0;
     }
     po::notify(vm);
@@ -36,6 +39,20 @@ std::optional<int> parse_cli(int argc, char** argv, const po::options_descriptio
 
 std::string version_line(const std::string& program) {
   return program + " " + project_version() + " (commit " + git_commit() + ")";
+}
+
+std::string build_line(const std::string& libraries) {
+#if defined(__clang__)
+  std::string compiler = "clang " __clang_version__;
+#elif defined(__GNUC__)
+  std::string compiler = "g++ " __VERSION__;
+#else
+  std::string compiler = "an unknown compiler";
+#endif
+  std::string boost = BOOST_LIB_VERSION;  // "1_81"
+  for (auto& c : boost)
+    if (c == '_') c = '.';
+  return "built with " + compiler + ", Boost " + boost + (libraries.empty() ? "" : ", " + libraries);
 }
 
 int usage_error(const std::string& program, const std::string& message) {

@@ -8,11 +8,12 @@
 
 namespace testbed {
 
-// Parses argv into `vm`. Returns an exit code when the program should stop now
-// (0 after --help, 2 after a usage error already reported on stderr).
+// Parses argv into `vm`. --version prints version_line() and, on a second
+// line, build_line(libraries): what the program was built with. Returns an exit code when the program should
+// stop now (0 after --help, 2 after a usage error already reported on stderr).
 std::optional<int> parse_cli(int argc, char** argv, const boost::program_options::options_description& desc,
                              boost::program_options::variables_map& vm, const std::string& usage,
-                             const std::string& about);
+                             const std::string& about, const std::string& libraries = "");
 
 // Prints "program: message" on stderr and returns 2, for usage errors found after parsing.
 int usage_error(const std::string& program, const std::string& message);

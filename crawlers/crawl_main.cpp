@@ -4,6 +4,8 @@
 #include "common/csv.hpp"
 #include "crawlers/crawl.hpp"
 
+#include <curl/curl.h>
+
 #include <cstdio>
 #include <iostream>
 
@@ -67,7 +69,8 @@ int main(int argc, char** argv) {
                              "Fetches --num URLs of the form URL/add?name=NAME&delay=MS&<random> and sums\n"
                              "the body lengths, using one of the concurrency models of HPP chapter 8.\n\n"
                              "Models (crawl --list-models), and what each mirrors in the book:" +
-                                 model_list))
+                                 model_list,
+                             std::string("libcurl ") + curl_version_info(CURLVERSION_NOW)->version))
     return *rc;
   if (vm.count("list-models")) {
     if (vm.count("json"))

@@ -1,25 +1,29 @@
 #!/usr/bin/env bash
 # Installs what is missing (Debian packages only), configures and builds.
 # Both README commands call this; it is quick when everything is already there.
-#   scripts/setup.sh [--plots] [--bench]
-#     --plots  also python3-matplotlib (for benchmark.sh's pictures)
+#   scripts/setup.sh [--plots] [--browser] [--bench]
+#     --plots    also python3-matplotlib and python3-plotly (benchmark.sh's pictures
+#                and report.html, which inlines the plotly.js python3-plotly ships)
+#     --browser  also chromium (the headless check of report.html in test.sh)
 #     --bench  also wrk, nginx-light, hyperfine, valgrind (for bench/ comparisons)
 # Environment: BUILD_DIR (default build), JOBS (default: number of cores).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-want_plots=0 want_bench=0
+want_plots=0 want_bench=0 want_browser=0
 for arg in "$@"; do
   case "$arg" in
     --plots) want_plots=1 ;;
     --bench) want_bench=1 ;;
+    --browser) want_browser=1 ;;
     *) echo "setup.sh: unknown option $arg" >&2; exit 2 ;;
   esac
 done
 
 source scripts/packages.sh
 packages=("${BASE_PACKAGES[@]}")
-[ $want_plots = 1 ] && packages+=(python3 python3-matplotlib)
+[ $want_plots = 1 ] && packages+=(python3 python3-matplotlib python3-plotly)
+[ $want_browser = 1 ] && packages+=(python3 chromium)
 [ $want_bench = 1 ] && packages+=(wrk nginx-light hyperfine valgrind)
 ensure_packages "${packages[@]}"
 

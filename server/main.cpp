@@ -4,6 +4,8 @@
 #include "server/server.hpp"
 #include "server/timeline_store.hpp"
 
+#include <sqlite3.h>
+
 #include <iostream>
 
 namespace po = boost::program_options;
@@ -56,7 +58,8 @@ int main(int argc, char** argv) {
   if (auto rc = testbed::parse_cli(argc, argv, desc, vm, "[options]",
                                    "A delay-injecting HTTP server (after High Performance Python, ch. 8).\n"
                                    "Routes: /add?name=N&delay=MS, /add?flush=True, /add?prime=N, /health,\n"
-                                   "/timeline, /primes[?reset=True]."))
+                                   "/timeline, /primes[?reset=True].",
+                                   std::string("SQLite ") + sqlite3_libversion()))
     return *rc;
   if (port < 0 || port > 65535) return testbed::usage_error("delayserver", "--port must be 0..65535");
   if (cfg.threads < 1 || cfg.threads > 256)

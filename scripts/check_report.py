@@ -1,0 +1,179 @@
+#!/usr/bin/env python3
+"""Opens a results folder's report.html in headless Chromium (Debian's
+`chromium`), waits until the page has drawn every chart, and checks it: no
+JavaScript error (thrown, or logged by plotly to the console), every chart
+drawn (data in it, tick labels on its axes), and at least --min-charts of them.
+Takes a full-page screenshot, DIR/report-screenshot.png, for a person to look at.
+
+Chromium is driven over the DevTools protocol on a pipe (--remote-debugging-pipe:
+NUL-terminated JSON on file descriptors 3 and 4), so nothing listens on a port
+and no library is needed. Exit status 0 when the page passes, 1 with the
+reasons when it does not, 2 when it cannot be checked at all.
+
+Usage: check_report.py DIR [--min-charts N] [--timeout S]
+"""
+import argparse
+import base64
+import json
+import os
+import select
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+
+class Browser:
+    def __init__(self, binary, timeout):
+        self.timeout = timeout
+        self.next_id = 0
+        self.events = []
+        to_chrome_r, self.to_chrome = os.pipe()
+        self.from_chrome, from_chrome_w = os.pipe()
+        # Chromium reads commands on fd 3 and writes answers on fd 4.
+        self.profile = tempfile.mkdtemp(prefix="check-report-")
+        argv = [binary, "--headless", "--no-sandbox", "--remote-debugging-pipe", "--no-first-run",
+                "--no-default-browser-check", "--disable-extensions", "--hide-scrollbars",
+                # WebGL without a GPU: SwiftShader, software GL (the chronologies are WebGL traces).
+                "--enable-unsafe-swiftshader", "--use-angle=swiftshader",
+                f"--user-data-dir={self.profile}", "about:blank"]
+        env = dict(os.environ, DBUS_SESSION_BUS_ADDRESS="disabled:")
+
+        def child_fds():
+            # Copies first: either pipe end may itself be 3 or 4. os.pipe()'s
+            # descriptors close on exec; what dup2 makes here does not.
+            r, w = os.dup(to_chrome_r), os.dup(from_chrome_w)
+            os.dup2(r, 3)
+            os.dup2(w, 4)
+
+        self.proc = subprocess.Popen(argv, preexec_fn=child_fds, close_fds=False, env=env,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        os.close(to_chrome_r)
+        os.close(from_chrome_w)
+        self.buffer = b""
+
+    def close(self):
+        try:
+            self.send("Browser.close")
+        except Exception:  # already gone
+            pass
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        for fd in (self.to_chrome, self.from_chrome):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        shutil.rmtree(self.profile, ignore_errors=True)
+
+    def _read_message(self, deadline):
+        while b"\0" not in self.buffer:
+            if time.monotonic() > deadline:
+                raise TimeoutError("Chromium did not answer in time")
+            ready, _, _ = select.select([self.from_chrome], [], [], 0.5)
+            if ready:
+                chunk = os.read(self.from_chrome, 1 << 20)
+                if not chunk:
+                    raise RuntimeError("Chromium closed its pipe (did it start? is `chromium` installed?)")
+                self.buffer += chunk
+        raw, self.buffer = self.buffer.split(b"\0", 1)
+        return json.loads(raw)
+
+    def send(self, method, params=None, session=None):
+        self.next_id += 1
+        msg = {"id": self.next_id, "method": method, "params": params or {}}
+        if session:
+            msg["sessionId"] = session
+        os.write(self.to_chrome, json.dumps(msg).encode() + b"\0")
+        deadline = time.monotonic() + self.timeout
+        while True:
+            m = self._read_message(deadline)
+            if m.get("id") == self.next_id:
+                if "error" in m:
+                    raise RuntimeError(f"{method}: {m['error'].get('message')}")
+                return m.get("result", {})
+            self.events.append(m)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("dir")
+    ap.add_argument("--min-charts", type=int, default=1)
+    ap.add_argument("--timeout", type=float, default=120, help="seconds for the page to draw (default 120)")
+    args = ap.parse_args()
+    report = os.path.abspath(os.path.join(args.dir, "report.html"))
+    if not os.path.exists(report):
+        print(f"check_report: no {report}", file=sys.stderr)
+        return 2
+    binary = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not binary:
+        print("check_report: chromium is not installed (scripts/setup.sh --browser installs it)", file=sys.stderr)
+        return 2
+    browser = Browser(binary, args.timeout)
+    problems = []
+    try:
+        target = browser.send("Target.createTarget", {"url": "about:blank"})["targetId"]
+        session = browser.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+        browser.send("Runtime.enable", session=session)
+        browser.send("Page.enable", session=session)
+        browser.send("Emulation.setDeviceMetricsOverride",
+                     {"width": 1400, "height": 1000, "deviceScaleFactor": 1, "mobile": False}, session=session)
+        browser.send("Page.navigate", {"url": "file://" + report}, session=session)
+        # Wait for the page's own verdict: report.html fills #report-status once
+        # every chart has been drawn (or has failed).
+        deadline = time.monotonic() + args.timeout
+        status = None
+        while time.monotonic() < deadline:
+            r = browser.send("Runtime.evaluate", {
+                "expression": "(document.getElementById('report-status')||{}).textContent||''",
+                "returnByValue": True}, session=session)
+            text = r.get("result", {}).get("value", "")
+            if text:
+                status = json.loads(text)
+                break
+            time.sleep(0.5)
+        if status is None:
+            problems.append(f"the page did not finish drawing within {args.timeout:.0f} s")
+        else:
+            if status["errors"]:
+                problems.append(f"JavaScript errors: {status['errors']}")
+            if status["with_data"] != status["charts"]:
+                problems.append(f"{status['charts'] - status['with_data']} of {status['charts']} charts were "
+                                "not drawn (no data, or no tick labels on their axes)")
+            if status["charts"] < args.min_charts:
+                problems.append(f"{status['charts']} charts, expected at least {args.min_charts}")
+        # What the browser itself saw go wrong, beyond the page's own hook.
+        for e in browser.events:
+            if e.get("method") == "Runtime.exceptionThrown":
+                d = e["params"]["exceptionDetails"]
+                problems.append(f"uncaught: {d.get('exception', {}).get('description') or d.get('text')}")
+        # A full-page screenshot for a person.
+        metrics = browser.send("Page.getLayoutMetrics", session=session)
+        height = int(metrics.get("cssContentSize", metrics.get("contentSize", {})).get("height", 1000))
+        browser.send("Emulation.setDeviceMetricsOverride",
+                     {"width": 1400, "height": min(height, 16000), "deviceScaleFactor": 1, "mobile": False},
+                     session=session)
+        time.sleep(1.0)  # let the charts redraw at the new size
+        shot = browser.send("Page.captureScreenshot", {"format": "png"}, session=session)
+        out = os.path.join(args.dir, "report-screenshot.png")
+        with open(out, "wb") as f:
+            f.write(base64.b64decode(shot["data"]))
+    except (RuntimeError, TimeoutError, OSError) as e:
+        problems.append(str(e))
+    finally:
+        browser.close()
+    if problems:
+        for p in problems:
+            print(f"check_report: {p}", file=sys.stderr)
+        return 1
+    print(f"check_report: {status['charts']} charts drawn, no JavaScript errors (WebGL: {status.get('webgl')}); "
+          f"screenshot {os.path.join(args.dir, 'report-screenshot.png')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
