@@ -110,16 +110,22 @@ if [ $sweep = 1 ]; then
     --out "$out/scale.csv" || failed=1
 fi
 
+# primes_pair URL PREFIX: the batched and async savers at max_number 8192,
+# writing PREFIX-<mode>.csv and PREFIX-summary.json.
+primes_pair() {
+  local url=$1 prefix=$2 mode s runs=()
+  for mode in batched async; do
+    echo "benchmark: $(basename "$prefix"): primes --mode $mode --max-number 8192"
+    s=$("$BUILD_DIR/primes" --mode "$mode" --max-number 8192 --url "$url" \
+        --timeline "$prefix-$mode.csv" --json) ||
+      { echo "benchmark: primes $mode lost saves (see above)" >&2; failed=1; }
+    [ -n "$s" ] && runs+=("$s")
+  done
+  json_array "$prefix-summary.json" "${runs[@]}"
+}
+
 # The second half of the chapter: primes saved to the server's SQLite database.
-primes_runs=()
-for mode in batched async; do
-  echo "benchmark: primes --mode $mode --max-number 8192"
-  s=$("$BUILD_DIR/primes" --mode "$mode" --max-number 8192 --url "$url" \
-      --timeline "$out/primes-$mode.csv" --json) ||
-    { echo "benchmark: primes $mode lost saves (see above)" >&2; failed=1; }
-  [ -n "$s" ] && primes_runs+=("$s")
-done
-json_array "$out/primes-summary.json" "${primes_runs[@]}"
+primes_pair "$url" "$out/primes"
 if [ $sweep = 1 ]; then
   "$PY" bench/primes_sweep.py --primes "$BUILD_DIR/primes" --url "$url" "${primes_sweep[@]}" \
     --latency-ms 50 --out "$out/primes-sweep.csv" || failed=1
@@ -134,15 +140,7 @@ start_server SRV --timeline "$out/tails-server-timeline.csv" --db "$out/tails-pr
   --seed 2026 --db-latency-dist "$tails_dist" >"$out/tails-server.log" 2>&1
 "$PY" bench/tails.py --crawl "$BUILD_DIR/crawl" --url "http://127.0.0.1:$SRV_PORT" "${tails[@]}" \
   --out-dir "$out" || failed=1
-tails_primes=()
-for mode in batched async; do
-  echo "benchmark: tails: primes --mode $mode --max-number 8192, save latency $tails_dist"
-  s=$("$BUILD_DIR/primes" --mode "$mode" --max-number 8192 --url "http://127.0.0.1:$SRV_PORT" \
-      --timeline "$out/tails-primes-$mode.csv" --json) ||
-    { echo "benchmark: tails: primes $mode lost saves (see above)" >&2; failed=1; }
-  [ -n "$s" ] && tails_primes+=("$s")
-done
-json_array "$out/tails-primes-summary.json" "${tails_primes[@]}"
+primes_pair "http://127.0.0.1:$SRV_PORT" "$out/tails-primes"  # save latency $tails_dist
 cleanup
 
 # Open loop: requests due at each offered rate whatever the answers do.

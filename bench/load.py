@@ -14,12 +14,9 @@ Every figure is crawl's own (--json, its open_loop section). Standard library
 only; plots/plot_load.py draws load.png.
 """
 import argparse
-import csv
-import json
-import os
 import sys
 
-from runner import Progress, int_list, list_models, run_json
+from runner import Progress, write_results, int_list, list_models, run_json
 
 FIELDS = ["model", "offered_rate", "achieved_rate", "num", "seconds", "kept_up", "late_over_1ms", "due_p50_ms",
           "due_p99_ms", "due_max_ms", "service_p50_ms", "service_p99_ms", "send_lag_p99_ms",
@@ -65,12 +62,7 @@ def main():
         progress.step(k, f"{model} at {rate}/s: p99 from due {due.get('p99', 0):.1f} ms, "
                          f"{'kept up' if o['kept_up'] else 'fell behind'}")
     progress.done()
-    with open(os.path.join(args.out_dir, "load-summary.json"), "w") as f:
-        json.dump(summaries, f)
-    with open(os.path.join(args.out_dir, "load.csv"), "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=FIELDS)
-        w.writeheader()
-        w.writerows(rows)
+    write_results(args.out_dir, "load", summaries, FIELDS, rows)
     return 1 if failed else 0
 
 

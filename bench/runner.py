@@ -2,7 +2,9 @@
 table is the one list), running a program for its --json summary, and a
 progress line. Standard library only."""
 import argparse
+import csv
 import json
+import os
 import subprocess
 import sys
 
@@ -40,6 +42,17 @@ def run_json(argv, what):
     if summary is None:
         raise SystemExit(f"{what}: no summary (exit {p.returncode}): {p.stderr.strip()}")
     return summary, p.returncode, p.stderr
+
+
+def write_results(out_dir, stem, summaries, fields, rows):
+    """A stage's outputs: STEM-summary.json (every run's --json summary) and
+    STEM.csv (one row per run, `fields` its columns)."""
+    with open(os.path.join(out_dir, f"{stem}-summary.json"), "w") as f:
+        json.dump(summaries, f)
+    with open(os.path.join(out_dir, f"{stem}.csv"), "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=fields)
+        w.writeheader()
+        w.writerows(rows)
 
 
 class Progress:

@@ -14,12 +14,10 @@ with the delays the server gave. Standard library only; plots/plot_tails.py
 draws the picture.
 """
 import argparse
-import csv
-import json
 import os
 import sys
 
-from runner import Progress, list_models, run_json
+from runner import Progress, write_results, list_models, run_json
 
 FIELDS = ["model", "pattern", "num", "concurrency", "delay_ms", "delay_dist", "seconds", "ideal_seconds",
           "efficiency", "batched_ideal_seconds", "latency_p50_ms", "latency_p99_ms", "failed"]
@@ -64,12 +62,7 @@ def main():
         progress.step(k, f"{model} {pattern}: {s['seconds']:.3f} s, ideal {s['ideal_seconds']:.3f} s "
                          f"(efficiency {s['efficiency']:.3f})")
     progress.done()
-    with open(os.path.join(args.out_dir, "tails-summary.json"), "w") as f:
-        json.dump(summaries, f)
-    with open(os.path.join(args.out_dir, "tails.csv"), "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=FIELDS)
-        w.writeheader()
-        w.writerows(rows)
+    write_results(args.out_dir, "tails", summaries, FIELDS, rows)
     return 1 if failed else 0
 
 
