@@ -10,3 +10,13 @@ run="${BUILD_DIR:-build}/report-check"
 rm -rf "$run"
 ./benchmark.sh --quick --out "$run" >"$run.log" 2>&1 || { tail -20 "$run.log"; echo "test: benchmark.sh --quick failed (see $run.log)" >&2; exit 1; }
 python3 scripts/check_report.py "$run" --min-charts 25
+# And the check can fail: the same page with its charts broken must not pass.
+broken="${BUILD_DIR:-build}/report-broken"
+rm -rf "$broken" && mkdir -p "$broken"
+sed 's/Plotly\.newPlot(/Plotly.noSuchCall(/' "$run/report.html" >"$broken/report.html"
+if python3 scripts/check_report.py "$broken" --min-charts 25 2>"$broken/why.txt"; then
+  echo "test: check_report.py passed a report whose charts cannot be drawn" >&2; exit 1
+fi
+grep -q "not drawn" "$broken/why.txt" ||
+  { cat "$broken/why.txt"; echo "test: check_report.py failed the broken report for another reason" >&2; exit 1; }
+echo "test: check_report.py fails a broken report: $(head -1 "$broken/why.txt" | cut -c1-150)"

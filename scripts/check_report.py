@@ -122,6 +122,7 @@ def main():
         browser.send("Page.enable", session=session)
         browser.send("Emulation.setDeviceMetricsOverride",
                      {"width": 1400, "height": 1000, "deviceScaleFactor": 1, "mobile": False}, session=session)
+        opened = time.monotonic()
         browser.send("Page.navigate", {"url": "file://" + report}, session=session)
         # Wait for the page's own verdict: report.html fills #report-status once
         # every chart has been drawn (or has failed).
@@ -134,13 +135,16 @@ def main():
             text = r.get("result", {}).get("value", "")
             if text:
                 status = json.loads(text)
+                drawn_in = time.monotonic() - opened
                 break
             time.sleep(0.5)
         if status is None:
             problems.append(f"the page did not finish drawing within {args.timeout:.0f} s")
         else:
             if status["errors"]:
-                problems.append(f"JavaScript errors: {status['errors']}")
+                errors = status["errors"]
+                more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
+                problems.append(f"{len(errors)} JavaScript errors: {errors[:3]}{more}")
             if status["with_data"] != status["charts"]:
                 problems.append(f"{status['charts'] - status['with_data']} of {status['charts']} charts were "
                                 "not drawn (no data, or no tick labels on their axes)")
@@ -170,8 +174,8 @@ def main():
         for p in problems:
             print(f"check_report: {p}", file=sys.stderr)
         return 1
-    print(f"check_report: {status['charts']} charts drawn, no JavaScript errors (WebGL: {status.get('webgl')}); "
-          f"screenshot {os.path.join(args.dir, 'report-screenshot.png')}")
+    print(f"check_report: {status['charts']} charts drawn in {drawn_in:.1f} s, no JavaScript errors "
+          f"(WebGL: {status.get('webgl')}); screenshot {os.path.join(args.dir, 'report-screenshot.png')}")
     return 0
 
 
