@@ -6,6 +6,7 @@
 #include "client/http_client.hpp"
 #include "common/clock.hpp"
 
+#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
 
 #include <algorithm>
@@ -177,28 +178,34 @@ class RunMonitor {
 };
 
 // The server's held_us from its /stats (the time integral of the requests it
-// held in its delay), -1 if it cannot be read: not a delayserver, or gone.
+// held in its delay), -1 if it cannot be read within 2 s: not a delayserver,
+// or gone.
 std::int64_t server_held_us(const CrawlJob& job) {
   namespace beast = boost::beast;
   namespace http = beast::http;
-  try {
-    boost::asio::io_context ioc;
-    boost::asio::ip::tcp::socket socket(ioc);
-    socket.connect(job.endpoints.front());
-    http::request<http::empty_body> req(http::verb::get, job.base.prefix + "/stats", 11);
-    req.set(http::field::host, job.host_header);
-    req.set(http::field::connection, "close");
-    http::write(socket, req);
-    beast::flat_buffer buffer;
-    http::response<http::string_body> res;
-    http::read(socket, buffer, res);
-    if (res.result_int() != 200) return -1;
-    auto j = nlohmann::json::parse(res.body(), nullptr, false);
-    if (j.is_discarded() || !j.contains("held_us")) return -1;
-    return j["held_us"].get<std::int64_t>();
-  } catch (const std::exception&) {
-    return -1;
-  }
+  boost::asio::io_context ioc;
+  beast::tcp_stream stream(ioc);
+  stream.expires_after(std::chrono::seconds(2));  // a deadline for all three steps
+  http::request<http::empty_body> req(http::verb::get, job.base.prefix + "/stats", 11);
+  req.set(http::field::host, job.host_header);
+  req.set(http::field::connection, "close");
+  beast::flat_buffer buffer;
+  http::response<http::string_body> res;
+  std::int64_t held = -1;
+  stream.async_connect(job.endpoints.front(), [&](beast::error_code ec) {
+    if (ec) return;
+    http::async_write(stream, req, [&](beast::error_code ec, std::size_t) {
+      if (ec) return;
+      http::async_read(stream, buffer, res, [&](beast::error_code ec, std::size_t) {
+        if (ec || res.result_int() != 200) return;
+        auto j = nlohmann::json::parse(res.body(), nullptr, false);
+        if (!j.is_discarded() && j.contains("held_us") && j["held_us"].is_number_unsigned())
+          held = j["held_us"].get<std::int64_t>();
+      });
+    });
+  });
+  ioc.run();
+  return held;
 }
 
 double cpu_seconds(const timeval& tv) { return static_cast<double>(tv.tv_sec) + tv.tv_usec / 1e6; }
