@@ -20,3 +20,19 @@ fi
 grep -q "not drawn" "$broken/why.txt" ||
   { cat "$broken/why.txt"; echo "test: check_report.py failed the broken report for another reason" >&2; exit 1; }
 echo "test: check_report.py fails a broken report: $(head -1 "$broken/why.txt" | cut -c1-150)"
+
+# A timeline big enough for WebGL traces (20,000 requests and more): a real
+# crawl of 30,000, its report, and the same check.
+big="${BUILD_DIR:-build}/report-big"
+rm -rf "$big" && mkdir -p "$big"
+(
+  export BUILD_DIR="${BUILD_DIR:-build}"
+  . scripts/lib.sh
+  start_server BIG --timeline /dev/null --db "$big/primes.sqlite" >"$big/server.log" 2>&1
+  trap 'stop_server "$BIG_PID"' EXIT
+  s=$("$BUILD_DIR/crawl" --model coroutine --url "http://127.0.0.1:$BIG_PORT" --num 30000 \
+      --concurrency 500 --delay 0 --timeline "$big/client-coroutine.csv" --json)
+  printf '[%s]\n' "$s" >"$big/summary.json"
+)
+python3 plots/report.py "$big" >/dev/null
+python3 scripts/check_report.py "$big" --min-charts 3 --min-webgl 2

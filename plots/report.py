@@ -109,7 +109,8 @@ def comparison_table(runs):
         name = r["model"] + (" --batched" if r.get("batched") else "")
         body.append(
             f"<tr><td>{html.escape(name)}</td><td>{r['concurrency']}</td><td>{r['seconds']:.3f}</td>"
-            f"<td>{r['ideal_seconds']:.3f}</td><td>{r['efficiency']:.1%}</td>"
+            f"<td>{r['ideal_seconds']:.3f}</td>"
+            f"<td>{format(r['efficiency'], '.1%') if r['ideal_seconds'] > 0 else '-'}</td>"
             f"<td>{fmt(over.get('p50') and over['p50'] / 1000, '.2f')} ms</td>"
             f"<td>{fmt(over.get('p99') and over['p99'] / 1000, '.2f')} ms</td>"
             f"<td>{fmt(cost.get('cpu_ms_per_1k'), '.0f')}</td>"
@@ -131,7 +132,7 @@ def build(directory):
         s0 = summary[0]
         conc = max(s["concurrency"] for s in summary)
         when = "; ".join(html.escape(manifest[k]) for k in ("date", "command") if manifest.get(k))
-        page.raw(f"<p>{len(summary)} models, N={s0['num']} URLs each, delay {s0['delay_ms']} ms "
+        page.raw(f"<p>{len(summary)} model{'s' if len(summary) != 1 else ''}, N={s0['num']} URLs each, delay {s0['delay_ms']} ms "
                  f"({html.escape(s0.get('delay_dist', 'fixed'))}), C={conc} for the concurrent models"
                  f"{'; ' + when if when else ''}. Ideal: a perfect semaphore with the delays the server "
                  "gave; overhead: each request's time beyond its delay; CPU and memory: the crawl "
@@ -402,6 +403,9 @@ function finish(){
            gd.querySelectorAll('.xtick text').length>0&&gd.querySelectorAll('.ytick text').length>0;
   }).length;
   reportStatus.webgl=!!document.createElement('canvas').getContext('webgl');
+  reportStatus.webgl_charts=Array.prototype.filter.call(document.querySelectorAll('.js-plotly-plot'),function(gd){
+    return gd.data&&gd.data.some(function(t){return t.type==='scattergl';});
+  }).length;
   document.getElementById('report-status').textContent=JSON.stringify(reportStatus);
 }
 Promise.all(CHARTS.map(function(c){

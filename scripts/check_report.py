@@ -103,6 +103,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("dir")
     ap.add_argument("--min-charts", type=int, default=1)
+    ap.add_argument("--min-webgl", type=int, default=0, help="charts that must be WebGL ones (big timelines)")
     ap.add_argument("--timeout", type=float, default=120, help="seconds for the page to draw (default 120)")
     args = ap.parse_args()
     report = os.path.abspath(os.path.join(args.dir, "report.html"))
@@ -150,6 +151,8 @@ def main():
                                 "not drawn (no data, or no tick labels on their axes)")
             if status["charts"] < args.min_charts:
                 problems.append(f"{status['charts']} charts, expected at least {args.min_charts}")
+            if status.get("webgl_charts", 0) < args.min_webgl:
+                problems.append(f"{status.get('webgl_charts', 0)} WebGL charts, expected at least {args.min_webgl}")
         # What the browser itself saw go wrong, beyond the page's own hook.
         for e in browser.events:
             if e.get("method") == "Runtime.exceptionThrown":
@@ -174,8 +177,8 @@ def main():
         for p in problems:
             print(f"check_report: {p}", file=sys.stderr)
         return 1
-    print(f"check_report: {status['charts']} charts drawn in {drawn_in:.1f} s, no JavaScript errors "
-          f"(WebGL: {status.get('webgl')}); screenshot {os.path.join(args.dir, 'report-screenshot.png')}")
+    print(f"check_report: {status['charts']} charts drawn in {drawn_in:.1f} s ({status.get('webgl_charts')} of "
+          f"them WebGL), no JavaScript errors; screenshot {os.path.join(args.dir, 'report-screenshot.png')}")
     return 0
 
 
