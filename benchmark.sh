@@ -158,8 +158,6 @@ echo "benchmark: drawing plots"
   "$out/primes-async.csv"
 "$PY" plots/plot_tails.py "$out"
 "$PY" plots/plot_load.py "$out"
-"$PY" bench/manifest.py --dir "$out" --build "$BUILD_DIR" --command "$command_line" --server-seed 2026 --pinned no
-"$PY" plots/report.py "$out"
 "$PY" plots/plot_primes.py callgraph "$out/tails-primes.png" "$out/tails-primes-batched.csv" \
   "$out/tails-primes-async.csv"
 if [ $sweep = 1 ]; then
@@ -167,6 +165,10 @@ if [ $sweep = 1 ]; then
   "$PY" plots/plot_scale.py "$out/scale.csv" "$out/scale.png" --order "$(IFS=,; echo "${models[*]}")"
   "$PY" plots/plot_primes.py sweep "$out/primes-sweep.csv" "$out/primes.png"
 fi
+# Last, so that its list of files is the whole run.
+"$PY" bench/manifest.py --dir "$out" --build "$BUILD_DIR" --command "$command_line" --server-seed 2026 \
+  --pinned no --stage-seed sweep=2026 --stage-seed scale=2026
+"$PY" plots/report.py "$out"
 
 echo
 "$PY" bench/table.py "$out/summary.json"

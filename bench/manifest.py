@@ -6,6 +6,7 @@ the three programs and what they were built with (their --version), CPU model
 and count, memory, kernel, and whether server and load were pinned to cores.
 
 Usage: manifest.py --dir DIR --build BUILD --command "..." [--server-seed S] [--pinned no]
+                   [--stage-seed STAGE=SEED ...]
 Standard library only.
 """
 import argparse
@@ -75,12 +76,15 @@ def main():
     ap.add_argument("--command", required=True, help="the command line that made the run")
     ap.add_argument("--server-seed", type=int, help="the delay server's --seed")
     ap.add_argument("--pinned", default="no", help="whether server and load were pinned to cores")
+    ap.add_argument("--stage-seed", action="append", default=[], metavar="STAGE=SEED",
+                    help="the crawl seed of a stage that keeps no summaries (sweep, scale)")
     args = ap.parse_args()
     manifest = {
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
         "command": args.command,
         "server_seed": args.server_seed,
         "crawl_seeds": seeds(args.dir),
+        "stage_seeds": dict(s.split("=", 1) for s in args.stage_seed),
         "programs": {p: version(os.path.join(args.build, p)) for p in ("delayserver", "crawl", "primes")},
         "cpu": cpu_model(),
         "cpus": os.cpu_count(),

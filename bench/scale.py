@@ -21,11 +21,11 @@ FIELDS = ["model", "concurrency", "num", "delay_ms", "seconds", "ideal_seconds",
           "peak_rss_kib", "peak_threads", "connections_opened", "failed", "error"]
 
 
-def run_point(crawl, url, model, conc, num, delay, timeout):
+def run_point(crawl, url, model, conc, num, delay, timeout, seed):
     """One crawl; a row, with the reason in `error` when it did not complete."""
     row = {"model": model, "concurrency": conc, "num": num, "delay_ms": delay, "error": ""}
     argv = [crawl, "--model", model, "--url", url, "--num", str(num), "--concurrency", str(conc),
-            "--delay", str(delay), "--name", f"scale-{model}", "--json"]
+            "--delay", str(delay), "--seed", str(seed), "--name", f"scale-{model}", "--json"]
     try:
         p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -57,6 +57,7 @@ def main():
     ap.add_argument("--concurrency", type=int_list, default=[10, 100, 1000, 10000])
     ap.add_argument("--multiple", type=int, default=2, help="N = this many times C (default 2)")
     ap.add_argument("--delay", type=int, default=100, help="server delay, ms (default 100)")
+    ap.add_argument("--seed", type=int, default=2026, help="crawl --seed for every point (default 2026)")
     ap.add_argument("--timeout", type=int, default=120, help="seconds one point may take")
     ap.add_argument("--out", required=True, help="CSV file to write")
     args = ap.parse_args()
@@ -68,7 +69,8 @@ def main():
         w = csv.DictWriter(f, fieldnames=FIELDS)
         w.writeheader()
         for k, (model, conc) in enumerate(points, 1):
-            row = run_point(args.crawl, args.url, model, conc, args.multiple * conc, args.delay, args.timeout)
+            row = run_point(args.crawl, args.url, model, conc, args.multiple * conc, args.delay, args.timeout,
+                            args.seed)
             w.writerow(row)
             f.flush()
             failed_points += bool(row["error"])

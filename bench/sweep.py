@@ -23,6 +23,7 @@ def main():
     ap.add_argument("--delays", type=int_list, default=[50, 100, 250], help="delays in ms (default 50,100,250)")
     ap.add_argument("--concurrency", type=int_list, default=[1, 2, 5, 10, 20, 50, 100, 200, 400],
                     help="concurrency values (default 1,2,5,10,20,50,100,200,400)")
+    ap.add_argument("--seed", type=int, default=2026, help="crawl --seed for every point (default 2026)")
     ap.add_argument("--out", required=True, help="CSV file to write")
     args = ap.parse_args()
 
@@ -36,7 +37,8 @@ def main():
         for k, (delay, conc) in enumerate(points, 1):
             s, _, _ = run_json([args.crawl, "--model", args.model, "--url", args.url, "--num", str(args.num),
                                 "--delay", str(delay), "--concurrency", str(conc),
-                                "--name", f"sweep-{args.model}", "--json"], "sweep: crawl")
+                                "--seed", str(args.seed), "--name", f"sweep-{args.model}", "--json"],
+                               "sweep: crawl")
             failures += s["failed"]
             w.writerow([args.model, s["num"], delay, conc, f"{s['seconds']:.6f}",
                         f"{s['ideal_seconds']:.6f}", s["failed"]])
