@@ -3,7 +3,8 @@
 `chromium`), waits until the page has drawn every chart, and checks it: no
 JavaScript error (thrown, or logged by plotly to the console), every chart
 drawn (data in it, tick labels on its axes), and at least --min-charts of them.
-Takes a full-page screenshot, DIR/report-screenshot.png, for a person to look at.
+Takes screenshots of the whole page, DIR/report-screenshot.png (and -2.png ...,
+8,000 pixels each), for a person to look at.
 
 Chromium is driven over the DevTools protocol on a pipe (--remote-debugging-pipe:
 NUL-terminated JSON on file descriptors 3 and 4), so nothing listens on a port
@@ -22,6 +23,9 @@ import subprocess
 import sys
 import tempfile
 import time
+
+
+TILE = 8000  # pixels of page per screenshot
 
 
 class Browser:
@@ -158,17 +162,20 @@ def main():
             if e.get("method") == "Runtime.exceptionThrown":
                 d = e["params"]["exceptionDetails"]
                 problems.append(f"uncaught: {d.get('exception', {}).get('description') or d.get('text')}")
-        # A full-page screenshot for a person.
+        # Screenshots of the whole page for a person, 8,000 pixels each
+        # (report-screenshot.png, -2.png, ...): a taller capture wraps around
+        # in software rendering and repeats the top of the page.
         metrics = browser.send("Page.getLayoutMetrics", session=session)
         height = int(metrics.get("cssContentSize", metrics.get("contentSize", {})).get("height", 1000))
-        browser.send("Emulation.setDeviceMetricsOverride",
-                     {"width": 1400, "height": min(height, 16000), "deviceScaleFactor": 1, "mobile": False},
-                     session=session)
-        time.sleep(1.0)  # let the charts redraw at the new size
-        shot = browser.send("Page.captureScreenshot", {"format": "png"}, session=session)
-        out = os.path.join(args.dir, "report-screenshot.png")
-        with open(out, "wb") as f:
-            f.write(base64.b64decode(shot["data"]))
+        for k, top in enumerate(range(0, height, TILE)):
+            shot = browser.send("Page.captureScreenshot",
+                                {"format": "png", "captureBeyondViewport": True,
+                                 "clip": {"x": 0, "y": top, "width": 1400, "height": min(TILE, height - top),
+                                          "scale": 1}},
+                                session=session)
+            name = "report-screenshot.png" if k == 0 else f"report-screenshot-{k + 1}.png"
+            with open(os.path.join(args.dir, name), "wb") as f:
+                f.write(base64.b64decode(shot["data"]))
     except (RuntimeError, TimeoutError, OSError) as e:
         problems.append(str(e))
     finally:
