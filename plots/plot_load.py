@@ -14,7 +14,6 @@ open loop at a series of offered rates against one fixed delay.
 Every figure is crawl's own (load-summary.json). Usage: plot_load.py DIR [OUT]
 """
 import argparse
-import json
 import os
 import sys
 
@@ -28,12 +27,9 @@ def main():
     ap.add_argument("dir", help="a folder with load-summary.json")
     ap.add_argument("out", nargs="?", help="the PNG to write (default DIR/load.png)")
     args = ap.parse_args()
-    path = os.path.join(args.dir, "load-summary.json")
-    if not os.path.exists(path):
-        print(f"plot_load: no load-summary.json in {args.dir}", file=sys.stderr)
+    runs = tp.read_stage(args.dir, "load-summary.json", "plot_load")
+    if runs is None:
         return 1
-    with open(path, encoding="utf-8") as f:
-        runs = json.load(f)
     models = list(dict.fromkeys(s["model"] for s in runs))
     colour = tp.colours(models)
     plt = tp.setup_matplotlib()

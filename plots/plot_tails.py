@@ -10,7 +10,6 @@ its slowest request). Every figure is crawl's own (tails-summary.json).
 Usage: plot_tails.py DIR [OUT]   (OUT: DIR/tails.png)
 """
 import argparse
-import json
 import os
 import sys
 
@@ -24,12 +23,9 @@ def main():
     ap.add_argument("dir", help="a folder with tails-summary.json and tails-*.csv")
     ap.add_argument("out", nargs="?", help="the PNG to write (default DIR/tails.png)")
     args = ap.parse_args()
-    path = os.path.join(args.dir, "tails-summary.json")
-    if not os.path.exists(path):
-        print(f"plot_tails: no tails-summary.json in {args.dir}", file=sys.stderr)
+    summaries = tp.read_stage(args.dir, "tails-summary.json", "plot_tails")
+    if summaries is None:
         return 1
-    with open(path, encoding="utf-8") as f:
-        summaries = json.load(f)
     models = list(dict.fromkeys(s["model"] for s in summaries))
     colour = tp.colours(models)
     runs = {}

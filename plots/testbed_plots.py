@@ -3,6 +3,7 @@ models and their colours, and in-flight counts derived from a timeline."""
 import csv
 import json
 import os
+import sys
 
 # A model's colour follows its place in the model table (the order summary.json
 # lists the models in), so it is the same in every picture of a run.
@@ -55,6 +56,17 @@ def read_summaries(directory):
         return {}
     with open(path, encoding="utf-8") as f:
         return {s["model"]: s for s in json.load(f)}
+
+
+def read_stage(directory, name, program):
+    """A stage's JSON array of summaries (tails-summary.json, load-summary.json),
+    or None after saying on stderr that the folder has none."""
+    path = os.path.join(directory, name)
+    if not os.path.exists(path):
+        print(f"{program}: no {name} in {directory}", file=sys.stderr)
+        return None
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
 
 
 def in_flight(spans):
