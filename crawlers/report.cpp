@@ -136,7 +136,7 @@ nlohmann::json to_json(const CrawlSummary& s) {
   nlohmann::json errors = nlohmann::json::object();
   for (const auto& [msg, n] : s.errors) errors[msg] = n;
   // Every answered request: its latency, and what the model added to the
-  // delay the server was asked for (its overhead).
+  // delay the server gave it (its overhead).
   std::vector<double> latency_ms, overhead_us, delay_ms;
   latency_ms.reserve(s.records.size());
   overhead_us.reserve(s.records.size());
@@ -188,7 +188,8 @@ nlohmann::json to_json(const CrawlSummary& s) {
         // mean delay, this many must be in flight.
         {"littles_law_in_flight", c.rate * mean_delay_s},
         // The most `concurrency` slots can carry with these delays.
-        {"capacity_per_s", mean_delay_s > 0 ? nlohmann::json(concurrency / mean_delay_s) : nlohmann::json(nullptr)},
+        {"capacity_per_s",
+         mean_delay_s > 0 ? nlohmann::json(concurrency / mean_delay_s) : nlohmann::json(nullptr)},
         {"server_mean_in_flight",
          s.server_mean_in_flight >= 0 ? nlohmann::json(s.server_mean_in_flight) : nlohmann::json(nullptr)},
     };
