@@ -3,18 +3,12 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <iterator>
 #include <numbers>
 
 namespace testbed {
 
 namespace {
-
-struct Param {
-  const char* name;
-  unsigned bit;
-};
-constexpr Param kParams[] = {{"dist", 1},  {"spread", 2}, {"sigma", 4},
-                             {"alpha", 8}, {"cap", 16},   {"knee", 32}};
 
 bool parse_double(std::string_view s, double& out) {
   if (s.empty()) return false;
@@ -46,8 +40,8 @@ const char* shape_name(DelayShape s) {
 }
 
 unsigned delay_param_bit(std::string_view name) {
-  for (const auto& p : kParams)
-    if (name == p.name) return p.bit;
+  for (std::size_t k = 0; k < std::size(kDelayParams); ++k)
+    if (name == kDelayParams[k]) return 1u << k;
   return 0;
 }
 

@@ -44,7 +44,11 @@ struct DelayDist {
 
 const char* shape_name(DelayShape s);
 
-// Sets one parameter ("dist", "spread", "sigma", "alpha", "cap", "knee") from
+// The parameters a distribution is written with, in a URL or a spec; the bit
+// of kDelayParams[k] in a `given` set (delay_param_bit) is 1 << k.
+inline constexpr const char* kDelayParams[] = {"dist", "spread", "sigma", "alpha", "cap", "knee"};
+
+// Sets one parameter (one of kDelayParams) from
 // its text. False, and `error` naming the parameter and why, if the value is
 // bad; a parameter the shape does not take is checked by check_delay_dist.
 bool set_delay_param(DelayDist& d, std::string_view name, std::string_view value, std::string* error);

@@ -187,8 +187,7 @@ Route route_request(bool is_get, std::string_view target, const RouteLimits& lim
   // One pass over the query for every key /add reads (the last value of a
   // repeated key wins, as in query_param); a bare key has an empty value.
   std::optional<std::string_view> flush, prime, raw_name, raw_delay;
-  constexpr const char* kDistKeys[] = {"dist", "spread", "sigma", "alpha", "cap", "knee"};
-  std::optional<std::string_view> dist_values[std::size(kDistKeys)];
+  std::optional<std::string_view> dist_values[std::size(kDelayParams)];
   for (std::string_view q = t.query; !q.empty();) {
     auto amp = q.find('&');
     std::string_view param = q.substr(0, amp);
@@ -204,8 +203,8 @@ Route route_request(bool is_get, std::string_view target, const RouteLimits& lim
     else if (key == "flush")
       flush = value;
     else
-      for (std::size_t k = 0; k < std::size(kDistKeys); ++k)
-        if (key == kDistKeys[k]) dist_values[k] = value;
+      for (std::size_t k = 0; k < std::size(kDelayParams); ++k)
+        if (key == kDelayParams[k]) dist_values[k] = value;
     if (amp == std::string_view::npos) break;
     q.remove_prefix(amp + 1);
   }
@@ -233,11 +232,11 @@ Route route_request(bool is_get, std::string_view target, const RouteLimits& lim
   // The distribution: the request's parameters over the server's default.
   out.dist = limits.default_dist;
   unsigned given = 0;
-  for (std::size_t k = 0; k < std::size(kDistKeys); ++k) {
+  for (std::size_t k = 0; k < std::size(kDelayParams); ++k) {
     if (!dist_values[k]) continue;
-    if (!set_delay_param(out.dist, kDistKeys[k], *dist_values[k], &out.error))
+    if (!set_delay_param(out.dist, kDelayParams[k], *dist_values[k], &out.error))
       return reject(out, 400, std::move(out.error));
-    given |= delay_param_bit(kDistKeys[k]);
+    given |= 1u << k;  // delay_param_bit(kDelayParams[k])
   }
   if (given && !check_delay_dist(out.dist, given, &out.error)) return reject(out, 400, std::move(out.error));
   out.query = t.query;

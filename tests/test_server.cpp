@@ -32,30 +32,40 @@ TEST_CASE("a request waits at least the delay it asked for and is recorded", "[s
   CHECK(rows[1][3] == "0.150000");
 }
 
-TEST_CASE("bad input gets a 400 with a reason and records nothing", "[server]") {
-  test::TestServer srv;
-  struct Case {
-    const char* target;
-    const char* reason;
-  };
-  const Case cases[] = {
-      {"/add?delay=10", "missing name"},
-      {"/add?name=x&delay=abc", "not an integer"},
-      {"/add?name=x&delay=1.5", "not an integer"},
-      {"/add?name=x&delay=", "empty"},
-      {"/add?name=x&delay=-3", "negative"},
-      {"/add?name=x&delay=99999999999999999999", "too large"},
-      {"/add?name=x&delay=60001", "over the maximum"},
-      {"/add?name=bad%zzname&delay=1", "percent-encoding"},
-      {"/add?prime=abc", "not an integer"},
-      {"/add?prime=-7", "negative"},
-  };
-  for (const Case& c : cases) {
+namespace {
+
+// A target and what its 400 must say.
+struct BadTarget {
+  const char* target;
+  const char* reason;
+};
+
+// Each target gets a 400 whose reason says `reason`.
+void expect_400s(const test::TestServer& srv, std::initializer_list<BadTarget> cases) {
+  for (const BadTarget& c : cases) {
     INFO(c.target);
     auto r = http_get(srv.port(), c.target);
     CHECK(r.status == 400);
     CHECK_THAT(r.body, Catch::Contains(c.reason));
   }
+}
+
+}  // namespace
+
+TEST_CASE("bad input gets a 400 with a reason and records nothing", "[server]") {
+  test::TestServer srv;
+  expect_400s(srv, {
+                       {"/add?delay=10", "missing name"},
+                       {"/add?name=x&delay=abc", "not an integer"},
+                       {"/add?name=x&delay=1.5", "not an integer"},
+                       {"/add?name=x&delay=", "empty"},
+                       {"/add?name=x&delay=-3", "negative"},
+                       {"/add?name=x&delay=99999999999999999999", "too large"},
+                       {"/add?name=x&delay=60001", "over the maximum"},
+                       {"/add?name=bad%zzname&delay=1", "percent-encoding"},
+                       {"/add?prime=abc", "not an integer"},
+                       {"/add?prime=-7", "negative"},
+                   });
   CHECK(srv.server().timeline().size() == 0);
   // Unknown query keys are ignored, as the book's random tail needs.
   CHECK(http_get(srv.port(), "/add?name=x&delay=1&zzzz&q=1").status == 200);
@@ -64,27 +74,17 @@ TEST_CASE("bad input gets a 400 with a reason and records nothing", "[server]") 
 
 TEST_CASE("bad delay distributions get a 400 naming the parameter", "[server][dist]") {
   test::TestServer srv;
-  struct Case {
-    const char* target;
-    const char* reason;
-  };
-  const Case cases[] = {
-      {"/add?name=x&delay=10&dist=weibull", "bad dist 'weibull'"},
-      {"/add?name=x&delay=10&dist=lognormal&sigma=-1", "bad sigma '-1'"},
-      {"/add?name=x&delay=10&dist=lognormal&sigma=", "bad sigma '': not a number"},
-      {"/add?name=x&delay=10&dist=uniform&spread=2", "bad spread '2'"},
-      {"/add?name=x&delay=10&dist=pareto&alpha=0", "bad alpha '0'"},
-      {"/add?name=x&delay=10&dist=pareto&cap=0.1", "bad cap '0.1'"},
-      {"/add?name=x&delay=10&knee=0", "bad knee '0'"},
-      {"/add?name=x&delay=10&sigma=0.5", "sigma: it applies to dist=lognormal only"},
-      {"/add?name=x&delay=10&dist=uniform&alpha=2", "alpha: it applies to dist=pareto only"},
-  };
-  for (const Case& c : cases) {
-    INFO(c.target);
-    auto r = http_get(srv.port(), c.target);
-    CHECK(r.status == 400);
-    CHECK_THAT(r.body, Catch::Contains(c.reason));
-  }
+  expect_400s(srv, {
+                       {"/add?name=x&delay=10&dist=weibull", "bad dist 'weibull'"},
+                       {"/add?name=x&delay=10&dist=lognormal&sigma=-1", "bad sigma '-1'"},
+                       {"/add?name=x&delay=10&dist=lognormal&sigma=", "bad sigma '': not a number"},
+                       {"/add?name=x&delay=10&dist=uniform&spread=2", "bad spread '2'"},
+                       {"/add?name=x&delay=10&dist=pareto&alpha=0", "bad alpha '0'"},
+                       {"/add?name=x&delay=10&dist=pareto&cap=0.1", "bad cap '0.1'"},
+                       {"/add?name=x&delay=10&knee=0", "bad knee '0'"},
+                       {"/add?name=x&delay=10&sigma=0.5", "sigma: it applies to dist=lognormal only"},
+                       {"/add?name=x&delay=10&dist=uniform&alpha=2", "alpha: it applies to dist=pareto only"},
+                   });
   CHECK(srv.server().timeline().size() == 0);
 }
 
