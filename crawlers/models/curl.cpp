@@ -75,11 +75,13 @@ class EpollFd {
 struct Transfer {
   EasyHandle easy;
   bool in_multi = false;
+  bool fresh = false;  // CURLOPT_FRESH_CONNECT as set
   std::size_t index = 0;
   int attempt = 0;
   std::int64_t retry_at_us = 0;  // waiting out a backoff until then
   std::int64_t bytes = 0;
-  std::int64_t delay_us = -1;  // X-Delay-Us of the answer
+  curl_socket_t fd = CURL_SOCKET_BAD;  // the connection curl gave this attempt (on_socket)
+  std::int64_t delay_us = -1;          // X-Delay-Us of the answer
   // A retry's X-Attempt field (see format_get), set while it is retried.
   std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)> attempt_field{nullptr, curl_slist_free_all};
   // The answer's header so far (see on_header), and why it was refused.
@@ -143,6 +145,7 @@ struct Loop {
   std::vector<std::uint32_t> wanted;      // by fd: the events curl wants now (0: none)
   std::vector<std::uint32_t> registered;  // by fd: the events in the epoll set, or kNotInSet
   std::vector<std::int64_t> conn_id;      // by fd: next_connection_id() when curl opened it
+  std::size_t open_sockets = 0;           // opened by curl and not closed yet
 
   // CURLMOPT_SOCKETFUNCTION: watch `s` for what curl says. curl stops watching
   // a kept-alive socket after every transfer and asks for it again with the
@@ -151,9 +154,16 @@ struct Loop {
   // stops watching keeps its registration, and the set is only changed when
   // curl wants other events. A socket that reports an event nobody wants is
   // removed for real.
-  static int on_socket(CURL*, curl_socket_t s, int what, void* loop, void*) {
+  //
+  // It also notes which connection the transfer got: CURLINFO_ACTIVESOCKET
+  // would tell, but curl 7.88 answers it by walking every connection.
+  static int on_socket(CURL* easy, curl_socket_t s, int what, void* loop, void*) {
     auto* l = static_cast<Loop*>(loop);
     l->track(s);
+    Transfer* t = nullptr;
+    if (what != CURL_POLL_REMOVE && easy &&
+        curl_easy_getinfo(easy, CURLINFO_PRIVATE, reinterpret_cast<char**>(&t)) == CURLE_OK && t)
+      t->fd = s;
     std::uint32_t want = what == CURL_POLL_REMOVE ? 0u
                                                   : ((what & CURL_POLL_IN) ? EPOLLIN : 0u) |
                                                         ((what & CURL_POLL_OUT) ? EPOLLOUT : 0u);
@@ -177,6 +187,7 @@ struct Loop {
     if (s == CURL_SOCKET_BAD) return s;
     l->track(s);
     l->conn_id[s] = next_connection_id();
+    ++l->open_sockets;
     return s;
   }
 
@@ -187,6 +198,7 @@ struct Loop {
     l->track(s);
     l->wanted[s] = 0;
     l->registered[s] = kNotInSet;
+    --l->open_sockets;
     return close(s);
   }
 
@@ -309,6 +321,18 @@ void run_curl_loop(const CrawlJob& job, Recorder& rec, const LoopShare& share) {
       t.attempt_field.reset();
     }
     t.refused = nullptr;
+    t.fd = CURL_SOCKET_BAD;
+    // Looking for a kept-alive connection to reuse, curl 7.88 walks every
+    // connection to the host, busy or not: at C=9,000 the first wave's
+    // lookups alone cost 40 million steps. When every open connection has a
+    // transfer, there is nothing to find: say so (a fresh connection; it is
+    // still kept alive for the next).
+    bool none_idle = loop.open_sockets <= in_multi;
+    if (none_idle != t.fresh) {
+      check(curl_easy_setopt(t.easy.get(), CURLOPT_FRESH_CONNECT, none_idle ? 1L : 0L),
+            "CURLOPT_FRESH_CONNECT");
+      t.fresh = none_idle;
+    }
     check(curl_multi_add_handle(multi, t.easy.get()), "curl_multi_add_handle");  // asks for a 0 timeout
     t.in_multi = true;
     ++in_multi;
@@ -346,9 +370,8 @@ void run_curl_loop(const CrawlJob& job, Recorder& rec, const LoopShare& share) {
         r.status = static_cast<int>(code);
         r.bytes = t->bytes;
         r.delay_us = t->delay_us;
-        curl_socket_t fd = CURL_SOCKET_BAD;
+        const curl_socket_t fd = t->fd;
         long connects = 0;
-        curl_easy_getinfo(t->easy.get(), CURLINFO_ACTIVESOCKET, &fd);
         curl_easy_getinfo(t->easy.get(), CURLINFO_NUM_CONNECTS, &connects);
         if (fd != CURL_SOCKET_BAD && static_cast<std::size_t>(fd) < loop.conn_id.size())
           r.conn = loop.conn_id[fd];
