@@ -11,6 +11,12 @@
                  seconds against the ideal 1.0 s and the server's memory per connection.
   5. cost:       CPU seconds per 1k requests (client and server) per model, and
                  instructions per request under callgrind (repeatable on a noisy machine).
+  6. primes:     primes --mode async against a 50 ms database, at --max-number 8192
+                 (bound: compute + one save) and 2^20 with --concurrency 4096 (bound:
+                 ceil(primes / 4096) saves in a row); seconds against the bound, and the
+                 database's count checked after each run.
+  7. spread:     every event-loop model at N=20,000, C=9,000, delay 100 ms (ideal 0.3 s):
+                 seconds, the ratio to the fastest model and to the ideal.
 
 Servers and load are pinned to different cores with taskset where it works.
 Writes OUT/peers.json (every measurement) and OUT/peers.md (the tables).
@@ -272,16 +278,21 @@ def bench_c10k(args, build, tmp):
                 s = crawl(build, srv.port, "coroutine", n, 1000, n, check=False, extra=["--loops", str(loops)])
                 peak = srv.memory_kib()["VmHWM"]
                 stats = json.loads(http_get(srv.port, "/stats")[1])
+                floor = connect_floor(build, srv.port, n, 1000) if loops == 1 else None
             finally:
                 srv.stop()
             per_conn = (peak - base) * 1024 / max(1, stats["accepted"] - 1)
             rows.append({"round": r + 1, "loops": loops, "seconds": s.get("seconds"),
                          "ideal_seconds": s.get("ideal_seconds"), "failed": s.get("failed"),
                          "bytes": s.get("bytes"), "server_rss_base_kib": base, "server_rss_peak_kib": peak,
-                         "server_bytes_per_connection": per_conn, "accepted": stats["accepted"]})
+                         "server_bytes_per_connection": per_conn, "accepted": stats["accepted"],
+                         "floor_seconds": floor["seconds"] if floor else None})
             log(f"  round {r + 1}, --loops {loops}: {s.get('seconds', 0):.3f} s, failed {s.get('failed')}, "
-                f"server {per_conn:,.0f} B per connection")
+                f"server {per_conn:,.0f} B per connection"
+                + (f"; bare sockets {floor['seconds']:.3f} s" if floor else ""))
+    floors = [x["floor_seconds"] for x in rows if x["floor_seconds"] is not None]
     return {"rounds": rows, "seconds_median": medians(rows, "loops", "seconds", (1, 2)),
+            "floor_seconds_median": statistics.median(floors),
             "bytes_per_connection_median": medians(rows, "loops", "server_bytes_per_connection", (1,))["1"]}
 
 
@@ -349,6 +360,86 @@ def bench_cost(args, build, tmp):
     return {"models": rows}
 
 
+# --- 6. async prime saver ---------------------------------------------------------
+
+def primes_run(build, port, max_number, concurrency):
+    argv = [str(build / "primes"), "--mode", "async", "--max-number", str(max_number),
+            "--concurrency", str(concurrency), "--url", f"http://127.0.0.1:{port}", "--json"]
+    p = subprocess.run(argv, capture_output=True, text=True)
+    if p.returncode != 0:
+        raise SystemExit(f"primes --max-number {max_number} failed ({p.returncode}): {p.stderr.strip()}")
+    return json.loads(p.stdout)
+
+
+def connect_floor(build, port, num, delay_ms):
+    """What bare sockets take for `num` requests at once on fresh connections."""
+    p = subprocess.run([str(build / "connect-floor"), "--port", str(port), "--num", str(num),
+                        "--delay", str(delay_ms)], capture_output=True, text=True)
+    if p.returncode != 0:
+        raise SystemExit(f"connect-floor --num {num} failed ({p.returncode}): {p.stderr.strip()} {p.stdout.strip()}")
+    return json.loads(p.stdout)
+
+
+def bench_primes(args, build, tmp):
+    latency_ms = 50
+    sizes = [(8192, 4096), (args.primes_big, 4096)]
+    log(f"primes: --mode async against a {latency_ms} ms database, {args.rounds} rounds of "
+        + ", ".join(f"--max-number {m}" for m, _ in sizes))
+    rows = []
+    srv = delayserver(build, tmp, extra=["--db-latency-ms", str(latency_ms)])
+    try:
+        for r in range(args.rounds):
+            for max_number, conc in sizes:
+                http_get(srv.port, "/primes?reset=True")
+                s = primes_run(build, srv.port, max_number, conc)
+                count = json.loads(http_get(srv.port, "/primes")[1])["count"]
+                # The bound: the compute, plus the saves that must run one after another.
+                waves = -(-s["primes"] // conc)
+                bound = s["compute_seconds"] + waves * latency_ms / 1000
+                if count != s["primes"] or s["failed"]:
+                    raise SystemExit(f"primes --max-number {max_number}: the database holds {count} of "
+                                     f"{s['primes']} primes ({s['failed']} failed)")
+                row = {"round": r + 1, "max_number": max_number, "concurrency": conc,
+                       "primes": s["primes"], "db_count": count, "seconds": s["seconds"],
+                       "compute_seconds": s["compute_seconds"], "bound_seconds": bound,
+                       "ratio_to_bound": s["seconds"] / bound}
+                if s["primes"] <= conc:  # every save at once, each on its own fresh connection
+                    row["floor_seconds"] = connect_floor(build, srv.port, s["primes"], latency_ms)["seconds"]
+                rows.append(row)
+                floor = f", bare sockets {row['floor_seconds']:.3f} s" if "floor_seconds" in row else ""
+                log(f"  round {r + 1}, --max-number {max_number}: {s['seconds']:.3f} s, bound {bound:.3f} s{floor}, "
+                    f"database holds {count}")
+    finally:
+        srv.stop()
+    return {"rounds": rows, "latency_ms": latency_ms,
+            "seconds_median": medians(rows, "max_number", "seconds", [m for m, _ in sizes]),
+            "bound_median": medians(rows, "max_number", "bound_seconds", [m for m, _ in sizes])}
+
+
+# --- 7. the event-loop models at scale --------------------------------------------
+
+def bench_spread(args, build, tmp):
+    n, c, d = args.spread_num, args.spread_concurrency, 100
+    log(f"spread: the event-loop models at N={n}, C={c}, delay {d} ms, {args.rounds} rounds")
+    rows = []
+    srv = delayserver(build, tmp, extra=["--timeline-capacity", "0"])
+    try:
+        for r in range(args.rounds):
+            for model in EVENT_LOOP_MODELS:
+                s = crawl(build, srv.port, model, n, d, c)
+                rows.append({"model": model, "round": r + 1, "seconds": s["seconds"],
+                             "ideal_seconds": s["ideal_seconds"], "failed": s["failed"]})
+                log(f"  {model} round {r + 1}: {s['seconds']:.3f} s (ideal {s['ideal_seconds']:.3f} s), "
+                    f"failed {s['failed']}")
+    finally:
+        srv.stop()
+    med = medians(rows, "model", "seconds", EVENT_LOOP_MODELS)
+    fastest = min(med.values())
+    return {"rounds": rows, "num": n, "concurrency": c, "delay_ms": d, "seconds_median": med,
+            "ideal_seconds": rows[0]["ideal_seconds"], "fastest_seconds": fastest,
+            "ratio_to_fastest": {m: v / fastest for m, v in med.items()}}
+
+
 # --- report ----------------------------------------------------------------------
 
 def markdown(res, args):
@@ -391,8 +482,10 @@ def markdown(res, args):
         out += [f"| {x['round']} | {x['loops']} | {x['seconds']:.3f} | {x['failed']} | "
                 f"{x['server_bytes_per_connection']:,.0f} |" for x in r["rounds"]]
         out += ["", f"Median: **{r['seconds_median']['1']:.3f} s** with one event loop, "
-                f"**{r['seconds_median']['2']:.3f} s** with two (target <= 1.6 s); "
-                f"**{r['bytes_per_connection_median']:,.0f} B** of server memory per connection (target <= 8192)", ""]
+                f"**{r['seconds_median']['2']:.3f} s** with two (target <= 1.2 s); "
+                f"**{r['bytes_per_connection_median']:,.0f} B** of server memory per connection (target <= 4096). "
+                f"Bare sockets (`connect-floor`, one thread, the same {args.c10k} requests after each one-loop "
+                f"round): **{r['floor_seconds_median']:.3f} s**.", ""]
     if "cost" in res:
         r = res["cost"]
         out += [f"## 5. Cost per request ({args.cost_num} requests, delay 0, C=64)", "",
@@ -406,6 +499,32 @@ def markdown(res, args):
             out += ["", f"Server: **{r['server_instructions_per_request']:,.0f}** instructions per request "
                     "(callgrind, the difference between two run sizes)."]
         out.append("")
+    if "primes" in res:
+        r = res["primes"]
+        out += [f"## 6. Async prime saver ({r['latency_ms']} ms database)", "",
+                "| --max-number | --concurrency | primes | median seconds | bound | ratio | bare sockets | database count |",
+                "|---|---|---|---|---|---|---|---|"]
+        for m in r["seconds_median"]:
+            xs = [x for x in r["rounds"] if str(x["max_number"]) == m]
+            floors = [x["floor_seconds"] for x in xs if "floor_seconds" in x]
+            floor = f"{statistics.median(floors):.3f}" if floors else "n/a"
+            out.append(f"| {m} | {xs[0]['concurrency']} | {xs[0]['primes']:,} | {r['seconds_median'][m]:.3f} | "
+                       f"{r['bound_median'][m]:.3f} | {r['seconds_median'][m] / r['bound_median'][m]:.2f} | "
+                       f"{floor} | {xs[0]['db_count']:,} |")
+        out += ["", "Bound: compute plus ceil(primes / concurrency) saves one after another; the count is the "
+                "database's after each run. Bare sockets: `connect-floor`, one thread of socket/connect/send for "
+                "the same number of requests at once with the same 50 ms answer (no database), the floor of "
+                "one connection per save on this machine.", ""]
+    if "spread" in res:
+        r = res["spread"]
+        out += [f"## 7. The event-loop models at scale (N={r['num']:,}, C={r['concurrency']:,}, "
+                f"delay {r['delay_ms']} ms, ideal {r['ideal_seconds']:.3f} s)", "",
+                "| model | median seconds | / fastest | / ideal | failed |", "|---|---|---|---|---|"]
+        for m, v in r["seconds_median"].items():
+            failed = sum(x["failed"] for x in r["rounds"] if x["model"] == m)
+            out.append(f"| {m} | {v:.3f} | {r['ratio_to_fastest'][m]:.2f} | {v / r['ideal_seconds']:.2f} | "
+                       f"{failed} |")
+        out += ["", "Targets: every model within 1.5x of the fastest, the fastest within 2x of the ideal.", ""]
     return "\n".join(out)
 
 
@@ -413,8 +532,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build", default=str(ROOT / "build"), help="folder with delayserver and crawl")
     ap.add_argument("--out", default=None, help="results folder (default results/peers-<time>)")
-    ap.add_argument("--only", default="server,client,efficiency,c10k,cost",
-                    help="comma-separated subset of server,client,efficiency,c10k,cost")
+    ap.add_argument("--only", default="server,client,efficiency,c10k,cost,primes,spread",
+                    help="comma-separated subset of server,client,efficiency,c10k,cost,primes,spread")
     ap.add_argument("--quick", action="store_true", help="short runs, for CI")
     ap.add_argument("--rounds", type=int, default=4)
     ap.add_argument("--efficiency-rounds", type=int, default=8,
@@ -422,10 +541,13 @@ def main():
     ap.add_argument("--seconds", type=int, default=5, help="length of each wrk run")
     args = ap.parse_args()
     args.client_num, args.client_rounds = 100_000, 3
-    args.c10k, args.cost_num, args.callgrind_num = 10_000, 50_000, 5_000
+    args.c10k, args.cost_num, args.callgrind_num, args.primes_big = 10_000, 50_000, 5_000, 2**20
+    args.spread_num, args.spread_concurrency = 20_000, 9_000
     if args.quick:
         args.rounds, args.seconds, args.client_rounds, args.efficiency_rounds = 2, 1, 1, 2
         args.client_num, args.c10k, args.cost_num, args.callgrind_num = 20_000, 2_000, 10_000, 1_000
+        args.primes_big = 2**17
+        args.spread_num, args.spread_concurrency = 4_000, 2_000
     build = Path(args.build)
     # The event-loop models run with the book's single loop and with one loop per
     # core (--loops 2); the others have no loops.
@@ -438,13 +560,13 @@ def main():
     out = Path(args.out or ROOT / "results" / time.strftime("peers-%Y%m%d-%H%M%S"))
     out.mkdir(parents=True, exist_ok=True)
     wanted = args.only.split(",")
-    unknown = set(wanted) - {"server", "client", "efficiency", "c10k", "cost"}
+    steps = {"server": bench_server, "client": bench_client, "efficiency": bench_efficiency,
+             "c10k": bench_c10k, "cost": bench_cost, "primes": bench_primes, "spread": bench_spread}
+    unknown = set(wanted) - set(steps)
     if unknown:
         ap.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}")
     res = {"date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "machine": os.uname().nodename,
            "cores": os.cpu_count(), "quick": args.quick}
-    steps = {"server": bench_server, "client": bench_client, "efficiency": bench_efficiency,
-             "c10k": bench_c10k, "cost": bench_cost}
     with tempfile.TemporaryDirectory() as t:
         for name in wanted:
             res[name] = steps[name](args, build, Path(t))
