@@ -2,7 +2,7 @@
 # The test command: install what is missing, build, run every test.
 set -euo pipefail
 cd "$(dirname "$0")"
-scripts/setup.sh --plots --browser
+scripts/setup.sh --plots --browser --mpi
 ctest --test-dir "${BUILD_DIR:-build}" -j "$(nproc)" --output-on-failure --timeout 300
 # The report of a real --quick run, opened in headless Chromium: no JavaScript
 # errors, every chart drawn, and a screenshot to look at (report-screenshot.png).

@@ -49,6 +49,14 @@ struct CrawlConfig {
   double rate = 0;
   Arrivals arrivals = Arrivals::constant;
   double duration_s = 0;  // > 0: as many requests as are due within it (instead of num)
+  // One share of a crawl spread over processes (crawl-mpi): of the `num`
+  // URLs (the same list everywhere, from the same seed), fetch only
+  // [shard_begin, shard_end); -1: to the last.
+  std::int64_t shard_begin = 0;
+  std::int64_t shard_end = -1;
+  // > 0: wait until now_us() reaches this before the clock starts (the
+  // ranks of crawl-mpi start together).
+  std::int64_t start_at_us = 0;
 };
 
 // One request's life as the client saw it. status 0: no HTTP answer.
@@ -115,9 +123,9 @@ class Recorder {
   // status but 200 counts as a failure).
   bool settle(std::size_t i, const HttpResult& r, int attempt);
 
-  // The model stopped early: every request not settled yet fails with `why`.
-  // Call only once the model's threads have all ended.
-  void fail_unsettled(const std::string& why);
+  // The model stopped early: every request of [begin, end) not settled yet
+  // fails with `why`. Call only once the model's threads have all ended.
+  void fail_unsettled(const std::string& why, std::size_t begin = 0, std::size_t end = SIZE_MAX);
 
   std::size_t completed() const { return completed_.load(std::memory_order_relaxed); }
   const std::vector<RequestRecord>& records() const { return records_; }
@@ -183,7 +191,13 @@ struct CrawlSummary {
   // Open loop: the server's mean number of requests in flight over the run,
   // from its /stats (held_us before and after); -1 if it could not be read.
   double server_mean_in_flight = -1;
+  // records[i] is URL first_index + i (a shard's records start at its first).
+  std::size_t first_index = 0;
+  std::int64_t started_us = 0, ended_us = 0;  // now_us() when the clock started and stopped
 };
+
+// Throws std::invalid_argument, saying why, if the config cannot run.
+void check_crawl_config(const CrawlConfig& config);
 
 // Builds the job, runs the model, times it. Throws std::invalid_argument on a bad config.
 CrawlSummary run_crawl(const CrawlConfig& config);
@@ -202,8 +216,9 @@ Percentiles percentiles(std::vector<double> values);
 // as many as fall within duration_s when that is set.
 std::vector<std::int64_t> arrival_schedule(const CrawlConfig& c);
 
-// Client timeline: model,index,start,end,bytes,status,attempts,conn,opened,delay,intended.
-std::string timeline_csv(const CrawlSummary& s);
+// Client timeline: model,index,start,end,bytes,status,attempts,conn,opened,delay,intended
+// (and rank, when `ranks` gives each record's).
+std::string timeline_csv(const CrawlSummary& s, const std::vector<int>* ranks = nullptr);
 nlohmann::json to_json(const CrawlSummary& s);
 
 // The ideal time of a crawl whose requests take `delays_us` in index order:

@@ -228,7 +228,7 @@ void check_open_files(std::int64_t in_flight) {
 
 }  // namespace
 
-CrawlSummary run_crawl(const CrawlConfig& config) {
+void check_crawl_config(const CrawlConfig& config) {
   const ModelEntry* model = find_model(config.model);
   if (!model) throw std::invalid_argument("unknown model '" + config.model + "'");
   if (config.num < 0) throw std::invalid_argument("--num cannot be negative");
@@ -252,6 +252,10 @@ CrawlSummary run_crawl(const CrawlConfig& config) {
   if (config.rate > 0 && config.batched)
     throw std::invalid_argument(
         "--rate and --batched do not go together: batches wait for answers, an open loop does not");
+  const std::int64_t shard_end = config.shard_end < 0 ? -1 : config.shard_end;
+  if (config.shard_begin < 0 || (shard_end >= 0 && shard_end < config.shard_begin))
+    throw std::invalid_argument("a shard is a range of URLs: begin " + std::to_string(config.shard_begin) +
+                                ", end " + std::to_string(config.shard_end));
   if (config.batched && !model->event_loops) {
     std::string names;
     for (const auto& m : models())
@@ -261,6 +265,14 @@ CrawlSummary run_crawl(const CrawlConfig& config) {
   check_open_files(model->one_in_flight ? 1
                    : config.rate > 0    ? config.concurrency
                                         : std::min<std::int64_t>(config.concurrency, config.num));
+  std::string error;
+  if (!parse_base_url(config.url, &error)) throw std::invalid_argument(error);
+}
+
+CrawlSummary run_crawl(const CrawlConfig& config) {
+  check_crawl_config(config);
+  const ModelEntry* model = find_model(config.model);
+  const std::int64_t shard_end = config.shard_end < 0 ? -1 : config.shard_end;
   std::string error;
   auto base = parse_base_url(config.url, &error);
   if (!base) throw std::invalid_argument(error);
@@ -276,8 +288,9 @@ CrawlSummary run_crawl(const CrawlConfig& config) {
   std::vector<std::int64_t> schedule = arrival_schedule(s.config);
   if (s.config.rate > 0) s.config.num = static_cast<std::int64_t>(schedule.size());
   job.targets = make_targets(s.config, *base, s.config.name);
-  job.begin = 0;
-  job.end = job.targets.size();
+  job.begin = std::min<std::size_t>(static_cast<std::size_t>(config.shard_begin), job.targets.size());
+  job.end = shard_end < 0 ? job.targets.size()
+                          : std::min<std::size_t>(static_cast<std::size_t>(shard_end), job.targets.size());
   job.concurrency = config.concurrency;
   job.loops = config.loops;
   job.retries = config.retries;
@@ -288,15 +301,18 @@ CrawlSummary run_crawl(const CrawlConfig& config) {
   // Open loop: what the server held before (to measure its mean in flight).
   const std::int64_t held0 = schedule.empty() ? -1 : server_held_us(job);
 
+  const std::size_t lo = job.begin, hi = job.end;  // this run's URLs (the batches move job's)
   Recorder rec(job.targets.size(), job.retries);
   // The run's cost, from the kernel's accounting of this process.
   RunCost& cost = s.cost;
   cost.rss_before_kib = proc_status("VmRSS:");
   const std::int64_t connections0 = connections_opened();
-  RunMonitor monitor(config.progress, config.model, rec, job.targets.size());
+  RunMonitor monitor(config.progress, config.model, rec, hi - lo);
   rusage r0{}, r1{};
+  if (config.start_at_us > 0) sleep_until_us(config.start_at_us);
   getrusage(RUSAGE_SELF, &r0);
   double t0 = mono_seconds();
+  s.started_us = now_us();
   if (!schedule.empty()) {
     // The first request is due now; the rest follow the schedule from here.
     job.due_us = std::move(schedule);
@@ -309,10 +325,10 @@ CrawlSummary run_crawl(const CrawlConfig& config) {
     } else {
       // AsyncBatcher: the model runs one batch of `concurrency` URLs to its
       // end (every request answered), then the next.
-      const std::size_t n = job.targets.size(), batch = static_cast<std::size_t>(config.concurrency);
-      for (std::size_t b = 0; b < n; b += batch) {
+      const std::size_t batch = static_cast<std::size_t>(config.concurrency);
+      for (std::size_t b = lo; b < hi; b += batch) {
         job.begin = b;
-        job.end = std::min(n, b + batch);
+        job.end = std::min(hi, b + batch);
         model->fn(job, rec);
       }
     }
@@ -320,9 +336,10 @@ CrawlSummary run_crawl(const CrawlConfig& config) {
     // Out of threads, memory or the like: what was measured is still reported
     // and written, and what was not done is failed with the reason.
     s.stopped_early = e.what();
-    rec.fail_unsettled(s.stopped_early);
+    rec.fail_unsettled(s.stopped_early, lo, hi);
   }
   s.seconds = mono_seconds() - t0;
+  s.ended_us = now_us();
   getrusage(RUSAGE_SELF, &r1);
   cost.peak_threads = monitor.stop();
   const rusage& m = monitor.own();  // the monitor's own share is not the model's
@@ -332,8 +349,12 @@ CrawlSummary run_crawl(const CrawlConfig& config) {
   cost.voluntary_switches = r1.ru_nvcsw - r0.ru_nvcsw - m.ru_nvcsw;
   cost.involuntary_switches = r1.ru_nivcsw - r0.ru_nivcsw - m.ru_nivcsw;
   cost.connections_opened = connections_opened() - connections0;
-  s.records = rec.records();
-  for (std::size_t i = 0; i < job.due_us.size(); ++i) s.records[i].intended_us = job.due_us[i];
+  const auto& all = rec.records();
+  s.records.assign(all.begin() + static_cast<std::ptrdiff_t>(lo),
+                   all.begin() + static_cast<std::ptrdiff_t>(hi));
+  s.first_index = lo;
+  for (std::size_t i = lo; i < hi && i < job.due_us.size(); ++i)
+    s.records[i - lo].intended_us = job.due_us[i];
   if (held0 >= 0 && s.seconds > 0) {
     const std::int64_t held1 = server_held_us(job);
     if (held1 >= held0) s.server_mean_in_flight = static_cast<double>(held1 - held0) / (s.seconds * 1e6);

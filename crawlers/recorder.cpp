@@ -5,6 +5,7 @@
 #include "client/http_client.hpp"
 #include "common/clock.hpp"
 
+#include <algorithm>
 #include <thread>
 
 namespace testbed {
@@ -34,8 +35,8 @@ void fetch_blocking(SyncClient& client, const CrawlJob& job, Recorder& rec, std:
   }
 }
 
-void Recorder::fail_unsettled(const std::string& why) {
-  for (std::size_t i = 0; i < records_.size(); ++i)
+void Recorder::fail_unsettled(const std::string& why, std::size_t begin, std::size_t end) {
+  for (std::size_t i = begin; i < std::min(end, records_.size()); ++i)
     if (records_[i].end_us == 0) fail(i, "not done: " + why);
 }
 

@@ -43,14 +43,15 @@ double batched_ideal_seconds(const std::vector<std::int64_t>& delays_us, int slo
   return static_cast<double>(total) / 1e6;
 }
 
-std::string timeline_csv(const CrawlSummary& s) {
-  std::string out = "model,index,start,end,bytes,status,attempts,conn,opened,delay,intended\n";
+std::string timeline_csv(const CrawlSummary& s, const std::vector<int>* ranks) {
+  std::string out = "model,index,start,end,bytes,status,attempts,conn,opened,delay,intended";
+  out += ranks ? ",rank\n" : "\n";
   out.reserve(out.size() + s.records.size() * 64);
   for (std::size_t i = 0; i < s.records.size(); ++i) {
     const RequestRecord& r = s.records[i];
     append_csv_field(out, s.config.model);
     out.push_back(',');
-    append_int(out, static_cast<std::int64_t>(i));
+    append_int(out, static_cast<std::int64_t>(s.first_index + i));
     out.push_back(',');
     append_seconds(out, r.start_us);
     out.push_back(',');
@@ -69,6 +70,10 @@ std::string timeline_csv(const CrawlSummary& s) {
     if (r.delay_us >= 0) append_seconds(out, r.delay_us);  // empty: the server did not say
     out.push_back(',');
     if (r.intended_us > 0) append_seconds(out, r.intended_us);  // empty: closed loop
+    if (ranks) {
+      out.push_back(',');
+      append_int(out, (*ranks)[i]);
+    }
     out.push_back('\n');
   }
   return out;

@@ -1,10 +1,10 @@
 # Shell helpers shared by benchmark.sh and bench/: start and stop a delayserver
 # on a free loopback port, and talk HTTP without needing curl. Source it.
 
-# http_get PORT TARGET: prints the response body; fails unless the status is 200.
+# http_get PORT TARGET [HOST]: prints the response body; fails unless the status is 200.
 http_get() {
-  local port=$1 target=$2 status body
-  exec 7<>"/dev/tcp/127.0.0.1/$port" || return 1
+  local port=$1 target=$2 host=${3:-127.0.0.1} status body
+  exec 7<>"/dev/tcp/$host/$port" || return 1
   printf 'GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' "$target" >&7
   body=$(cat <&7)
   exec 7<&- 7>&-
@@ -14,9 +14,16 @@ http_get() {
 }
 
 # start_server NAME ARGS...: starts build/delayserver --port 0 ARGS in the
-# background and waits for its readiness route. Sets NAME_PID and NAME_PORT.
+# background and waits for its readiness route (on the --bind address if ARGS
+# give one). Sets NAME_PID and NAME_PORT; a server that is not ready in 5 s is
+# stopped.
 start_server() {
   local var=$1; shift
+  local host=127.0.0.1 a prev=
+  for a in "$@"; do
+    [ "$prev" = --bind ] && host=$a
+    prev=$a
+  done
   local portfile
   portfile=$(mktemp)
   rm -f "$portfile"
@@ -28,7 +35,7 @@ start_server() {
     if [ -s "$portfile" ]; then
       local port
       port=$(cat "$portfile")
-      if http_get "$port" /health >/dev/null 2>&1; then
+      if http_get "$port" /health "$host" >/dev/null 2>&1; then
         printf -v "${var}_PORT" '%s' "$port"
         rm -f "$portfile"
         return 0
@@ -38,6 +45,7 @@ start_server() {
     sleep 0.05
   done
   echo "delayserver did not become ready within 5 s" >&2
+  kill "$pid" 2>/dev/null
   return 1
 }
 

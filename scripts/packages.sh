@@ -4,6 +4,9 @@
 BASE_PACKAGES=(g++ cmake make libboost1.81-dev libboost-program-options1.81-dev libboost-context1.81-dev libboost-url1.81-dev
                libcurl4-openssl-dev nlohmann-json3-dev catch2 libsqlite3-dev sqlite3)
 
+# crawl-mpi and its tests: Open MPI, and ip for the network namespaces.
+MPI_PACKAGES=(openmpi-bin libopenmpi-dev iproute2)
+
 # ensure_packages PKG...: apt-get installs those not installed yet.
 ensure_packages() {
   local missing=() p

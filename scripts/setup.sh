@@ -6,16 +6,19 @@
 #                and report.html, which inlines the plotly.js python3-plotly ships)
 #     --browser  also chromium (the headless check of report.html in test.sh)
 #     --bench  also wrk, nginx-light, hyperfine, valgrind (for bench/ comparisons)
+#     --mpi    also Open MPI and iproute2 (crawl-mpi and its tests), and the build
+#              then requires MPI
 # Environment: BUILD_DIR (default build), JOBS (default: number of cores).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-want_plots=0 want_bench=0 want_browser=0
+want_plots=0 want_bench=0 want_browser=0 want_mpi=0
 for arg in "$@"; do
   case "$arg" in
     --plots) want_plots=1 ;;
     --bench) want_bench=1 ;;
     --browser) want_browser=1 ;;
+    --mpi) want_mpi=1 ;;
     *) echo "setup.sh: unknown option $arg" >&2; exit 2 ;;
   esac
 done
@@ -25,6 +28,7 @@ packages=("${BASE_PACKAGES[@]}")
 [ $want_plots = 1 ] && packages+=(python3 python3-matplotlib python3-plotly)
 [ $want_browser = 1 ] && packages+=(python3 chromium)
 [ $want_bench = 1 ] && packages+=(wrk nginx-light hyperfine valgrind)
+[ $want_mpi = 1 ] && packages+=("${MPI_PACKAGES[@]}")
 ensure_packages "${packages[@]}"
 
 # Check that both survived the install, instead of finding out at compile time.
@@ -39,6 +43,10 @@ jobs=${JOBS:-$(nproc)}
 if [ ! -f "$build/CMakeCache.txt" ]; then
   cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
 fi
+# With --mpi the build must find MPI (a folder configured before Open MPI was
+# installed looks again), so crawl-mpi and its tests cannot quietly go missing.
+[ $want_mpi = 1 ] && cmake -S . -B "$build" -DTESTBED_REQUIRE_MPI=ON >/dev/null
 cmake --build "$build" -j "$jobs" -- --no-print-directory 2>&1 | grep -vE '^\[ *[0-9]+%\]' || true
 test -x "$build/delayserver" -a -x "$build/crawl" -a -x "$build/primes" ||
   { echo "setup: build failed" >&2; exit 1; }
+[ $want_mpi = 0 ] || test -x "$build/crawl-mpi" || { echo "setup: crawl-mpi was not built" >&2; exit 1; }

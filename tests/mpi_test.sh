@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# crawl-mpi for real: mpirun ranks against real delay servers, on loopback or
+# on network namespaces (hosts with their own addresses). CTest runs each case:
+#   tests/mpi_test.sh BUILD_DIR local|skew|die|badflag|hosts
+# Exit 77 (CTest: skipped) only when network namespaces cannot be created,
+# with the reason printed.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD_DIR=$(cd "$1" && pwd)
+CASE=$2
+source "$ROOT/scripts/lib.sh"
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+PY=$("$ROOT/scripts/find-python.sh" 2>/dev/null || command -v python3)
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do stop_server "$p"; done
+  [ "$CASE" = hosts ] && "$ROOT/scripts/netns-hosts.sh" down
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+MPI=(mpirun --oversubscribe --bind-to none)
+CRAWL=("$BUILD_DIR/crawl-mpi")
+
+server() {  # server NAME ARGS...: a delayserver of ours, stopped on exit
+  start_server "$@" --db "$WORK/$1.sqlite" --timeline "$WORK/$1-timeline.csv" --timeline-capacity 0
+  local pid="${1}_PID"
+  PIDS+=("${!pid}")
+}
+
+peak() {  # peak PORT [HOST]: the server's peak_in_flight
+  "$PY" -c 'import json,sys,urllib.request as u; print(json.load(u.urlopen(sys.argv[1]))["peak_in_flight"])' \
+    "http://${2:-127.0.0.1}:$1/stats"
+}
+
+case $CASE in
+  local)
+    # Three ranks on this machine: N and C split three ways, merged back.
+    server S
+    timeout 120 "${MPI[@]}" -np 3 "${CRAWL[@]}" --model coroutine --url "http://127.0.0.1:$S_PORT" \
+      --num 3000 --concurrency 300 --delay 100 --json --timeline "$WORK/t.csv" >"$WORK/s.json"
+    "$PY" "$ROOT/tests/check_mpi.py" merged "$WORK/s.json" "$WORK/t.csv" 3000 300 "$(peak "$S_PORT")"
+    ;;
+  skew)
+    # Rank 1's clock runs 250 ms ahead: measured, and its times moved back.
+    server S
+    timeout 120 "${MPI[@]}" -np 3 "${CRAWL[@]}" --model callback --url "http://127.0.0.1:$S_PORT" \
+      --num 600 --concurrency 60 --delay 100 --json --timeline "$WORK/t.csv" --test-skew 1:250 >"$WORK/s.json"
+    "$PY" "$ROOT/tests/check_mpi.py" skew "$WORK/s.json" "$WORK/t.csv" 1 250
+    "$PY" "$ROOT/tests/check_mpi.py" merged "$WORK/s.json" "$WORK/t.csv" 600 60 "$(peak "$S_PORT")"
+    ;;
+  die)
+    # Rank 1 is killed 300 ms into a crawl of 2 s requests: the run must end
+    # at once with an error that names it, not hang.
+    server S
+    start=$(date +%s)
+    rc=0
+    timeout 60 "${MPI[@]}" -np 3 "${CRAWL[@]}" --model callback --url "http://127.0.0.1:$S_PORT" \
+      --num 300 --concurrency 30 --delay 2000 --deadline 20 --test-die 1:300 >"$WORK/out" 2>"$WORK/err" || rc=$?
+    took=$(( $(date +%s) - start ))
+    cat "$WORK/err" >&2
+    [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] || { echo "FAIL: exit status $rc (124: it hung until timeout)" >&2; exit 1; }
+    [ "$took" -le 20 ] || { echo "FAIL: took $took s to end" >&2; exit 1; }
+    grep -q "rank 1" "$WORK/err" && grep -qi "signal 9" "$WORK/err" ||
+      { echo "FAIL: the error does not say rank 1 was killed" >&2; exit 1; }
+    echo "ok: exit $rc after $took s"
+    ;;
+  badflag)
+    # A bad flag: exit 2, the message once (not once per rank).
+    for args in "--model callback --concurrency 0" "--model callback --delay-dist bogus" \
+                "--model serial --loops 2" "--model callback --rate 10" "--concurrency 10"; do
+      rc=0
+      # shellcheck disable=SC2086
+      timeout 60 "${MPI[@]}" -np 3 "${CRAWL[@]}" --num 10 $args >"$WORK/out" 2>"$WORK/err" || rc=$?
+      [ "$rc" = 2 ] || { cat "$WORK/err" >&2; echo "FAIL: '$args' exited $rc, not 2" >&2; exit 1; }
+      n=$(grep -c '^crawl-mpi:' "$WORK/err" || true)
+      [ "$n" = 1 ] || { cat "$WORK/err" >&2; echo "FAIL: '$args' printed $n messages, not 1" >&2; exit 1; }
+      echo "ok: $args -> exit 2: $(grep '^crawl-mpi:' "$WORK/err")"
+    done
+    ;;
+  hosts)
+    # Three hosts (network namespaces, each its own address and port range)
+    # holding 8,000 connections each: 24,000 at once, more than one process
+    # may open here (20,000 files), against two servers (each under the limit).
+    probe=tbprobe$$
+    if ! ip netns add "$probe" >"$WORK/netns.log" 2>&1; then
+      echo "SKIP: network namespaces cannot be created here: $(tail -1 "$WORK/netns.log")"
+      exit 77
+    fi
+    ip netns delete "$probe"
+    "$ROOT/scripts/netns-hosts.sh" up 3
+    server A --bind 10.77.0.1
+    server B --bind 10.77.0.1
+    per=${MPI_HOST_CONNECTIONS:-8000}
+    n=$((3 * per))
+    timeout 300 mpirun --bind-to none --host 10.77.0.11:1,10.77.0.12:1,10.77.0.13:1 \
+      --mca plm_rsh_agent "$ROOT/scripts/netns-hosts.sh agent" \
+      --mca oob_tcp_if_include 10.77.0.0/24 --mca btl_tcp_if_include 10.77.0.0/24 --mca btl self,tcp \
+      "${CRAWL[@]}" --model coroutine --url "http://10.77.0.1:$A_PORT,http://10.77.0.1:$B_PORT" \
+      --num "$n" --concurrency "$n" --delay 2000 --json --timeline "$WORK/t.csv" >"$WORK/s.json"
+    "$PY" "$ROOT/tests/check_mpi.py" merged "$WORK/s.json" "$WORK/t.csv" "$n" "$n" \
+      "$(peak "$A_PORT" 10.77.0.1)" "$(peak "$B_PORT" 10.77.0.1)"
+    "$PY" - "$WORK/s.json" "$n" <<'PY'
+import json, sys
+s = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
+n = int(sys.argv[2])
+ranks = s["mpi"]["per_rank"]
+addrs = sorted(k["source_address"] for k in ranks)
+assert addrs == ["10.77.0.11", "10.77.0.12", "10.77.0.13"], f"source addresses {addrs}"
+assert s["failed"] == 0 and s["bytes"] == n, f"failed {s['failed']}, bytes {s['bytes']} of {n}"
+print(f"ok: {n} at once from {', '.join(addrs)}: {s['seconds']:.3f} s against the ideal "
+      f"{s['ideal_seconds']:.3f} s (efficiency {s['efficiency']:.3f}); clock round trips "
+      + ", ".join(f"{k['clock_round_trip_us']} us" for k in ranks[1:]))
+PY
+    ;;
+  *)
+    echo "usage: tests/mpi_test.sh BUILD_DIR local|skew|die|badflag|hosts" >&2
+    exit 2
+    ;;
+esac
