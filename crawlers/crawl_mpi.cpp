@@ -61,33 +61,6 @@ struct ClockSample {
   std::int64_t round_trip_us = 0;
 };
 
-// Collective: rank 0 answers each other rank in turn, kClockRounds times.
-ClockSample measure_clock(int rank, int size) {
-  ClockSample best;
-  if (rank == 0) {
-    for (int r = 1; r < size; ++r)
-      for (int k = 0; k < kClockRounds; ++k) {
-        std::int64_t ping = 0;
-        MPI_Recv(&ping, 1, MPI_INT64_T, r, kTagPing, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
-        std::int64_t t = now_us();
-        MPI_Send(&t, 1, MPI_INT64_T, r, kTagPong, MPI_COMM_WORLD);
-      }
-    return best;
-  }
-  best.round_trip_us = INT64_MAX;
-  for (int k = 0; k < kClockRounds; ++k) {
-    std::int64_t t1 = now_us(), t0 = 0;
-    MPI_Send(&t1, 1, MPI_INT64_T, 0, kTagPing, MPI_COMM_WORLD);
-    MPI_Recv(&t0, 1, MPI_INT64_T, 0, kTagPong, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
-    std::int64_t t2 = now_us();
-    if (t2 - t1 < best.round_trip_us) {
-      best.round_trip_us = t2 - t1;
-      best.offset_us = t0 - (t1 + t2) / 2;
-    }
-  }
-  return best;
-}
-
 // Waits for a non-blocking MPI call without spinning: a test every
 // millisecond, and a run abandoned (every rank killed, exit 3) past the deadline.
 void wait_request(MPI_Request& req, double deadline, const std::string& what, int rank) {
@@ -103,6 +76,44 @@ void wait_request(MPI_Request& req, double deadline, const std::string& what, in
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
+}
+
+// Collective: rank 0 answers each other rank in turn, kClockRounds times. A
+// rank waits for its turn asleep (a "go" from rank 0), so that only the two
+// ranks measuring run: on a shared core a spinning third would stretch the
+// round trips it is measured by.
+ClockSample measure_clock(int rank, int size, double deadline) {
+  constexpr int kTagGo = 103;
+  ClockSample best;
+  if (rank == 0) {
+    for (int r = 1; r < size; ++r) {
+      int go = 1;
+      MPI_Send(&go, 1, MPI_INT, r, kTagGo, MPI_COMM_WORLD);
+      for (int k = 0; k < kClockRounds; ++k) {
+        std::int64_t ping = 0;
+        MPI_Recv(&ping, 1, MPI_INT64_T, r, kTagPing, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+        std::int64_t t = now_us();
+        MPI_Send(&t, 1, MPI_INT64_T, r, kTagPong, MPI_COMM_WORLD);
+      }
+    }
+    return best;
+  }
+  int go = 0;
+  MPI_Request req;
+  MPI_Irecv(&go, 1, MPI_INT, 0, kTagGo, MPI_COMM_WORLD, &req);
+  wait_request(req, deadline, "waiting for its turn to measure its clock", rank);
+  best.round_trip_us = INT64_MAX;
+  for (int k = 0; k < kClockRounds; ++k) {
+    std::int64_t t1 = now_us(), t0 = 0;
+    MPI_Send(&t1, 1, MPI_INT64_T, 0, kTagPing, MPI_COMM_WORLD);
+    MPI_Recv(&t0, 1, MPI_INT64_T, 0, kTagPong, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+    std::int64_t t2 = now_us();
+    if (t2 - t1 < best.round_trip_us) {
+      best.round_trip_us = t2 - t1;
+      best.offset_us = t0 - (t1 + t2) / 2;
+    }
+  }
+  return best;
 }
 
 // Gathers each rank's bytes on rank 0 (in rank order), with the deadline.
@@ -304,9 +315,11 @@ int run(int argc, char** argv, int rank, int size) {
   const std::string source = source_address(cfg);
 
   // Clocks before; then one start instant of rank 0's clock for everyone.
-  const ClockSample before = measure_clock(rank, size);
+  const ClockSample before = measure_clock(rank, size, mono_seconds() + deadline_s);
   std::int64_t start_at = rank == 0 ? now_us() + 500'000 + n / 10 : 0;  // time to build n URLs
-  MPI_Bcast(&start_at, 1, MPI_INT64_T, 0, MPI_COMM_WORLD);
+  MPI_Request bcast;  // asleep while rank 0 measures the others' clocks
+  MPI_Ibcast(&start_at, 1, MPI_INT64_T, 0, MPI_COMM_WORLD, &bcast);
+  wait_request(bcast, mono_seconds() + deadline_s, "waiting for the start time", rank);
   cfg.start_at_us = start_at - before.offset_us;
 
   if (die_rank == rank) {  // --test-die: a rank lost mid-run, as a crashed host would be
@@ -330,7 +343,7 @@ int run(int argc, char** argv, int rank, int size) {
   MPI_Request bar;
   MPI_Ibarrier(MPI_COMM_WORLD, &bar);
   wait_request(bar, deadline, "waiting for every rank to finish its crawl", rank);
-  const ClockSample after = measure_clock(rank, size);
+  const ClockSample after = measure_clock(rank, size, deadline);
 
   // This rank's section, then its records, moved into rank 0's clock.
   const std::int64_t off = before.offset_us;

@@ -12,10 +12,15 @@ source "$ROOT/scripts/lib.sh"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 PY=$("$ROOT/scripts/find-python.sh" 2>/dev/null || command -v python3)
 WORK=$(mktemp -d)
+NET_ID=$(( $$ % 200 + 20 ))  # the hosts' subnet, 10.77.NET_ID.0/24: two runs at once do not meet
 PIDS=()
 cleanup() {
   for p in "${PIDS[@]}"; do stop_server "$p"; done
-  [ "$CASE" = hosts ] && "$ROOT/scripts/netns-hosts.sh" down
+  if [ "$CASE" = hosts ]; then
+    "$ROOT/scripts/netns-hosts.sh" down "$NET_ID"
+    # ip netns add mounts /run/netns if nothing had: leave the machine as found.
+    [ "${NETNS_MOUNTED_BEFORE:-1}" = 1 ] || [ -n "$(ls -A /run/netns 2>/dev/null)" ] || umount /run/netns 2>/dev/null || true
+  fi
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -82,31 +87,35 @@ case $CASE in
     # Three hosts (network namespaces, each its own address and port range)
     # holding 8,000 connections each: 24,000 at once, more than one process
     # may open here (20,000 files), against two servers (each under the limit).
+    NETNS_MOUNTED_BEFORE=0
+    mountpoint -q /run/netns 2>/dev/null && NETNS_MOUNTED_BEFORE=1
     probe=tbprobe$$
-    if ! ip netns add "$probe" >"$WORK/netns.log" 2>&1; then
-      echo "SKIP: network namespaces cannot be created here: $(tail -1 "$WORK/netns.log")"
+    if ! { ip netns add "$probe" && nsenter --net="/run/netns/$probe" true; } >"$WORK/netns.log" 2>&1; then
+      ip netns delete "$probe" 2>/dev/null || true
+      echo "SKIP: network namespaces cannot be created or entered here: $(tail -1 "$WORK/netns.log")"
       exit 77
     fi
     ip netns delete "$probe"
-    "$ROOT/scripts/netns-hosts.sh" up 3
-    server A --bind 10.77.0.1
-    server B --bind 10.77.0.1
+    "$ROOT/scripts/netns-hosts.sh" up "$NET_ID" 3
+    net=10.77.$NET_ID
+    server A --bind "$net.1"
+    server B --bind "$net.1"
     per=${MPI_HOST_CONNECTIONS:-8000}
     n=$((3 * per))
-    timeout 300 mpirun --bind-to none --host 10.77.0.11:1,10.77.0.12:1,10.77.0.13:1 \
+    timeout 300 mpirun --bind-to none --host "$net.11:1,$net.12:1,$net.13:1" \
       --mca plm_rsh_agent "$ROOT/scripts/netns-hosts.sh agent" \
-      --mca oob_tcp_if_include 10.77.0.0/24 --mca btl_tcp_if_include 10.77.0.0/24 --mca btl self,tcp \
-      "${CRAWL[@]}" --model coroutine --url "http://10.77.0.1:$A_PORT,http://10.77.0.1:$B_PORT" \
+      --mca oob_tcp_if_include "$net.0/24" --mca btl_tcp_if_include "$net.0/24" --mca btl self,tcp \
+      "${CRAWL[@]}" --model coroutine --url "http://$net.1:$A_PORT,http://$net.1:$B_PORT" \
       --num "$n" --concurrency "$n" --delay 2000 --json --timeline "$WORK/t.csv" >"$WORK/s.json"
     "$PY" "$ROOT/tests/check_mpi.py" merged "$WORK/s.json" "$WORK/t.csv" "$n" "$n" \
-      "$(peak "$A_PORT" 10.77.0.1)" "$(peak "$B_PORT" 10.77.0.1)"
-    "$PY" - "$WORK/s.json" "$n" <<'PY'
+      "$(peak "$A_PORT" "$net.1")" "$(peak "$B_PORT" "$net.1")"
+    "$PY" - "$WORK/s.json" "$n" "$net" <<'PY'
 import json, sys
 s = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
-n = int(sys.argv[2])
+n, net = int(sys.argv[2]), sys.argv[3]
 ranks = s["mpi"]["per_rank"]
 addrs = sorted(k["source_address"] for k in ranks)
-assert addrs == ["10.77.0.11", "10.77.0.12", "10.77.0.13"], f"source addresses {addrs}"
+assert addrs == [f"{net}.11", f"{net}.12", f"{net}.13"], f"source addresses {addrs}"
 assert s["failed"] == 0 and s["bytes"] == n, f"failed {s['failed']}, bytes {s['bytes']} of {n}"
 print(f"ok: {n} at once from {', '.join(addrs)}: {s['seconds']:.3f} s against the ideal "
       f"{s['ideal_seconds']:.3f} s (efficiency {s['efficiency']:.3f}); clock round trips "

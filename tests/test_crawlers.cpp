@@ -184,6 +184,7 @@ TEST_CASE("with retries every model gets every byte through injected faults", "[
   CrawlConfig c = config_for(model, srv, find_model(model)->one_in_flight ? 60 : 200, 2, 20);
   c.retries = 8;
   CrawlSummary s = run_crawl(c);
+  for (const auto& [msg, n] : s.errors) UNSCOPED_INFO(n << " failed: " << msg);  // why, if any did
   CHECK(s.bytes == c.num);
   CHECK(s.failed == 0);
   CHECK(s.retries > 0);
