@@ -29,6 +29,7 @@
 #include <fcntl.h>
 #include <mpi.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -350,6 +351,10 @@ int run(int argc, char** argv, int rank, int size) {
   nlohmann::json errors = nlohmann::json::object();
   for (const auto& [msg, count] : s.errors) errors[msg] = count;
   const RunCost& k = s.cost;
+  rusage self{};
+  getrusage(RUSAGE_SELF, &self);  // the whole process so far: a rank that spun while waiting shows here
+  const double process_cpu = static_cast<double>(self.ru_utime.tv_sec + self.ru_stime.tv_sec) +
+                             static_cast<double>(self.ru_utime.tv_usec + self.ru_stime.tv_usec) / 1e6;
   nlohmann::json mine = {
       {"rank", rank},
       {"host", std::string(host, host_len)},
@@ -377,6 +382,7 @@ int run(int argc, char** argv, int rank, int size) {
       {"peak_rss_kib", k.peak_rss_kib},
       {"peak_threads", k.peak_threads},
       {"connections_opened", k.connections_opened},
+      {"process_cpu_seconds", process_cpu},
   };
   for (RequestRecord& r : s.records) {
     if (r.start_us) r.start_us += off;

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # crawl-mpi for real: mpirun ranks against real delay servers, on loopback or
 # on network namespaces (hosts with their own addresses). CTest runs each case:
-#   tests/mpi_test.sh BUILD_DIR local|skew|die|badflag|hosts
+#   tests/mpi_test.sh BUILD_DIR local|skew|idle|die|badflag|hosts
 # Exit 77 (CTest: skipped) only when network namespaces cannot be created,
 # with the reason printed.
 set -euo pipefail
@@ -53,6 +53,24 @@ case $CASE in
       --num 600 --concurrency 60 --delay 100 --json --timeline "$WORK/t.csv" --test-skew 1:250 >"$WORK/s.json"
     "$PY" "$ROOT/tests/check_mpi.py" skew "$WORK/s.json" "$WORK/t.csv" 1 250
     "$PY" "$ROOT/tests/check_mpi.py" merged "$WORK/s.json" "$WORK/t.csv" 600 60 "$(peak "$S_PORT")"
+    ;;
+  idle)
+    # Rank 0 has no URL (N=2 over 3 ranks) and waits 1.5 s for the others:
+    # asleep, not spinning in MPI.
+    server S
+    timeout 120 "${MPI[@]}" -np 3 "${CRAWL[@]}" --model coroutine --url "http://127.0.0.1:$S_PORT" \
+      --num 2 --concurrency 3 --delay 1500 --json --timeline "$WORK/t.csv" >"$WORK/s.json"
+    "$PY" "$ROOT/tests/check_mpi.py" merged "$WORK/s.json" "$WORK/t.csv" 2 3 "$(peak "$S_PORT")"
+    "$PY" - "$WORK/s.json" <<'PY'
+import json, sys
+s = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
+idle = s["mpi"]["per_rank"][0]
+assert idle["num"] == 0, f"rank 0 has {idle['num']} URLs"
+assert s["seconds"] >= 1.5, f"the run took {s['seconds']} s"
+cpu = idle["process_cpu_seconds"]
+assert cpu < 0.3, f"rank 0 used {cpu:.3f} s of CPU waiting 1.5 s for the others: it spun"
+print(f"ok: rank 0 waited {s['seconds']:.2f} s on {cpu:.3f} s of CPU")
+PY
     ;;
   die)
     # Rank 1 is killed 300 ms into a crawl of 2 s requests: the run must end
@@ -123,7 +141,7 @@ print(f"ok: {n} at once from {', '.join(addrs)}: {s['seconds']:.3f} s against th
 PY
     ;;
   *)
-    echo "usage: tests/mpi_test.sh BUILD_DIR local|skew|die|badflag|hosts" >&2
+    echo "usage: tests/mpi_test.sh BUILD_DIR local|skew|idle|die|badflag|hosts" >&2
     exit 2
     ;;
 esac
