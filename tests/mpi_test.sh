@@ -120,7 +120,7 @@ PY
     server B --bind "$net.1"
     per=${MPI_HOST_CONNECTIONS:-8000}
     n=$((3 * per))
-    timeout 300 mpirun --bind-to none --host "$net.11:1,$net.12:1,$net.13:1" \
+    timeout 240 mpirun --bind-to none --host "$net.11:1,$net.12:1,$net.13:1" \
       --mca plm_rsh_agent "$ROOT/scripts/netns-hosts.sh agent" \
       --mca oob_tcp_if_include "$net.0/24" --mca btl_tcp_if_include "$net.0/24" --mca btl self,tcp \
       "${CRAWL[@]}" --model coroutine --url "http://$net.1:$A_PORT,http://$net.1:$B_PORT" \
