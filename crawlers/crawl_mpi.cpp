@@ -342,8 +342,13 @@ int run(int argc, char** argv, int rank, int size) {
   // Clocks after: how far each drifted over the run. (A barrier first, polled:
   // the slowest rank may still be crawling.)
   MPI_Request bar;
+  rusage wait0{}, wait1{};
+  getrusage(RUSAGE_SELF, &wait0);
+  const double wait_start = mono_seconds();
   MPI_Ibarrier(MPI_COMM_WORLD, &bar);
   wait_request(bar, deadline, "waiting for every rank to finish its crawl", rank);
+  getrusage(RUSAGE_SELF, &wait1);
+  const double waited = mono_seconds() - wait_start;
   const ClockSample after = measure_clock(rank, size, deadline);
 
   // This rank's section, then its records, moved into rank 0's clock.
@@ -351,10 +356,11 @@ int run(int argc, char** argv, int rank, int size) {
   nlohmann::json errors = nlohmann::json::object();
   for (const auto& [msg, count] : s.errors) errors[msg] = count;
   const RunCost& k = s.cost;
-  rusage self{};
-  getrusage(RUSAGE_SELF, &self);  // the whole process so far: a rank that spun while waiting shows here
-  const double process_cpu = static_cast<double>(self.ru_utime.tv_sec + self.ru_stime.tv_sec) +
-                             static_cast<double>(self.ru_utime.tv_usec + self.ru_stime.tv_usec) / 1e6;
+  // What waiting for the others cost this process: next to nothing, unless it spun.
+  auto cpu_of = [](const rusage& r) {
+    return static_cast<double>(r.ru_utime.tv_sec + r.ru_stime.tv_sec) +
+           static_cast<double>(r.ru_utime.tv_usec + r.ru_stime.tv_usec) / 1e6;
+  };
   nlohmann::json mine = {
       {"rank", rank},
       {"host", std::string(host, host_len)},
@@ -382,7 +388,8 @@ int run(int argc, char** argv, int rank, int size) {
       {"peak_rss_kib", k.peak_rss_kib},
       {"peak_threads", k.peak_threads},
       {"connections_opened", k.connections_opened},
-      {"process_cpu_seconds", process_cpu},
+      {"wait_seconds", waited},
+      {"wait_cpu_seconds", cpu_of(wait1) - cpu_of(wait0)},
   };
   for (RequestRecord& r : s.records) {
     if (r.start_us) r.start_us += off;

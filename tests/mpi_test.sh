@@ -66,10 +66,10 @@ import json, sys
 s = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
 idle = s["mpi"]["per_rank"][0]
 assert idle["num"] == 0, f"rank 0 has {idle['num']} URLs"
-assert s["seconds"] >= 1.5, f"the run took {s['seconds']} s"
-cpu = idle["process_cpu_seconds"]
-assert cpu < 0.3, f"rank 0 used {cpu:.3f} s of CPU waiting 1.5 s for the others: it spun"
-print(f"ok: rank 0 waited {s['seconds']:.2f} s on {cpu:.3f} s of CPU")
+waited, cpu = idle["wait_seconds"], idle["wait_cpu_seconds"]
+assert waited >= 1.0, f"rank 0 waited only {waited:.3f} s for the others"
+assert cpu < 0.2 * waited, f"rank 0 used {cpu:.3f} s of CPU waiting {waited:.3f} s for the others: it spun"
+print(f"ok: rank 0 waited {waited:.2f} s for the others on {cpu:.3f} s of CPU")
 PY
     ;;
   die)
@@ -105,6 +105,8 @@ PY
     # Three hosts (network namespaces, each its own address and port range)
     # holding 8,000 connections each: 24,000 at once, more than one process
     # may open here (20,000 files), against two servers (each under the limit).
+    # rtc_hwloc_vmhole none: no topology in shared memory (Open MPI 4.1's
+    # daemon crashed writing it inside the fresh-Debian chroot).
     NETNS_MOUNTED_BEFORE=0
     mountpoint -q /run/netns 2>/dev/null && NETNS_MOUNTED_BEFORE=1
     probe=tbprobe$$
@@ -123,6 +125,7 @@ PY
     timeout 240 mpirun --bind-to none --host "$net.11:1,$net.12:1,$net.13:1" \
       --mca plm_rsh_agent "$ROOT/scripts/netns-hosts.sh agent" \
       --mca oob_tcp_if_include "$net.0/24" --mca btl_tcp_if_include "$net.0/24" --mca btl self,tcp \
+      --mca rtc_hwloc_vmhole none \
       "${CRAWL[@]}" --model coroutine --url "http://$net.1:$A_PORT,http://$net.1:$B_PORT" \
       --num "$n" --concurrency "$n" --delay 2000 --json --timeline "$WORK/t.csv" >"$WORK/s.json"
     "$PY" "$ROOT/tests/check_mpi.py" merged "$WORK/s.json" "$WORK/t.csv" "$n" "$n" \
