@@ -204,6 +204,7 @@ class Quiet {
     std::fflush(stderr);
     std::cout.flush();
     null_ = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    if (null_ < 0) return;  // no /dev/null: say it on every rank, then
     out_ = dup(1);
     err_ = dup(2);
     dup2(null_, 1);
@@ -410,13 +411,12 @@ int run(int argc, char** argv, int rank, int size) {
   m.config = whole;
   m.config.seed = cfg.seed;
   m.config.name = whole.name.empty() ? whole.model : whole.name;
-  std::size_t record_bytes = 0;
-  for (int c : counts) record_bytes += static_cast<std::size_t>(c);
-  m.records.resize(record_bytes / sizeof(RequestRecord));
-  if (!m.records.empty())
-    std::memcpy(m.records.data(), recs.data(), m.records.size() * sizeof(RequestRecord));
-  std::vector<int> ranks;
-  ranks.reserve(m.records.size());
+  // Every record in its URL's place: a rank that failed leaves its share's
+  // places empty (never sent), counted as failed below.
+  m.records.assign(static_cast<std::size_t>(n), RequestRecord{});
+  std::vector<int> ranks(static_cast<std::size_t>(n), 0);
+  std::int64_t missing = 0;
+  std::size_t rec_at = 0;
   nlohmann::json per_rank = nlohmann::json::array();
   std::vector<std::string> failures;
   std::int64_t first_start = INT64_MAX, last_end = 0;
@@ -424,7 +424,13 @@ int run(int argc, char** argv, int rank, int size) {
   for (int r = 0; r < size; ++r) {
     auto j = nlohmann::json::parse(std::string(infos.data() + at, static_cast<std::size_t>(info_sizes[r])));
     at += static_cast<std::size_t>(info_sizes[r]);
-    ranks.insert(ranks.end(), static_cast<std::size_t>(counts[r]) / sizeof(RequestRecord), r);
+    const auto first = j["first_index"].get<std::size_t>(), share = j["num"].get<std::size_t>();
+    const std::size_t got = std::min(share, static_cast<std::size_t>(counts[r]) / sizeof(RequestRecord));
+    if (got > 0) std::memcpy(&m.records[first], recs.data() + rec_at, got * sizeof(RequestRecord));
+    rec_at += static_cast<std::size_t>(counts[r]);
+    std::fill(ranks.begin() + static_cast<std::ptrdiff_t>(first),
+              ranks.begin() + static_cast<std::ptrdiff_t>(first + share), r);
+    missing += static_cast<std::int64_t>(share - got);
     m.bytes += j["bytes"].get<std::int64_t>();
     m.failed += j["failed"].get<std::int64_t>();
     m.retries += j["retries"].get<std::int64_t>();
@@ -447,8 +453,7 @@ int run(int argc, char** argv, int rank, int size) {
   m.started_us = first_start == INT64_MAX ? 0 : first_start;
   m.ended_us = last_end;
   // Requests a failed rank never reported count as failed, with its reason.
-  if (m.records.size() < static_cast<std::size_t>(n)) {
-    const std::int64_t missing = n - static_cast<std::int64_t>(m.records.size());
+  if (missing > 0) {
     m.failed += missing;
     m.errors["not done: a rank failed before crawling its share"] += missing;
   }

@@ -64,8 +64,12 @@ def merged(summary, rows, n, c, peaks):
     check(abs(summary["latency_ms"]["max"] - lat[-1]) < 0.0015, "latency max differs from the timeline's")
     starts = [float(r["start"]) for r in rows]
     ends = [float(r["end"]) for r in rows]
-    check(abs(summary["seconds"] - (max(ends) - min(starts))) < 0.01,
-          f"seconds {summary['seconds']} is not the span of the merged timeline {max(ends) - min(starts):.6f}")
+    # The run (first rank's start to last rank's end, in rank 0's clock) holds
+    # every request, and is longer only by starting and stopping (closing
+    # thousands of connections takes a while on a busy machine).
+    span, seconds = max(ends) - min(starts), summary["seconds"]
+    check(-0.002 <= seconds - span <= 0.05 + 0.02 * seconds,
+          f"seconds {seconds} does not hold the merged timeline's span {span:.6f} closely")
     check(sum(peaks) <= c, f"the servers held {sum(peaks)} in flight at their peaks, more than C={c}")
     check(sum(peaks) > 0, "the servers saw nothing in flight")
 

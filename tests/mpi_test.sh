@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # crawl-mpi for real: mpirun ranks against real delay servers, on loopback or
 # on network namespaces (hosts with their own addresses). CTest runs each case:
-#   tests/mpi_test.sh BUILD_DIR local|skew|idle|die|badflag|hosts
+#   tests/mpi_test.sh BUILD_DIR local|skew|idle|die|rankfail|badflag|hosts
 # Exit 77 (CTest: skipped) only when network namespaces cannot be created,
 # with the reason printed.
 set -euo pipefail
@@ -88,6 +88,32 @@ PY
       { echo "FAIL: the error does not say rank 1 was killed" >&2; exit 1; }
     echo "ok: exit $rc after $took s"
     ;;
+  rankfail)
+    # Rank 1 cannot crawl (its server's name does not resolve): the run says
+    # which rank and why, exits 1, and still writes the others' records, each
+    # at its own index.
+    server S
+    rc=0
+    timeout 60 "${MPI[@]}" -np 3 "${CRAWL[@]}" --model callback \
+      --url "http://127.0.0.1:$S_PORT,http://no-such-host.invalid:80" --num 300 --concurrency 30 --delay 10 \
+      --json --timeline "$WORK/t.csv" >"$WORK/s.json" 2>"$WORK/err" || rc=$?
+    cat "$WORK/err" >&2
+    [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] || { echo "FAIL: exit status $rc" >&2; exit 1; }
+    grep -q "^crawl-mpi: rank 1: cannot resolve no-such-host.invalid" "$WORK/err" ||
+      { echo "FAIL: the error does not name rank 1 and why" >&2; exit 1; }
+    "$PY" - "$WORK/s.json" "$WORK/t.csv" <<'PY'
+import csv, json, sys
+s = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
+rows = list(csv.DictReader(open(sys.argv[2], newline="")))
+assert s["failed"] == 100, f"failed {s['failed']}, expected rank 1's 100"
+assert sorted(int(r["index"]) for r in rows) == list(range(300)), "indexes are not 0..299 once each"
+for r in rows:
+    i, rank, ok = int(r["index"]), int(r["rank"]), r["status"] == "200"
+    assert rank == i // 100, f"index {i} in rank {rank}'s rows"
+    assert ok == (rank != 1), f"index {i} (rank {rank}) has status {r['status']}"
+print("ok: ranks 0 and 2 saved, rank 1's 100 failed with its reason")
+PY
+    ;;
   badflag)
     # A bad flag: exit 2, the message once (not once per rank).
     for args in "--model callback --concurrency 0" "--model callback --delay-dist bogus" \
@@ -144,7 +170,7 @@ print(f"ok: {n} at once from {', '.join(addrs)}: {s['seconds']:.3f} s against th
 PY
     ;;
   *)
-    echo "usage: tests/mpi_test.sh BUILD_DIR local|skew|idle|die|badflag|hosts" >&2
+    echo "usage: tests/mpi_test.sh BUILD_DIR local|skew|idle|die|rankfail|badflag|hosts" >&2
     exit 2
     ;;
 esac
