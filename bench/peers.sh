@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The five comparisons against the peers (nginx, wrk, the ideal time, C10K,
-# cost per request) in one command; see bench/peers.py --help.
+# The comparisons against the peers (nginx, wrk, the ideal time, C10K, cost
+# per request, the async prime saver's bound, the models at scale, bare
+# sockets as the floor) in one command; see bench/peers.py --help.
 #   bench/peers.sh [--quick] [--only server,client,...] [--out DIR]
 # Installs wrk, nginx-light and valgrind if missing, and builds first.
 set -euo pipefail
