@@ -252,8 +252,7 @@ void check_crawl_config(const CrawlConfig& config) {
   if (config.rate > 0 && config.batched)
     throw std::invalid_argument(
         "--rate and --batched do not go together: batches wait for answers, an open loop does not");
-  const std::int64_t shard_end = config.shard_end < 0 ? -1 : config.shard_end;
-  if (config.shard_begin < 0 || (shard_end >= 0 && shard_end < config.shard_begin))
+  if (config.shard_begin < 0 || (config.shard_end >= 0 && config.shard_end < config.shard_begin))
     throw std::invalid_argument("a shard is a range of URLs: begin " + std::to_string(config.shard_begin) +
                                 ", end " + std::to_string(config.shard_end));
   if (config.batched && !model->event_loops) {
@@ -272,7 +271,6 @@ void check_crawl_config(const CrawlConfig& config) {
 CrawlSummary run_crawl(const CrawlConfig& config) {
   check_crawl_config(config);
   const ModelEntry* model = find_model(config.model);
-  const std::int64_t shard_end = config.shard_end < 0 ? -1 : config.shard_end;
   std::string error;
   auto base = parse_base_url(config.url, &error);
   if (!base) throw std::invalid_argument(error);
@@ -289,8 +287,9 @@ CrawlSummary run_crawl(const CrawlConfig& config) {
   if (s.config.rate > 0) s.config.num = static_cast<std::int64_t>(schedule.size());
   job.targets = make_targets(s.config, *base, s.config.name);
   job.begin = std::min<std::size_t>(static_cast<std::size_t>(config.shard_begin), job.targets.size());
-  job.end = shard_end < 0 ? job.targets.size()
-                          : std::min<std::size_t>(static_cast<std::size_t>(shard_end), job.targets.size());
+  job.end = config.shard_end < 0
+                ? job.targets.size()
+                : std::min<std::size_t>(static_cast<std::size_t>(config.shard_end), job.targets.size());
   job.concurrency = config.concurrency;
   job.loops = config.loops;
   job.retries = config.retries;
