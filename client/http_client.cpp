@@ -181,4 +181,31 @@ asio::awaitable<HttpResult> async_get(AsyncConnection& conn, const std::vector<t
   co_return r;
 }
 
+std::optional<std::string> fetch_text(const std::vector<tcp::endpoint>& endpoints,
+                                      const std::string& host_header, const std::string& target,
+                                      std::chrono::milliseconds timeout) {
+  namespace http = beast::http;
+  if (endpoints.empty()) return std::nullopt;
+  asio::io_context ioc;
+  beast::tcp_stream stream(ioc);
+  stream.expires_after(timeout);  // one deadline for all three steps
+  http::request<http::empty_body> req(http::verb::get, target, 11);
+  req.set(http::field::host, host_header);
+  req.set(http::field::connection, "close");
+  beast::flat_buffer buffer;
+  http::response<http::string_body> res;
+  std::optional<std::string> body;
+  stream.async_connect(endpoints.front(), [&](beast::error_code ec) {
+    if (ec) return;
+    http::async_write(stream, req, [&](beast::error_code ec, std::size_t) {
+      if (ec) return;
+      http::async_read(stream, buffer, res, [&](beast::error_code ec, std::size_t) {
+        if (!ec && res.result_int() == 200) body = std::move(res.body());
+      });
+    });
+  });
+  ioc.run();
+  return body;
+}
+
 }  // namespace testbed

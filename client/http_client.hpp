@@ -77,6 +77,13 @@ class RetryPolicy {
 // all come back together.
 std::chrono::milliseconds retry_backoff(int attempt, std::uint64_t salt);
 
+// One GET on a connection of its own, closed after: the body of a 200 answer,
+// or nothing if none came within `timeout` (no server, another status). For
+// a glance at a server beside a run (delayserver's /stats), not for a model.
+std::optional<std::string> fetch_text(const std::vector<tcp::endpoint>& endpoints,
+                                      const std::string& host_header, const std::string& target,
+                                      std::chrono::milliseconds timeout);
+
 // "timed out after 200 ms: 127.0.0.1:8080"
 std::string timeout_error(std::chrono::milliseconds timeout, std::string_view host_header);
 

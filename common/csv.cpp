@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cerrno>
 #include <charconv>
+#include <climits>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -41,6 +42,82 @@ void append_seconds(std::string& out, std::int64_t us) {
   char frac[8];
   std::snprintf(frac, sizeof frac, ".%06lld", static_cast<long long>(us % 1000000));
   out.append(frac);
+}
+
+bool parse_csv(std::string_view text, std::vector<std::vector<std::string>>& rows, std::string* error) {
+  std::vector<std::string> row;
+  std::string field;
+  std::size_t line = 1;
+  bool quoted = false, any = false;  // any: the current row has begun
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (quoted) {
+      if (c == '"' && i + 1 < text.size() && text[i + 1] == '"') {
+        field.push_back('"');
+        ++i;
+      } else if (c == '"') {
+        quoted = false;
+        if (i + 1 < text.size() && text[i + 1] != ',' && text[i + 1] != '\n' && text[i + 1] != '\r') {
+          if (error) *error = "line " + std::to_string(line) + ": text after a closing quote";
+          return false;
+        }
+      } else {
+        line += c == '\n';
+        field.push_back(c);
+      }
+      continue;
+    }
+    any = true;
+    if (c == '"' && field.empty()) {
+      quoted = true;
+    } else if (c == ',') {
+      row.push_back(std::move(field));
+      field.clear();
+    } else if (c == '\n' || c == '\r') {
+      if (c == '\r' && i + 1 < text.size() && text[i + 1] == '\n') ++i;
+      row.push_back(std::move(field));
+      field.clear();
+      rows.push_back(std::move(row));
+      row.clear();
+      any = false;
+      ++line;
+    } else {
+      field.push_back(c);
+    }
+  }
+  if (quoted) {
+    if (error) *error = "line " + std::to_string(line) + ": a quoted field is never closed";
+    return false;
+  }
+  if (any) {
+    row.push_back(std::move(field));
+    rows.push_back(std::move(row));
+  }
+  return true;
+}
+
+std::optional<std::int64_t> parse_seconds_us(std::string_view text) {
+  bool negative = !text.empty() && text.front() == '-';
+  if (negative) text.remove_prefix(1);
+  const auto dot = text.find('.');
+  const std::string_view whole = text.substr(0, dot);
+  std::string_view frac = dot == std::string_view::npos ? std::string_view() : text.substr(dot + 1);
+  if (whole.empty() || whole.front() == '-' || frac.size() > 6 ||
+      (dot != std::string_view::npos && frac.empty()))
+    return std::nullopt;
+  std::int64_t s = 0, f = 0;
+  auto r = std::from_chars(whole.data(), whole.data() + whole.size(), s);
+  if (r.ec != std::errc() || r.ptr != whole.data() + whole.size() || s > INT64_MAX / 1000000 - 1)
+    return std::nullopt;
+  if (!frac.empty()) {
+    r = std::from_chars(frac.data(), frac.data() + frac.size(), f);
+    if (r.ec != std::errc() || r.ptr != frac.data() + frac.size() || frac.front() == '-' ||
+        frac.front() == '+')
+      return std::nullopt;
+    for (std::size_t k = frac.size(); k < 6; ++k) f *= 10;
+  }
+  const std::int64_t us = s * 1000000 + f;
+  return negative ? -us : us;
 }
 
 namespace {

@@ -2,8 +2,10 @@
 // CSV writing (RFC 4180): names come from clients, so every text field is
 // quoted when it holds a comma, a quote, CR or LF.
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace testbed {
 
@@ -15,6 +17,16 @@ void append_seconds(std::string& out, std::int64_t us);
 
 // Appends a signed integer without going through iostreams.
 void append_int(std::string& out, std::int64_t v);
+
+// Reads RFC 4180 text into rows of fields (quoted fields may hold commas,
+// doubled quotes and line breaks; CRLF or LF ends a row; a last row without
+// a line break counts). False and a reason (with the line) on a quote that
+// is never closed or text after a closing quote.
+bool parse_csv(std::string_view text, std::vector<std::vector<std::string>>& rows, std::string* error);
+
+// Seconds with up to six decimals ("1700000000.123456", "-0.5") as exact
+// microseconds, the inverse of append_seconds; nullopt if it is not one.
+std::optional<std::int64_t> parse_seconds_us(std::string_view text);
 
 // Writes `data` to `path`; false and a reason on any failure (a full disk
 // included), never a claim of success. A regular file is replaced atomically

@@ -1,24 +1,25 @@
 #pragma once
-// The crawler front end every concurrency model shares: the job (endpoint and
-// every request target, prepared before the clock starts), the per-request
-// recorder, and the summary. A model is one function: run the job, report each
-// request to the recorder. The models live in crawlers/models/, one file each,
-// and are listed in crawlers/models.cpp.
-#include "client/sync_client.hpp"
+// What a program sees of a crawl (crawl, crawl-mpi, the tests), in the order
+// the data flows:
+//   1. the settings (CrawlConfig), checked by check_crawl_config;
+//   2. measure_crawl: builds the job, runs the model while measuring it, and
+//      returns what was measured (CrawlRun: the records, the errors, the cost);
+//   3. summarize: one pure function from a CrawlRun to every derived number
+//      (CrawlSummary). crawl, crawl-mpi's merge and `crawl summarize` of a
+//      timeline all call it, so each figure has one definition.
+// Formatting (JSON, CSV, the text line) is output.hpp's; what a model sees is
+// model.hpp's.
+#include "client/http_client.hpp"
 #include "common/delay_dist.hpp"
-#include "common/query.hpp"
-
-#include <boost/asio/ip/tcp.hpp>
-#include <nlohmann/json.hpp>
+#include "crawlers/model.hpp"
 
 #include <atomic>
-#include <chrono>
 #include <cstdint>
-#include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
-#include <string_view>
+#include <utility>
 #include <vector>
 
 namespace testbed {
@@ -59,109 +60,16 @@ struct CrawlConfig {
   std::int64_t start_at_us = 0;
 };
 
-// One request's life as the client saw it. status 0: no HTTP answer.
-struct RequestRecord {
-  std::int64_t start_us = 0;
-  std::int64_t end_us = 0;
-  std::int64_t bytes = 0;
-  int status = 0;
-  int attempts = 0;
-  std::int64_t intended_us = 0;  // open loop: when it was due (its send is start_us); 0: closed loop
-  std::int64_t conn = 0;         // the connection of its last attempt (0: none answered)
-  bool opened = false;           // opened for that attempt (ramp-up, reconnects)
-  std::int64_t delay_us = -1;    // the delay the server gave its last answer (X-Delay-Us); -1: unknown
-};
-
-struct CrawlJob {
-  std::string model;
-  BaseUrl base;
-  std::vector<boost::asio::ip::tcp::endpoint> endpoints;  // resolved before the clock starts
-  std::string host_header;                                // "host:port"
-  std::vector<std::string> targets;                       // "/add?name=...&delay=...&abcdefghij"
-  std::size_t begin = 0, end = 0;                         // the URLs to fetch now: targets[begin, end)
-  // Open loop: when request i is due (now_us() clock), set just before the
-  // model runs; empty for the closed loop. A model never sends a request
-  // before it is due, and sends it as soon after as a slot is free.
-  std::vector<std::int64_t> due_us;
-  int concurrency = 1;
-  int loops = 1;
-  int retries = 0;
-  std::chrono::milliseconds timeout{0};  // per attempt
-};
-
-// The part of a job one event loop runs: URLs [begin, end) at `concurrency`.
-struct LoopShare {
-  std::size_t begin = 0;
-  std::size_t end = 0;
-  int concurrency = 1;
-};
-
-// Splits the job's URLs and the concurrency evenly over job.loops event loops and
-// runs `loop` for each share on its own thread (a single loop runs on the
-// calling thread). Rethrows the first exception a loop threw.
-void run_event_loops(const CrawlJob& job, const std::function<void(const LoopShare&)>& loop);
-
-inline bool open_loop(const CrawlJob& job) { return !job.due_us.empty(); }
-// Blocks the calling thread until now_us() reaches `at_us` (the blocking
-// models' way to wait for a request's time).
-void sleep_until_us(std::int64_t at_us);
+// Throws std::invalid_argument, saying why, if the config cannot run.
+void check_crawl_config(const CrawlConfig& config);
 
 // The per-attempt timeout a config asks for (--timeout-ms, or the delay plus 10 s).
 std::int64_t effective_timeout_ms(const CrawlConfig& c);
 
-// Collects what the models report. Each index is written by exactly one
-// request at a time, so records need no lock; only errors take one.
-class Recorder {
- public:
-  Recorder(std::size_t n, int retries) : records_(n), retry_(retries) {}
-
-  // The first attempt of request i begins.
-  void start(std::size_t i);
-  // Attempt `attempt` (0-based) of request i ended with `r`. True: the model
-  // should wait retry_backoff(attempt, i) and try again (the RetryPolicy of
-  // both clients decides). False: the request is settled and recorded (any
-  // status but 200 counts as a failure).
-  bool settle(std::size_t i, const HttpResult& r, int attempt);
-
-  // The model stopped early: every request of [begin, end) not settled yet
-  // fails with `why`. Call only once the model's threads have all ended.
-  void fail_unsettled(const std::string& why, std::size_t begin = 0, std::size_t end = SIZE_MAX);
-
-  std::size_t completed() const { return completed_.load(std::memory_order_relaxed); }
-  const std::vector<RequestRecord>& records() const { return records_; }
-  std::map<std::string, std::int64_t> errors() const;
-
- private:
-  void count_error(std::string error);
-  void finish(std::size_t i, int status, std::int64_t bytes);
-  void fail(std::size_t i, std::string_view error);
-  std::vector<RequestRecord> records_;
-  std::atomic<std::size_t> completed_{0};
-  RetryPolicy retry_;
-  mutable std::mutex mu_;
-  std::map<std::string, std::int64_t> errors_;  // message -> requests that failed with it
-};
-
-// Request i with retries over a blocking client (the serial and thread models).
-void fetch_blocking(SyncClient& client, const CrawlJob& job, Recorder& rec, std::size_t i);
-
-// A model is one function: run the job, report every request to the recorder.
-using ModelFn = void (*)(const CrawlJob&, Recorder&);
-
-// One row of the model table (crawlers/models.cpp), the one list of models:
-// `crawl --list-models` prints it and every script asks it.
-struct ModelEntry {
-  const char* name;
-  ModelFn fn;
-  const char* mirrors;          // what it stands for in the book
-  const char* bounded_by;       // what keeps it at --concurrency requests in flight
-  bool one_in_flight = false;   // serial: one request at a time whatever --concurrency says
-  bool event_loops = false;     // runs on event loops, so --loops can give it more than one
-  void (*prepare)() = nullptr;  // one-time library set-up, run before the clock starts
-};
-const std::vector<ModelEntry>& models();              // in the book's order
-const ModelEntry* find_model(std::string_view name);  // nullptr: no such model
-nlohmann::json models_json();  // every row with its properties, for --list-models --json
+// When each request of an open-loop crawl is due, as offsets from the first
+// (µs): every 1/rate, or Poisson gaps drawn from the seed; `num` of them, or
+// as many as fall within duration_s when that is set.
+std::vector<std::int64_t> arrival_schedule(const CrawlConfig& c);
 
 // What a run cost, from the kernel's accounting of the crawl process
 // (getrusage, /proc/self/status), taken around the model's run.
@@ -176,31 +84,61 @@ struct RunCost {
   std::int64_t connections_opened = 0;
 };
 
-struct CrawlSummary {
-  CrawlConfig config;
-  std::int64_t bytes = 0;
-  std::int64_t failed = 0;
-  std::int64_t retries = 0;  // extra attempts made, over all requests
-  double seconds = 0;
-  std::map<std::string, std::int64_t> errors;
-  std::vector<RequestRecord> records;
+// What was measured: the records and what only the running process could see.
+struct CrawlRun {
+  CrawlConfig config;                          // as run: the seed and the name filled in
+  std::vector<RequestRecord> records;          // records[i] is URL first_index + i
+  std::size_t first_index = 0;                 // a shard's records start at its first
+  std::map<std::string, std::int64_t> errors;  // message -> requests that failed with it
   // Set when the model ran out of something (threads, memory) and stopped:
   // why. The requests it never finished are failed with this reason.
   std::string stopped_early;
-  RunCost cost;
+  double seconds = 0;  // wall time of the whole run
+  // How `seconds` was taken: "clock", around the model's run; "ranks"
+  // (crawl-mpi), the first rank's start to the last rank's end in rank 0's
+  // clock; "timeline" (a timeline summarized alone), first start to last end.
+  std::string seconds_from = "clock";
+  std::int64_t started_us = 0, ended_us = 0;  // now_us() when the clock started and stopped
+  std::optional<RunCost> cost;                // absent when summarizing a timeline alone
+  // The processes that shared the crawl (crawl-mpi's ranks), each with its
+  // share of the slots: a model with one request in flight had this many.
+  int processes = 1;
   // Open loop: the server's mean number of requests in flight over the run,
   // from its /stats (held_us before and after); -1 if it could not be read.
   double server_mean_in_flight = -1;
-  // records[i] is URL first_index + i (a shard's records start at its first).
-  std::size_t first_index = 0;
-  std::int64_t started_us = 0, ended_us = 0;  // now_us() when the clock started and stopped
 };
 
-// Throws std::invalid_argument, saying why, if the config cannot run.
-void check_crawl_config(const CrawlConfig& config);
+// The records of one run and the errors its requests met. The front end
+// hands a model a Recorder over its part; the records stay here.
+class RecordLog {
+ public:
+  RecordLog(std::size_t n, int retries) : records_(n), retry_(retries) {}
+  // A view of records [begin, end), numbered from 0, for one model run.
+  Recorder recorder(std::size_t begin, std::size_t end) {
+    return Recorder(this, records_.data() + begin, end - begin);
+  }
+  // The model stopped early: every request not settled yet fails with `why`.
+  // Call only once the model's threads have all ended.
+  void fail_unsettled(const std::string& why);
+  std::size_t size() const { return records_.size(); }
+  std::size_t completed() const { return completed_.load(std::memory_order_relaxed); }
+  std::vector<RequestRecord>& records() { return records_; }
+  std::map<std::string, std::int64_t> errors() const;
 
-// Builds the job, runs the model, times it. Throws std::invalid_argument on a bad config.
-CrawlSummary run_crawl(const CrawlConfig& config);
+ private:
+  friend class Recorder;
+  void count_error(std::string error);
+
+  std::vector<RequestRecord> records_;
+  std::atomic<std::size_t> completed_{0};
+  RetryPolicy retry_;
+  mutable std::mutex mu_;
+  std::map<std::string, std::int64_t> errors_;
+};
+
+// Builds the job, runs the model, measures it. Throws std::invalid_argument
+// on a bad config (and what resolving the URL throws).
+CrawlRun measure_crawl(const CrawlConfig& config);
 
 // Exact percentiles of every value (all the records are in memory: no
 // histogram, no estimate); count 0 when there are none.
@@ -211,15 +149,42 @@ struct Percentiles {
 };
 Percentiles percentiles(std::vector<double> values);
 
-// When each request of an open-loop crawl is due, as offsets from the first
-// (µs): every 1/rate, or Poisson gaps drawn from the seed; `num` of them, or
-// as many as fall within duration_s when that is set.
-std::vector<std::int64_t> arrival_schedule(const CrawlConfig& c);
+// An open loop's figures: latency from when a request was due (what a user of
+// the service sees) against service time from its send (what a closed-loop
+// tool reports), how late the sends were, and Little's law.
+struct OpenLoopFigures {
+  std::optional<double> achieved_rate_per_s;  // sends a second, first to last
+  std::int64_t late_over_1ms = 0;
+  bool kept_up = false;  // at most 1% of the requests sent more than 1 ms after they were due
+  Percentiles send_lag_ms, latency_from_due_ms, service_ms;
+  double littles_law_in_flight = 0;      // rate x mean delay: in flight to carry the rate
+  std::optional<double> capacity_per_s;  // the most `concurrency` slots carry with these delays
+};
 
-// Client timeline: model,index,start,end,bytes,status,attempts,conn,opened,delay,intended
-// (and rank, when `ranks` gives each record's).
-std::string timeline_csv(const CrawlSummary& s, const std::vector<int>* ranks = nullptr);
-nlohmann::json to_json(const CrawlSummary& s);
+// Every derived number of a run, computed once, here.
+struct CrawlSummary {
+  CrawlRun run;
+  int concurrency = 0;  // in effect: one a process for a model with one request in flight (serial)
+  std::int64_t bytes = 0, failed = 0;
+  std::int64_t retries = 0;  // extra attempts made, over all requests
+  std::int64_t timeout_ms = 0;
+  // The ideal time (see ideal_seconds) of these requests' delays, from the
+  // server's answers (X-Delay-Us) or, where a request has none, the median asked.
+  double ideal_seconds = 0;
+  const char* ideal_from = "server";
+  double efficiency = 0;  // ideal / seconds
+  std::optional<double> batched_ideal_seconds;
+  Percentiles delay_given_ms, latency_ms;
+  Percentiles overhead_us;  // latency less the delay the server gave: what the model added
+  std::optional<OpenLoopFigures> open_loop;
+  std::optional<double> cpu_ms_per_1k;  // CPU (user + system) per 1000 requests of --num
+};
+
+// The one derivation: records + config + measured cost in, every figure out.
+CrawlSummary summarize(CrawlRun run);
+
+// measure_crawl, then summarize: what crawl does.
+inline CrawlSummary run_crawl(const CrawlConfig& config) { return summarize(measure_crawl(config)); }
 
 // The ideal time of a crawl whose requests take `delays_us` in index order:
 // what a perfect semaphore of `slots` would take, each slot starting the next

@@ -89,12 +89,13 @@ std::optional<int> finish_crawl_options(const po::variables_map& vm, CrawlConfig
 }
 
 void print_crawl_errors(const CrawlSummary& s, const std::string& program) {
-  const std::string& model = s.config.model;
-  if (!s.stopped_early.empty())
-    std::cerr << program << ": " << model << " stopped early after " << s.records.size() - s.failed
-              << " requests: " << s.stopped_early << '\n';
+  const CrawlRun& run = s.run;
+  const std::string& model = run.config.model;
+  if (!run.stopped_early.empty())
+    std::cerr << program << ": " << model << " stopped early after " << run.records.size() - s.failed
+              << " requests: " << run.stopped_early << '\n';
   if (s.retries > 0) std::cerr << program << ": " << model << ": " << s.retries << " attempts were retries\n";
-  for (const auto& [msg, n] : s.errors)
+  for (const auto& [msg, n] : run.errors)
     std::cerr << program << ": " << model << ": " << n << (n == 1 ? " request" : " requests")
               << " failed: " << msg << '\n';
 }

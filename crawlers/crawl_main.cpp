@@ -1,66 +1,198 @@
 // crawl: fetch N URLs from delayserver with one of the concurrency models
 // (crawlers/models.cpp lists them; `crawl --list-models` prints the list).
+// `crawl summarize FILE.csv...`: the same summary from client timelines.
 #include "common/cli.hpp"
 #include "common/csv.hpp"
 #include "crawlers/crawl.hpp"
 #include "crawlers/crawl_cli.hpp"
+#include "crawlers/output.hpp"
 
 #include <curl/curl.h>
 
+#include <algorithm>
+#include <climits>
 #include <cstdio>
+#include <cstring>
+#include <fstream>
 #include <iostream>
+#include <sstream>
 
 namespace po = boost::program_options;
 
-int main(int argc, char** argv) {
-  testbed::CrawlConfig cfg;
+namespace testbed {
+namespace {
+
+// Prints the summary (--json, or the book's Result line); the exit code:
+// 1 if any request failed.
+int report(const CrawlSummary& s, bool json, const std::string& program) {
+  print_crawl_errors(s, program);
+  if (json)
+    std::cout << to_json(s).dump() << std::endl;
+  else
+    std::printf("Result: %lld, Time: %.6f\n", static_cast<long long>(s.bytes), s.run.seconds);
+  return s.failed > 0 ? 1 : 0;
+}
+
+int crawl(int argc, char** argv) {
+  CrawlConfig cfg;
   po::options_description desc("Options");
-  testbed::add_crawl_options(desc, cfg);
+  add_crawl_options(desc, cfg);
   po::variables_map vm;
-  if (auto rc =
-          testbed::parse_cli(argc, argv, desc, vm, "--model MODEL [options]",
-                             "Fetches --num URLs of the form URL/add?name=NAME&delay=MS&<random> and sums\n"
-                             "the body lengths, using one of the concurrency models of HPP chapter 8.\n\n"
-                             "Models (crawl --list-models), and what each mirrors in the book:" +
-                                 testbed::crawl_models_help(),
-                             std::string("libcurl ") + curl_version_info(CURLVERSION_NOW)->version))
+  if (auto rc = parse_cli(argc, argv, desc, vm,
+                          "--model MODEL [options]\n       crawl summarize FILE.csv... [options]",
+                          "Fetches --num URLs of the form URL/add?name=NAME&delay=MS&<random> and sums\n"
+                          "the body lengths, using one of the concurrency models of HPP chapter 8.\n"
+                          "`crawl summarize --help`: the same summary from timelines already written.\n\n"
+                          "Models (crawl --list-models), and what each mirrors in the book:" +
+                              crawl_models_help(),
+                          std::string("libcurl ") + curl_version_info(CURLVERSION_NOW)->version))
     return *rc;
-  testbed::CrawlOutputs out;
-  if (auto rc = testbed::finish_crawl_options(vm, cfg, out, "crawl")) return *rc;
+  CrawlOutputs out;
+  if (auto rc = finish_crawl_options(vm, cfg, out, "crawl")) return *rc;
   if (out.list_models) {
     if (out.json)
-      std::cout << testbed::models_json().dump() << std::endl;
+      std::cout << models_json().dump() << std::endl;
     else
-      for (const auto& m : testbed::models()) std::cout << m.name << '\n';
+      for (const auto& m : models()) std::cout << m.name << '\n';
     return 0;
   }
-  testbed::raise_open_files_limit();
+  raise_open_files_limit();
 
-  testbed::CrawlSummary s;
+  CrawlSummary s;
   try {
-    s = testbed::run_crawl(cfg);
+    s = run_crawl(cfg);
   } catch (const std::invalid_argument& e) {
-    return testbed::usage_error("crawl", e.what());
+    return usage_error("crawl", e.what());
   } catch (const std::exception& e) {
     std::cerr << "crawl: " << e.what() << '\n';
     return 1;
   }
-
   // Whatever happened, what was measured is written.
   int rc = 0;
   if (out.timeline) {
     std::string err;
-    if (!testbed::write_file_atomic(*out.timeline, testbed::timeline_csv(s), &err)) {
+    if (!write_file_atomic(*out.timeline, timeline_csv(s.run), &err)) {
       std::cerr << "crawl: " << err << '\n';
       rc = 1;
     }
   }
-  testbed::print_crawl_errors(s, "crawl");
-  if (out.json) {
-    std::cout << testbed::to_json(s).dump() << std::endl;
-  } else {
-    std::printf("Result: %lld, Time: %.6f\n", static_cast<long long>(s.bytes), s.seconds);
+  return std::max(rc, report(s, out.json, "crawl"));
+}
+
+bool read_text(const std::string& path, std::string& text, std::string& error) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream ss;
+  if (in) ss << in.rdbuf();
+  if (!in || in.bad()) {
+    error = "cannot read " + path + ": " + std::strerror(errno);
+    return false;
   }
-  if (s.failed > 0) rc = 1;
-  return rc;
+  text = ss.str();
+  return true;
+}
+
+// A timeline alone: the wall time is its span, first start to last end.
+void time_from_timeline(CrawlRun& run) {
+  std::int64_t first = INT64_MAX, last = 0;
+  for (const RequestRecord& r : run.records) {
+    if (r.start_us > 0) first = std::min(first, r.start_us);
+    last = std::max(last, r.end_us);
+  }
+  run.seconds = first < last ? static_cast<double>(last - first) / 1e6 : 0;
+  run.seconds_from = "timeline";
+}
+
+int summarize_timelines(int argc, char** argv) {
+  CrawlConfig cfg;
+  std::vector<std::string> files;
+  std::string run_json;
+  po::options_description desc("Options");
+  // clang-format off
+  desc.add_options()
+    ("help,h", "show this help")
+    ("timeline", po::value(&files)->composing(), "a client timeline CSV (also given without the flag)")
+    ("run", po::value(&run_json), "the run's own --json output: its settings, seconds and cost, which a "
+     "timeline cannot carry (one timeline, the run's); without it, seconds are the timeline's span and "
+     "the cost is null")
+    ("concurrency,c", po::value(&cfg.concurrency)->default_value(cfg.concurrency), "the run's --concurrency")
+    ("delay,d", po::value(&cfg.delay_ms)->default_value(cfg.delay_ms),
+     "the run's --delay (counted for a request whose delay the server did not say)")
+    ("delay-dist", po::value<std::string>()->default_value("fixed"), "the run's --delay-dist")
+    ("rate", po::value(&cfg.rate)->default_value(0), "the run's --rate (0: a closed loop)")
+    ("arrivals", po::value<std::string>()->default_value("constant"), "the run's --arrivals")
+    ("duration", po::value(&cfg.duration_s)->default_value(0), "the run's --duration")
+    ("batched", "the run was --batched")
+    ("json", "print one JSON summary object instead of the Result line");
+  // clang-format on
+  po::positional_options_description pos;
+  pos.add("timeline", -1);
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(argc, argv).options(desc).positional(pos).run(), vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    return usage_error("crawl summarize", e.what());
+  }
+  if (vm.count("help")) {
+    std::cout << "Usage: crawl summarize FILE.csv... [options]\n\n"
+                 "The summary crawl --json prints, from client timelines (crawl --timeline, crawl-mpi's\n"
+                 "merged one, or any program writing the same CSV): the shards of one crawl merge by\n"
+                 "index. Every figure is derived by the same code as crawl's.\n\n"
+              << desc << '\n';
+    return 0;
+  }
+  if (files.empty()) return usage_error("crawl summarize", "name at least one timeline CSV");
+  CrawlRun run;
+  run.config.model.clear();
+  if (!run_json.empty()) {
+    for (const char* flag : {"concurrency", "delay", "delay-dist", "rate", "arrivals", "duration", "batched"})
+      if (vm.count(flag) && !vm[flag].defaulted())
+        return usage_error("crawl summarize",
+                           std::string("--") + flag + " comes from --run's file; give one or the other");
+    if (files.size() != 1)
+      return usage_error("crawl summarize", "--run goes with one timeline, the run's own");
+    std::string text, err;
+    if (!read_text(run_json, text, err)) return usage_error("crawl summarize", err);
+    auto j = nlohmann::json::parse(text, nullptr, false);
+    if (j.is_discarded() || !j.is_object())
+      return usage_error("crawl summarize", run_json + ": not one JSON object");
+    if (!run_from_json(j, run, &err)) return usage_error("crawl summarize", run_json + ": " + err);
+  } else {
+    CrawlOutputs unused;
+    cfg.batched = vm.count("batched") > 0;
+    if (const auto& a = vm["arrivals"].as<std::string>(); a == "poisson")
+      cfg.arrivals = Arrivals::poisson;
+    else if (a != "constant")
+      return usage_error("crawl summarize", "--arrivals must be constant or poisson, not '" + a + "'");
+    std::string err;
+    auto dist = parse_delay_spec(vm["delay-dist"].as<std::string>(), &err);
+    if (!dist) return usage_error("crawl summarize", "--delay-dist: " + err);
+    cfg.delay_dist = *dist;
+    cfg.model.clear();
+    run.config = cfg;
+  }
+  for (const auto& f : files) {
+    std::string text, err;
+    if (!read_text(f, text, err)) return usage_error("crawl summarize", err);
+    if (!read_timeline_csv(text, run, &err)) return usage_error("crawl summarize", f + ": " + err);
+  }
+  if (run.config.model.empty()) return usage_error("crawl summarize", "the timelines hold no request");
+  if (run_json.empty()) {
+    run.config.num = static_cast<std::int64_t>(run.records.size());
+    run.config.name = run.config.model;
+    time_from_timeline(run);
+  } else if (static_cast<std::int64_t>(run.records.size()) != run.config.num) {
+    return usage_error("crawl summarize", "the timeline holds " + std::to_string(run.records.size()) +
+                                              " requests, the run " + std::to_string(run.config.num));
+  }
+  return report(summarize(std::move(run)), vm.count("json") > 0, "crawl summarize");
+}
+
+}  // namespace
+}  // namespace testbed
+
+int main(int argc, char** argv) {
+  if (argc > 1 && std::strcmp(argv[1], "summarize") == 0)
+    return testbed::summarize_timelines(argc - 1, argv + 1);
+  return testbed::crawl(argc, argv);
 }

@@ -2,7 +2,7 @@
 // file in crawlers/models/ plus its row here (the declaration goes with it).
 // `crawl --list-models` prints this table; benchmark.sh, bench/ and plots/
 // ask it instead of naming models themselves.
-#include "crawlers/crawl.hpp"
+#include "crawlers/model.hpp"
 
 namespace testbed {
 
@@ -38,17 +38,6 @@ const ModelEntry* find_model(std::string_view name) {
   for (const auto& m : models())
     if (name == m.name) return &m;
   return nullptr;
-}
-
-nlohmann::json models_json() {
-  nlohmann::json out = nlohmann::json::array();
-  for (const auto& m : models())
-    out.push_back({{"name", m.name},
-                   {"mirrors", m.mirrors},
-                   {"bounded_by", m.bounded_by},
-                   {"one_in_flight", m.one_in_flight},
-                   {"event_loops", m.event_loops}});
-  return out;
 }
 
 }  // namespace testbed

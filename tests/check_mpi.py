@@ -89,6 +89,18 @@ def skew(summary, rows, rank, skew_ms):
     check(abs(k["start_lag_us"]) < skew_ms * 1000 / 5, f"rank {rank} started {k['start_lag_us']} us off")
 
 
+# The figures summarize() derives: the merged run's and crawl summarize's of
+# the merged timeline (with the run's JSON) must be the same to the bit.
+DERIVED = ["bytes", "failed", "retries", "concurrency", "ideal_seconds", "ideal_from", "efficiency",
+           "delay_given_ms", "latency_ms", "overhead_us", "overhead_us_spectrum", "open_loop", "cost",
+           "seconds", "seconds_from"]
+
+
+def same(summary, again):
+    for key in DERIVED:
+        check(summary[key] == again[key], f"{key}: merged {summary[key]!r}, crawl summarize {again[key]!r}")
+
+
 def main():
     what = sys.argv[1]
     summary, rows = load(sys.argv[2], sys.argv[3])
@@ -96,6 +108,9 @@ def main():
         merged(summary, rows, int(sys.argv[4]), int(sys.argv[5]), [int(p) for p in sys.argv[6:]])
     elif what == "skew":
         skew(summary, rows, int(sys.argv[4]), float(sys.argv[5]))
+    elif what == "same":
+        with open(sys.argv[4]) as f:
+            same(summary, json.load(f))
     else:
         raise SystemExit(f"unknown check {what}")
     for f in failures:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # crawl-mpi for real: mpirun ranks against real delay servers, on loopback or
 # on network namespaces (hosts with their own addresses). CTest runs each case:
-#   tests/mpi_test.sh BUILD_DIR local|skew|idle|die|rankfail|badflag|hosts
+#   tests/mpi_test.sh BUILD_DIR local|shards|skew|idle|die|rankfail|badflag|hosts
 # Exit 77 (CTest: skipped) only when network namespaces cannot be created,
 # with the reason printed.
 set -euo pipefail
@@ -45,6 +45,32 @@ case $CASE in
     timeout 120 "${MPI[@]}" -np 3 "${CRAWL[@]}" --model coroutine --url "http://127.0.0.1:$S_PORT" \
       --num 3000 --concurrency 300 --delay 100 --json --timeline "$WORK/t.csv" >"$WORK/s.json"
     "$PY" "$ROOT/tests/check_mpi.py" merged "$WORK/s.json" "$WORK/t.csv" 3000 300 "$(peak "$S_PORT")"
+    # The merge is crawl's own summary of the merged records: crawl summarize
+    # of the merged timeline, with the run's settings and cost, says the same.
+    "$BUILD_DIR/crawl" summarize "$WORK/t.csv" --run "$WORK/s.json" --json >"$WORK/again.json"
+    "$PY" "$ROOT/tests/check_mpi.py" same "$WORK/s.json" "$WORK/t.csv" "$WORK/again.json"
+    ;;
+  shards)
+    # Every model of the table on 2 ranks, and the blocking ones on 3 too:
+    # the server is sent exactly N requests in all, each URL once, and the
+    # merged figures hold (a serial rank is one slot of its own).
+    runs=()
+    for m in $("$BUILD_DIR/crawl" --list-models); do runs+=("$m:2"); done
+    runs+=(serial:3 threads:3)
+    for run in "${runs[@]}"; do
+      m=${run%:*} np=${run#*:}
+      start_server R --db "$WORK/R.sqlite" --timeline /dev/null  # its rows kept: one per request served
+      PIDS+=("$R_PID")
+      timeout 120 "${MPI[@]}" -np "$np" "${CRAWL[@]}" --model "$m" --url "http://127.0.0.1:$R_PORT" \
+        --num 31 --concurrency 6 --delay 20 --json --timeline "$WORK/t.csv" >"$WORK/s.json"
+      served=$(http_get "$R_PORT" /stats | "$PY" -c 'import json,sys; s=json.load(sys.stdin); print(s["accepted"], s["peak_in_flight"])')
+      rows=$(http_get "$R_PORT" /timeline | tail -n +2 | wc -l)
+      [ "$rows" = 31 ] || { echo "FAIL: $m on $np ranks: the server served $rows requests for N=31" >&2; exit 1; }
+      c=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["concurrency"])' "$WORK/s.json")
+      "$PY" "$ROOT/tests/check_mpi.py" merged "$WORK/s.json" "$WORK/t.csv" 31 "$c" "${served#* }"
+      stop_server "$R_PID"
+      echo "ok: $m on $np ranks: the server served 31 of N=31, at most $c in flight"
+    done
     ;;
   skew)
     # Rank 1's clock runs 250 ms ahead: measured, and its times moved back.
@@ -170,7 +196,7 @@ print(f"ok: {n} at once from {', '.join(addrs)}: {s['seconds']:.3f} s against th
 PY
     ;;
   *)
-    echo "usage: tests/mpi_test.sh BUILD_DIR local|skew|idle|die|rankfail|badflag|hosts" >&2
+    echo "usage: tests/mpi_test.sh BUILD_DIR local|shards|skew|idle|die|rankfail|badflag|hosts" >&2
     exit 2
     ;;
 esac

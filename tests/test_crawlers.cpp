@@ -1,5 +1,6 @@
 // Every concurrency model against the real server.
 #include "crawlers/crawl.hpp"
+#include "crawlers/output.hpp"
 #include "server/timeline_store.hpp"
 #include "support.hpp"
 
@@ -57,8 +58,8 @@ TEST_CASE("the serial crawler sums exactly N bytes and records N rows", "[crawl]
   CrawlSummary s = run_crawl(config_for("serial", srv, 10, 20, 100));
   CHECK(s.bytes == 10);
   CHECK(s.failed == 0);
-  REQUIRE(s.records.size() == 10);
-  auto rows = test::parse_csv(timeline_csv(s));
+  REQUIRE(s.run.records.size() == 10);
+  auto rows = test::parse_csv(timeline_csv(s.run));
   REQUIRE(rows.size() == 11);
   CHECK(rows[0] == std::vector<std::string>{"model", "index", "start", "end", "bytes", "status", "attempts",
                                             "conn", "opened", "delay", "intended"});
@@ -91,9 +92,9 @@ TEST_CASE("every model sums exactly N bytes", "[crawl]") {
   CrawlSummary s = run_crawl(config_for(model, srv, 300, 0, 20));
   CHECK(s.bytes == 300);
   CHECK(s.failed == 0);
-  CHECK(s.errors.empty());
+  CHECK(s.run.errors.empty());
   CHECK(server_spans(srv, model).size() == 300);
-  for (const auto& r : s.records) CHECK(r.status == 200);
+  for (const auto& r : s.run.records) CHECK(r.status == 200);
 }
 
 TEST_CASE("concurrent models keep exactly `concurrency` requests in flight", "[crawl]") {
@@ -119,11 +120,11 @@ TEST_CASE("a dead server is counted as failures and not a crash", "[crawl]") {
   CrawlSummary s = run_crawl(c);
   CHECK(s.failed == 5);
   CHECK(s.bytes == 0);
-  REQUIRE(s.errors.size() == 1);
-  CHECK(s.errors.begin()->second == 5);
-  CHECK_THAT(s.errors.begin()->first, Catch::Contains("127.0.0.1"));
-  CHECK_THAT(s.errors.begin()->first, Catch::Contains("refused", Catch::CaseSensitive::No));
-  CHECK(test::parse_csv(timeline_csv(s)).size() == 6);  // what it has is still written
+  REQUIRE(s.run.errors.size() == 1);
+  CHECK(s.run.errors.begin()->second == 5);
+  CHECK_THAT(s.run.errors.begin()->first, Catch::Contains("127.0.0.1"));
+  CHECK_THAT(s.run.errors.begin()->first, Catch::Contains("refused", Catch::CaseSensitive::No));
+  CHECK(test::parse_csv(timeline_csv(s.run)).size() == 6);  // what it has is still written
   // A server that was never up is not retried: every request fails on its first attempt.
   c.retries = 8;
   CrawlSummary again = run_crawl(c);
@@ -184,7 +185,7 @@ TEST_CASE("with retries every model gets every byte through injected faults", "[
   CrawlConfig c = config_for(model, srv, find_model(model)->one_in_flight ? 60 : 200, 2, 20);
   c.retries = 8;
   CrawlSummary s = run_crawl(c);
-  for (const auto& [msg, n] : s.errors) UNSCOPED_INFO(n << " failed: " << msg);  // why, if any did
+  for (const auto& [msg, n] : s.run.errors) UNSCOPED_INFO(n << " failed: " << msg);  // why, if any did
   CHECK(s.bytes == c.num);
   CHECK(s.failed == 0);
   CHECK(s.retries > 0);
@@ -195,7 +196,7 @@ TEST_CASE("with retries every model gets every byte through injected faults", "[
   CHECK(s.retries <= static_cast<std::int64_t>(st.injected_errors + st.injected_drops));
   CHECK(server_spans(srv, model).size() == static_cast<std::size_t>(c.num));
   std::int64_t attempts = 0;
-  for (const auto& r : s.records) attempts += r.attempts;
+  for (const auto& r : s.run.records) attempts += r.attempts;
   CHECK(attempts == c.num + s.retries);
 }
 
@@ -209,7 +210,7 @@ TEST_CASE("without retries injected faults are counted and reported", "[crawl][f
   CrawlSummary s = run_crawl(config_for(model, srv, 100, 1, 10));
   CHECK(s.failed > 0);
   CHECK(s.bytes + s.failed == 100);
-  CHECK(s.errors.at("HTTP status 503") == s.failed);
+  CHECK(s.run.errors.at("HTTP status 503") == s.failed);
   CHECK(s.retries == 0);
 }
 
@@ -222,10 +223,10 @@ TEST_CASE("an attempt that outlives --timeout-ms is cut off and retried", "[craw
   c.retries = 1;
   CrawlSummary s = run_crawl(c);
   CHECK(s.failed == 3);
-  REQUIRE(s.errors.size() == 1);
-  CHECK(s.errors.begin()->second == 3);
-  CHECK_THAT(s.errors.begin()->first, Catch::Contains("timed out", Catch::CaseSensitive::No));
-  for (const auto& r : s.records) CHECK(r.attempts == 2);
+  REQUIRE(s.run.errors.size() == 1);
+  CHECK(s.run.errors.begin()->second == 3);
+  CHECK_THAT(s.run.errors.begin()->first, Catch::Contains("timed out", Catch::CaseSensitive::No));
+  for (const auto& r : s.run.records) CHECK(r.attempts == 2);
   // The server notices each abandoned attempt and records none of them.
   CHECK(test::wait_until([&] { return srv.server().stats().abandoned == 6; }));
   CHECK(srv.server().timeline().size() == 0);
@@ -279,7 +280,7 @@ TEST_CASE("every model skips interim 1xx answers and reads the final one", "[cra
   CrawlSummary s = run_crawl(c);
   CHECK(s.failed == 0);
   CHECK(s.bytes == 24);
-  CHECK(s.errors.empty());
+  CHECK(s.run.errors.empty());
   CHECK(peer.connections() <= 3);  // kept alive through the interim answers
 }
 
@@ -311,8 +312,8 @@ TEST_CASE("every model treats the edge answers alike", "[crawl][http]") {
     });
     CrawlSummary s = crawl(peer);
     CHECK(s.failed == 4);
-    REQUIRE(s.errors.size() == 1);
-    CHECK_THAT(s.errors.begin()->first, Catch::Contains("header limit"));
+    REQUIRE(s.run.errors.size() == 1);
+    CHECK_THAT(s.run.errors.begin()->first, Catch::Contains("header limit"));
     CHECK(peer.connections() == 4);
   }
   SECTION("Content-Length with Transfer-Encoding is refused, and its connection closed") {
@@ -428,7 +429,7 @@ TEST_CASE("every model's summary says what it cost and where it lost time", "[cr
   CHECK(cost["connections_opened"] == (m.one_in_flight ? 1 : 40));
   std::set<std::int64_t> conns;
   std::int64_t opened = 0;
-  for (const auto& r : s.records) {
+  for (const auto& r : s.run.records) {
     conns.insert(r.conn);
     opened += r.opened;
   }
@@ -457,7 +458,7 @@ std::vector<std::int64_t> server_delays(test::TestServer& srv, const std::string
 
 std::vector<std::int64_t> client_delays(const CrawlSummary& s) {
   std::vector<std::int64_t> out;
-  for (const auto& r : s.records) out.push_back(r.delay_us);
+  for (const auto& r : s.run.records) out.push_back(r.delay_us);
   return out;
 }
 
@@ -520,7 +521,7 @@ TEST_CASE("injected faults fall on the same URLs for every model", "[crawl][faul
     c.seed = 5;
     CrawlSummary s = run_crawl(c);
     std::vector<int> statuses;
-    for (const auto& r : s.records) statuses.push_back(r.status);
+    for (const auto& r : s.run.records) statuses.push_back(r.status);
     CHECK(std::count(statuses.begin(), statuses.end(), 503) > 5);
     if (first.empty()) first = statuses;
     CHECK(statuses == first);
@@ -551,8 +552,8 @@ TEST_CASE("the batched pattern fires C, waits for all C, then fires the next C",
   CHECK(s.bytes == 30);
   for (std::size_t b = 10; b < 30; b += 10) {
     std::int64_t last_end = 0, first_start = INT64_MAX;
-    for (std::size_t i = b - 10; i < b; ++i) last_end = std::max(last_end, s.records[i].end_us);
-    for (std::size_t i = b; i < b + 10; ++i) first_start = std::min(first_start, s.records[i].start_us);
+    for (std::size_t i = b - 10; i < b; ++i) last_end = std::max(last_end, s.run.records[i].end_us);
+    for (std::size_t i = b; i < b + 10; ++i) first_start = std::min(first_start, s.run.records[i].start_us);
     CHECK(first_start >= last_end);
   }
   auto json = to_json(s);
@@ -560,7 +561,7 @@ TEST_CASE("the batched pattern fires C, waits for all C, then fires the next C",
   const double floor = json["batched_ideal_seconds"].get<double>();
   CHECK(floor == Approx(batched_ideal_seconds(client_delays(s), 10)));
   CHECK(floor > json["ideal_seconds"].get<double>());  // the tail costs the batches
-  CHECK(s.seconds >= floor);
+  CHECK(s.run.seconds >= floor);
 }
 
 TEST_CASE("the batched pattern is for the event-loop models", "[crawl][dist]") {
@@ -615,12 +616,12 @@ TEST_CASE("open loop: requests are due every 1/rate, never sent early, and the s
   c.rate = 200;
   c.duration_s = 2;
   CrawlSummary s = run_crawl(c);
-  REQUIRE(s.records.size() == 400);  // due at 0, 5, ..., 1995 ms: 400 within 2 s
+  REQUIRE(s.run.records.size() == 400);  // due at 0, 5, ..., 1995 ms: 400 within 2 s
   CHECK(s.failed == 0);
   std::vector<double> lag_ms;
-  for (std::size_t i = 0; i < s.records.size(); ++i) {
-    const RequestRecord& r = s.records[i];
-    CHECK(r.intended_us - s.records[0].intended_us == static_cast<std::int64_t>(i) * 5000);  // exactly
+  for (std::size_t i = 0; i < s.run.records.size(); ++i) {
+    const RequestRecord& r = s.run.records[i];
+    CHECK(r.intended_us - s.run.records[0].intended_us == static_cast<std::int64_t>(i) * 5000);  // exactly
     CHECK(r.start_us >= r.intended_us);  // never before it is due
     lag_ms.push_back(static_cast<double>(r.start_us - r.intended_us) / 1000.0);
   }
@@ -635,9 +636,9 @@ TEST_CASE("open loop: requests are due every 1/rate, never sent early, and the s
   CHECK(o["littles_law_in_flight"].get<double>() == Approx(littles));  // 200/s x the delay
   // Little's law at the server: it held about R*d requests on average.
   CHECK(o["server_mean_in_flight"].get<double>() == Approx(littles).epsilon(0.3));
-  auto rows = test::parse_csv(timeline_csv(s));
+  auto rows = test::parse_csv(timeline_csv(s.run));
   CHECK(rows[0].back() == "intended");
-  CHECK(std::llround(std::stod(rows[1].back()) * 1e6) == s.records[0].intended_us);
+  CHECK(std::llround(std::stod(rows[1].back()) * 1e6) == s.run.records[0].intended_us);
 }
 
 TEST_CASE("open loop: with too few slots the wait shows in the latency from when a request was due",
@@ -649,15 +650,15 @@ TEST_CASE("open loop: with too few slots the wait shows in the latency from when
   CrawlConfig c = config_for(model, srv, 40, 50, 2);
   c.rate = 200;
   CrawlSummary s = run_crawl(c);
-  REQUIRE(s.records.size() == 40);
+  REQUIRE(s.run.records.size() == 40);
   CHECK(s.failed == 0);
-  for (const RequestRecord& r : s.records) {
+  for (const RequestRecord& r : s.run.records) {
     CHECK(r.end_us - r.start_us >= 50'000);                    // service: the delay, once sent
     CHECK(r.end_us - r.intended_us >= r.end_us - r.start_us);  // from due: that and the wait
   }
   // Two slots of at least 50 ms each: the last request cannot start before
   // 19 * 50 ms after the first, yet it was due at 195 ms.
-  const RequestRecord& last = s.records.back();
+  const RequestRecord& last = s.run.records.back();
   CHECK(last.start_us - last.intended_us >= 19 * 50'000 - 195'000);
   auto json = to_json(s);
   const auto& o = json["open_loop"];
@@ -707,7 +708,7 @@ TEST_CASE("open loop: Poisson arrivals follow the seed", "[crawl][open]") {
   run.seed = 3;
   auto offsets = [](const CrawlSummary& s) {
     std::vector<std::int64_t> out;
-    for (const auto& r : s.records) out.push_back(r.intended_us - s.records[0].intended_us);
+    for (const auto& r : s.run.records) out.push_back(r.intended_us - s.run.records[0].intended_us);
     return out;
   };
   CHECK(offsets(run_crawl(run)) == offsets(run_crawl(run)));

@@ -16,7 +16,7 @@
 // busy, a due request waits for the first slot to come free.
 #include "client/http_client.hpp"
 #include "common/clock.hpp"
-#include "crawlers/crawl.hpp"
+#include "crawlers/model.hpp"
 
 #include <memory>
 #include <vector>
@@ -47,7 +47,7 @@ class Slot {
     if (s_.next >= s_.end) return finish_chain();
     index_ = s_.next++;
     attempt_ = 0;
-    if (open_loop(s_.job)) {
+    if (s_.job.open_loop()) {
       const std::int64_t wait = s_.job.due_us[index_] - now_us();
       if (wait > 0) {
         pause_.expires_after(std::chrono::microseconds(wait));
@@ -122,7 +122,7 @@ class Slot {
 
   // One attempt is over: back off and try again, or record it and move on.
   void settle(const HttpResult& r) {
-    if (!s_.rec.settle(index_, r, attempt_)) return fetch_next();
+    if (!s_.rec.try_again(index_, r, attempt_)) return fetch_next();
     pause_.expires_after(retry_backoff(attempt_++, index_));
     pause_.async_wait([this](beast::error_code) { send(); });
   }

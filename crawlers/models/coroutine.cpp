@@ -12,7 +12,7 @@
 // its latency.
 #include "client/http_client.hpp"
 #include "common/clock.hpp"
-#include "crawlers/crawl.hpp"
+#include "crawlers/model.hpp"
 
 #include <memory>
 #include <vector>
@@ -77,7 +77,7 @@ awaitable<void> fetch(Crawl& c, std::size_t i) {
     HttpResult r = co_await async_get(conn, c.job.endpoints, c.job.host_header, c.job.targets[i], attempt);
     c.sweeper.disarm(conn);
     if (conn.timed_out) r.error = timeout_error(c.sweeper.timeout(), c.job.host_header);
-    if (!c.rec.settle(i, r, attempt)) break;
+    if (!c.rec.try_again(i, r, attempt)) break;
     asio::steady_timer pause(ex, retry_backoff(attempt, i));  // then try again
     co_await pause.async_wait(use_awaitable);
   }
@@ -96,7 +96,7 @@ awaitable<void> crawl_all(Crawl& c) {
   c.sweeper.start();
   asio::steady_timer due(ex);
   for (std::size_t i = c.share.begin; i < c.share.end; ++i) {
-    if (open_loop(c.job)) {
+    if (c.job.open_loop()) {
       if (const std::int64_t wait = c.job.due_us[i] - now_us(); wait > 0) {
         due.expires_after(std::chrono::microseconds(wait));
         co_await due.async_wait(use_awaitable);

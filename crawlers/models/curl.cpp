@@ -16,7 +16,7 @@
 // when the next request is due, and adds it then. With every slot busy, a due
 // request waits for the first to come free.
 #include "client/http_client.hpp"
-#include "crawlers/crawl.hpp"
+#include "crawlers/model.hpp"
 
 #include "common/clock.hpp"
 
@@ -402,7 +402,7 @@ class CurlMulti {
   // Open loop: a slot whose next URL is not due yet waits for it.
   void start_or_wait(Transfer& t) {
     if (queue_.next >= queue_.total) return;  // nothing left: the slot stays free
-    if (open_loop(job_) && job_.due_us[queue_.next] > now_us())
+    if (job_.open_loop() && job_.due_us[queue_.next] > now_us())
       idle_.push_back(&t);
     else
       start(t);
@@ -447,7 +447,7 @@ class CurlMulti {
       check(curl_multi_remove_handle(multi_, t->easy.get()), "curl_multi_remove_handle");
       t->in_multi = false;
       --in_multi_;
-      if (rec_.settle(t->index, r, t->attempt)) {
+      if (rec_.try_again(t->index, r, t->attempt)) {
         t->retry_at_us = now_us() + retry_backoff(t->attempt++, t->index).count() * 1000;
         backing_off_.push_back(t);
       } else {
@@ -554,7 +554,7 @@ void run_curl_loop(const CrawlJob& job, Recorder& rec, const LoopShare& share) {
       }
     }
     const std::int64_t now = now_us();
-    while (queue.next < queue.total && open_loop(job) && job.due_us[queue.next] <= now) {
+    while (queue.next < queue.total && job.open_loop() && job.due_us[queue.next] <= now) {
       CurlMulti* m = idle_slot();
       if (!m) break;
       m->start_idle();

@@ -18,7 +18,7 @@
 // that finds no permit free waits in the semaphore, and that wait counts in
 // its latency.
 #include "common/clock.hpp"
-#include "crawlers/crawl.hpp"
+#include "crawlers/model.hpp"
 
 #include <boost/asio/spawn.hpp>
 #include <boost/context/fixedsize_stack.hpp>
@@ -149,7 +149,7 @@ void download(Crawl& c, std::size_t i, asio::yield_context yield) {
     HttpResult r = urlopen(conn, c.job, c.job.targets[i], attempt, yield);
     c.sweeper.disarm(conn);
     if (conn.timed_out) r.error = timeout_error(c.sweeper.timeout(), c.job.host_header);
-    if (!c.rec.settle(i, r, attempt)) break;
+    if (!c.rec.try_again(i, r, attempt)) break;
     asio::steady_timer pause(yield.get_executor(), retry_backoff(attempt, i));  // gevent.sleep
     pause.async_wait(yield);
   }
@@ -199,7 +199,7 @@ void crawl_greenlet(const CrawlJob& job, Recorder& rec) {
           asio::steady_timer due(main.get_executor());
           for (std::size_t i = share.begin; i < share.end; ++i) {
             // Open loop: gevent.sleep() until the next request is due, then spawn it.
-            if (open_loop(job)) {
+            if (job.open_loop()) {
               if (const std::int64_t wait = job.due_us[i] - now_us(); wait > 0) {
                 due.expires_after(std::chrono::microseconds(wait));
                 due.async_wait(main);

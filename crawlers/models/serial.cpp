@@ -7,14 +7,14 @@
 // most, so a delay longer than the gap between arrivals makes every later
 // request late, and the wait counts in its latency from when it was due.
 #include "client/sync_client.hpp"
-#include "crawlers/crawl.hpp"
+#include "crawlers/model.hpp"
 
 namespace testbed {
 
 void crawl_serial(const CrawlJob& job, Recorder& rec) {
   SyncClient client(job.endpoints, job.host_header, job.timeout);
-  for (std::size_t i = 0; i < job.targets.size(); ++i) {
-    if (open_loop(job)) sleep_until_us(job.due_us[i]);
+  for (std::size_t i = 0; i < job.size(); ++i) {
+    if (job.open_loop()) sleep_until_us(job.due_us[i]);
     fetch_blocking(client, job, rec, i);  // blocks for the delay (and any retries)
   }
 }

@@ -10,7 +10,7 @@
 // a due request waits for the first to come free (at most `concurrency` in
 // flight), and that wait counts in its latency.
 #include "client/sync_client.hpp"
-#include "crawlers/crawl.hpp"
+#include "crawlers/model.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -22,12 +22,12 @@
 namespace testbed {
 
 void crawl_threads(const CrawlJob& job, Recorder& rec) {
-  const std::size_t total = job.targets.size();
+  const std::size_t total = job.size();
   std::atomic<std::size_t> next{0};
   auto worker = [&] {
     SyncClient client(job.endpoints, job.host_header, job.timeout);
     for (std::size_t i; (i = next.fetch_add(1)) < total;) {
-      if (open_loop(job)) sleep_until_us(job.due_us[i]);
+      if (job.open_loop()) sleep_until_us(job.due_us[i]);
       fetch_blocking(client, job, rec, i);
     }
   };

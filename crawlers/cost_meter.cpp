@@ -1,0 +1,93 @@
+#include "crawlers/cost_meter.hpp"
+
+#include "client/http_client.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+namespace testbed {
+namespace {
+
+// A value of /proc/self/status ("Threads:", "VmRSS:", ...), 0 if missing:
+// one open and read, no stdio, as the sampler reads it 200 times a second.
+std::int64_t proc_status(const char* key) {
+  int fd = ::open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  char buf[4096];
+  ssize_t n = ::read(fd, buf, sizeof buf - 1);
+  ::close(fd);
+  if (n <= 0) return 0;
+  buf[n] = '\0';
+  const char* at = std::strstr(buf, key);
+  return at ? std::strtoll(at + std::strlen(key), nullptr, 10) : 0;
+}
+
+double cpu_seconds(const timeval& tv) { return static_cast<double>(tv.tv_sec) + tv.tv_usec / 1e6; }
+
+}  // namespace
+
+CostMeter::CostMeter(bool progress, const std::string& model, const RecordLog& log) {
+  cost_.rss_before_kib = proc_status("VmRSS:");
+  connections_before_ = connections_opened();
+  other_threads_ = proc_status("Threads:") - 1;
+  thread_ = std::thread([this, progress, model, &log] { sample(progress, model, log); });
+}
+
+CostMeter::~CostMeter() { stop_sampler(); }
+
+void CostMeter::sample(bool progress, std::string model, const RecordLog& log) {
+  const std::size_t total = log.size();
+  const bool tty = isatty(2);
+  const char* lead = tty ? "\r" : "";
+  const char* tail = tty ? "" : "\n";
+  const auto every = std::chrono::seconds(tty ? 1 : 5);
+  auto next_print = std::chrono::steady_clock::now() + every;
+  std::unique_lock lock(mu_);
+  while (!cv_.wait_for(lock, std::chrono::milliseconds(5), [this] { return done_; })) {
+    peak_threads_ = std::max(peak_threads_, proc_status("Threads:") - 1 - other_threads_);
+    if (progress && std::chrono::steady_clock::now() >= next_print) {
+      std::fprintf(stderr, "%s[%s] %zu/%zu requests%s", lead, model.c_str(), log.completed(), total, tail);
+      next_print += every;
+    }
+  }
+  if (progress)
+    std::fprintf(stderr, "%s[%s] %zu/%zu requests\n", lead, model.c_str(), log.completed(), total);
+  getrusage(RUSAGE_THREAD, &own_);
+}
+
+std::int64_t CostMeter::stop_sampler() {
+  if (thread_.joinable()) {
+    {
+      std::lock_guard lock(mu_);
+      done_ = true;
+    }
+    cv_.notify_one();
+    thread_.join();
+  }
+  return peak_threads_;
+}
+
+void CostMeter::start() { getrusage(RUSAGE_SELF, &start_); }
+
+RunCost CostMeter::stop() {
+  rusage end{};
+  getrusage(RUSAGE_SELF, &end);
+  cost_.peak_threads = stop_sampler();
+  const rusage& m = own_;  // the sampler's own share is not the model's
+  const rusage& s = start_;
+  cost_.cpu_user_seconds = cpu_seconds(end.ru_utime) - cpu_seconds(s.ru_utime) - cpu_seconds(m.ru_utime);
+  cost_.cpu_system_seconds = cpu_seconds(end.ru_stime) - cpu_seconds(s.ru_stime) - cpu_seconds(m.ru_stime);
+  cost_.peak_rss_kib = proc_status("VmHWM:");  // the kernel's high-water mark, as VmRSS before
+  cost_.voluntary_switches = end.ru_nvcsw - s.ru_nvcsw - m.ru_nvcsw;
+  cost_.involuntary_switches = end.ru_nivcsw - s.ru_nivcsw - m.ru_nivcsw;
+  cost_.connections_opened = connections_opened() - connections_before_;
+  return cost_;
+}
+
+}  // namespace testbed

@@ -1,0 +1,50 @@
+#pragma once
+// What a run costs the crawl process, from the kernel's accounting: CPU,
+// context switches, resident memory, threads (sampled), connections opened.
+// The front end's: it brackets the model's run with it.
+#include "crawlers/crawl.hpp"
+
+#include <sys/resource.h>
+
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <thread>
+
+namespace testbed {
+
+class CostMeter {
+ public:
+  // Notes the memory and connections before the run and starts one thread
+  // beside it: it samples the process's thread count every 5 ms (the kernel
+  // keeps no peak of it) and, with `progress`, prints "[model] done/total" on
+  // stderr each second on a terminal or every 5 s in a log.
+  CostMeter(bool progress, const std::string& model, const RecordLog& log);
+  ~CostMeter();
+  CostMeter(const CostMeter&) = delete;
+  CostMeter& operator=(const CostMeter&) = delete;
+
+  // The run starts now: CPU and switches count from here.
+  void start();
+  // The run has ended: what it cost. The sampler's own share (its CPU and
+  // switches) is left out, and so are threads the process had before.
+  RunCost stop();
+
+ private:
+  void sample(bool progress, std::string model, const RecordLog& log);
+  std::int64_t stop_sampler();
+
+  RunCost cost_;
+  std::int64_t connections_before_ = 0;
+  std::int64_t other_threads_ = 0;  // the process's threads but the calling one, before the run
+  rusage start_{};
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  std::int64_t peak_threads_ = 1;
+  rusage own_{};  // the sampler's own usage, once it has ended
+  std::thread thread_;
+};
+
+}  // namespace testbed

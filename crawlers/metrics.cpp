@@ -1,0 +1,172 @@
+// Every derived figure of a crawl, computed here once from what was measured
+// (the records, the settings, the cost): the counts, the ideal time and the
+// efficiency, the percentiles, the overhead, the open loop's figures, the cost
+// per request. crawl, crawl-mpi's merge and `crawl summarize` all call
+// summarize(); the outputs only format what it returns.
+#include "crawlers/crawl.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <queue>
+
+namespace testbed {
+
+double ideal_seconds(const std::vector<std::int64_t>& delays_us, int slots,
+                     const std::vector<std::int64_t>& due_us) {
+  if (delays_us.empty() || slots <= 0) return 0;
+  // When each slot is free next, earliest first: request i goes to the
+  // earliest, which is then busy for its delay.
+  std::priority_queue<std::int64_t, std::vector<std::int64_t>, std::greater<>> free_at;
+  for (int k = 0; k < slots && static_cast<std::size_t>(k) < delays_us.size(); ++k) free_at.push(0);
+  std::int64_t end = 0;
+  for (std::size_t i = 0; i < delays_us.size(); ++i) {
+    const std::int64_t d = delays_us[i];
+    const std::int64_t due = i < due_us.size() ? due_us[i] - due_us.front() : 0;
+    std::int64_t t = std::max(free_at.top(), due) + d;
+    free_at.pop();
+    free_at.push(t);
+    end = std::max(end, t);
+  }
+  return static_cast<double>(end) / 1e6;
+}
+
+double batched_ideal_seconds(const std::vector<std::int64_t>& delays_us, int slots) {
+  if (slots <= 0) return 0;
+  std::int64_t total = 0;
+  for (std::size_t b = 0; b < delays_us.size(); b += static_cast<std::size_t>(slots)) {
+    auto first = delays_us.begin() + static_cast<std::ptrdiff_t>(b);
+    auto last = delays_us.begin() + static_cast<std::ptrdiff_t>(std::min(delays_us.size(), b + slots));
+    total += *std::max_element(first, last);
+  }
+  return static_cast<double>(total) / 1e6;
+}
+
+namespace {
+
+// Nearest rank in sorted values: the smallest value with at least a fraction
+// q of them at or below it.
+double nearest_rank(const std::vector<double>& sorted, double q) {
+  auto rank = static_cast<std::size_t>(std::ceil(q * static_cast<double>(sorted.size())));
+  return sorted[std::clamp<std::size_t>(rank, 1, sorted.size()) - 1];
+}
+
+// The quantiles of the overhead spectrum that latency.png draws, HDR-histogram
+// style: ever closer to 1, where the tail is.
+constexpr double kSpectrum[] = {0.0,  0.1,   0.25,  0.5,    0.75,   0.9, 0.95,
+                                0.99, 0.995, 0.999, 0.9995, 0.9999, 1.0};
+
+}  // namespace
+
+Percentiles percentiles(std::vector<double> values) {
+  Percentiles p;
+  if (values.empty()) return p;
+  std::sort(values.begin(), values.end());
+  auto at = [&](double q) { return nearest_rank(values, q); };
+  for (double q : kSpectrum) p.spectrum.emplace_back(q, q == 0 ? values.front() : at(q));
+  p.count = values.size();
+  p.p50 = at(0.50);
+  p.p90 = at(0.90);
+  p.p99 = at(0.99);
+  p.p999 = at(0.999);
+  p.max = values.back();
+  return p;
+}
+
+namespace {
+
+// The delays the requests were given, from the server's answers
+// (X-Delay-Us); a request without one (it failed, or another server) counts
+// with the delay it asked for, the median. `said`: how many had one.
+std::vector<std::int64_t> given_delays(const CrawlRun& run, std::size_t& said) {
+  std::vector<std::int64_t> delays_us(run.records.size(), run.config.delay_ms * 1000);
+  said = 0;
+  for (std::size_t i = 0; i < run.records.size(); ++i)
+    if (run.records[i].delay_us >= 0) {
+      delays_us[i] = run.records[i].delay_us;
+      ++said;
+    }
+  return delays_us;
+}
+
+OpenLoopFigures open_loop_figures(const CrawlRun& run, const std::vector<std::int64_t>& delays_us,
+                                  int concurrency) {
+  OpenLoopFigures f;
+  std::vector<double> from_due_ms, service_ms, lag_ms;
+  std::int64_t first_send = INT64_MAX, last_send = 0;
+  for (const RequestRecord& r : run.records) {
+    if (r.start_us == 0) continue;  // never sent (the model stopped early)
+    const std::int64_t lag = r.start_us - r.intended_us;
+    lag_ms.push_back(static_cast<double>(lag) / 1000.0);
+    f.late_over_1ms += lag > 1000;
+    first_send = std::min(first_send, r.start_us);
+    last_send = std::max(last_send, r.start_us);
+    if (r.status != 200) continue;
+    from_due_ms.push_back(static_cast<double>(r.end_us - r.intended_us) / 1000.0);
+    service_ms.push_back(static_cast<double>(r.end_us - r.start_us) / 1000.0);
+  }
+  const std::size_t sent = lag_ms.size();
+  if (sent > 1 && last_send > first_send)
+    f.achieved_rate_per_s = static_cast<double>(sent - 1) * 1e6 / static_cast<double>(last_send - first_send);
+  f.kept_up = f.late_over_1ms * 100 <= static_cast<std::int64_t>(run.records.size());
+  f.send_lag_ms = percentiles(std::move(lag_ms));
+  f.latency_from_due_ms = percentiles(std::move(from_due_ms));
+  f.service_ms = percentiles(std::move(service_ms));
+  double mean_delay_s = 0;
+  for (auto d : delays_us)
+    mean_delay_s += static_cast<double>(d) / 1e6 / static_cast<double>(delays_us.size());
+  f.littles_law_in_flight = run.config.rate * mean_delay_s;
+  if (mean_delay_s > 0) f.capacity_per_s = concurrency / mean_delay_s;
+  return f;
+}
+
+}  // namespace
+
+CrawlSummary summarize(CrawlRun run) {
+  CrawlSummary s;
+  const CrawlConfig& c = run.config;
+  const ModelEntry* model = find_model(c.model);
+  s.concurrency = model && model->one_in_flight ? run.processes : c.concurrency;
+  s.timeout_ms = effective_timeout_ms(c);
+  for (const RequestRecord& r : run.records) {
+    s.retries += std::max(0, r.attempts - 1);
+    if (r.status == 200)
+      s.bytes += r.bytes;
+    else
+      ++s.failed;
+  }
+  std::size_t said = 0;
+  const std::vector<std::int64_t> delays_us = given_delays(run, said);
+  s.ideal_from = said == run.records.size() ? "server"
+                 : said == 0                ? "requested"
+                                            : "server, requested where unanswered";
+  std::vector<std::int64_t> due_us;
+  if (c.rate > 0)
+    for (const RequestRecord& r : run.records) due_us.push_back(r.intended_us);
+  s.ideal_seconds = ideal_seconds(delays_us, s.concurrency, due_us);
+  s.efficiency = run.seconds > 0 ? s.ideal_seconds / run.seconds : 0.0;
+  if (c.batched) s.batched_ideal_seconds = batched_ideal_seconds(delays_us, s.concurrency);
+  // Every answered request: its latency, and what the model added to the
+  // delay the server gave it (its overhead).
+  std::vector<double> latency_ms, overhead_us, delay_ms;
+  latency_ms.reserve(run.records.size());
+  overhead_us.reserve(run.records.size());
+  for (std::size_t i = 0; i < run.records.size(); ++i) {
+    const RequestRecord& r = run.records[i];
+    if (r.status != 200) continue;
+    latency_ms.push_back(static_cast<double>(r.end_us - r.start_us) / 1000.0);
+    overhead_us.push_back(static_cast<double>(r.end_us - r.start_us - delays_us[i]));
+    delay_ms.push_back(static_cast<double>(delays_us[i]) / 1000.0);
+  }
+  s.latency_ms = percentiles(std::move(latency_ms));
+  s.overhead_us = percentiles(std::move(overhead_us));
+  s.delay_given_ms = percentiles(std::move(delay_ms));
+  if (c.rate > 0 && !run.records.empty()) s.open_loop = open_loop_figures(run, delays_us, s.concurrency);
+  if (run.cost && c.num > 0)
+    s.cpu_ms_per_1k =
+        (run.cost->cpu_user_seconds + run.cost->cpu_system_seconds) * 1e6 / static_cast<double>(c.num);
+  s.run = std::move(run);
+  return s;
+}
+
+}  // namespace testbed

@@ -1,0 +1,123 @@
+#pragma once
+// What a concurrency model sees, and all its author needs to read: the job
+// (the URLs to fetch and how) and the recorder each request reports to. Both
+// cover exactly the URLs this model runs, numbered 0..size()-1: a shard of
+// crawl-mpi or a batch of --batched arrives as a job of its own, so a model
+// fetches every URL it is given and cannot reach any other. The front end
+// (crawl.hpp) builds them; a model is one file of crawlers/models/ and one
+// row of the table in crawlers/models.cpp.
+//
+// To write one, read in this order: this header; models/serial.cpp (the
+// shortest: a loop over the job); models/coroutine.cpp (an event-loop model
+// with run_event_loops and the async client of client/http_client.hpp); the
+// table in models.cpp, where its row goes.
+#include "client/sync_client.hpp"
+
+#include <boost/asio/ip/tcp.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace testbed {
+
+// One request's life as the client saw it. status 0: no HTTP answer.
+struct RequestRecord {
+  std::int64_t start_us = 0;
+  std::int64_t end_us = 0;
+  std::int64_t bytes = 0;
+  int status = 0;
+  int attempts = 0;
+  std::int64_t intended_us = 0;  // open loop: when it was due (its send is start_us); 0: closed loop
+  std::int64_t conn = 0;         // the connection of its last attempt (0: none answered)
+  bool opened = false;           // opened for that attempt (ramp-up, reconnects)
+  std::int64_t delay_us = -1;    // the delay the server gave its last answer (X-Delay-Us); -1: unknown
+};
+
+struct CrawlJob {
+  std::vector<boost::asio::ip::tcp::endpoint> endpoints;  // resolved before the clock starts
+  std::string host_header;                                // "host:port"
+  std::span<const std::string> targets;  // "/add?name=...&delay=...&abcdefghij": every URL to fetch
+  // Open loop: when targets[i] is due (now_us() clock); empty for the closed
+  // loop. A model never sends a request before it is due, and sends it as
+  // soon after as a slot is free.
+  std::span<const std::int64_t> due_us;
+  int concurrency = 1;
+  int loops = 1;
+  int retries = 0;
+  std::chrono::milliseconds timeout{0};  // per attempt
+
+  std::size_t size() const { return targets.size(); }
+  bool open_loop() const { return !due_us.empty(); }
+  // URLs [begin, end) of this job as a job of their own (a batch).
+  CrawlJob part(std::size_t begin, std::size_t end) const;
+};
+
+// The part of a job one event loop runs: URLs [begin, end) at `concurrency`.
+struct LoopShare {
+  std::size_t begin = 0;
+  std::size_t end = 0;
+  int concurrency = 1;
+};
+
+// Splits the job's URLs and the concurrency evenly over job.loops event loops and
+// runs `loop` for each share on its own thread (a single loop runs on the
+// calling thread). Rethrows the first exception a loop threw.
+void run_event_loops(const CrawlJob& job, const std::function<void(const LoopShare&)>& loop);
+
+// Blocks the calling thread until now_us() reaches `at_us` (the blocking
+// models' way to wait for a request's time).
+void sleep_until_us(std::int64_t at_us);
+
+class RecordLog;  // the front end's: owns the records (crawl.hpp)
+
+// Where a model reports each request of its job. Each index is written by
+// exactly one request at a time, so records need no lock; only errors take one.
+class Recorder {
+ public:
+  std::size_t size() const { return size_; }
+  // The first attempt of request i begins.
+  void start(std::size_t i);
+  // Attempt `attempt` (0-based) of request i ended with `r`. True: the
+  // request is not done; wait retry_backoff(attempt, i) and try again (the
+  // RetryPolicy of both clients decides). False: it is settled and recorded
+  // (any status but 200 counts as a failure).
+  bool try_again(std::size_t i, const HttpResult& r, int attempt);
+
+ private:
+  friend class RecordLog;
+  Recorder(RecordLog* log, RequestRecord* records, std::size_t size)
+      : log_(log), records_(records), size_(size) {}
+  void finish(std::size_t i, int status, std::int64_t bytes);
+  void fail(std::size_t i, std::string_view error);
+
+  RecordLog* log_;
+  RequestRecord* records_;
+  std::size_t size_;
+};
+
+// Request i with retries over a blocking client (the serial and thread models).
+void fetch_blocking(SyncClient& client, const CrawlJob& job, Recorder& rec, std::size_t i);
+
+// A model is one function: fetch every URL of the job, report each to the recorder.
+using ModelFn = void (*)(const CrawlJob&, Recorder&);
+
+// One row of the model table (crawlers/models.cpp), the one list of models:
+// `crawl --list-models` prints it and every script asks it.
+struct ModelEntry {
+  const char* name;
+  ModelFn fn;
+  const char* mirrors;          // what it stands for in the book
+  const char* bounded_by;       // what keeps it at --concurrency requests in flight
+  bool one_in_flight = false;   // serial: one request at a time whatever --concurrency says
+  bool event_loops = false;     // runs on event loops, so --loops can give it more than one
+  void (*prepare)() = nullptr;  // one-time library set-up, run before the clock starts
+};
+const std::vector<ModelEntry>& models();              // in the book's order
+const ModelEntry* find_model(std::string_view name);  // nullptr: no such model
+
+}  // namespace testbed

@@ -1,0 +1,185 @@
+// crawl-mpi's plumbing between ranks (see mpi_ranks.hpp).
+#include "crawlers/mpi_ranks.hpp"
+
+#include "client/http_client.hpp"
+#include "common/clock.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <thread>
+#include <type_traits>
+
+namespace testbed {
+
+namespace {
+constexpr int kTagPing = 101;
+constexpr int kTagPong = 102;
+}  // namespace
+
+// Waits for a non-blocking MPI call without spinning: a test every
+// millisecond, and a run abandoned (every rank killed, exit 3) past the deadline.
+void wait_request(MPI_Request& req, double deadline, const std::string& what, int rank) {
+  for (;;) {
+    int done = 0;
+    MPI_Test(&req, &done, MPI_STATUS_IGNORE);
+    if (done) return;
+    if (mono_seconds() > deadline) {
+      std::fprintf(stderr,
+                   "crawl-mpi: rank %d: %s: not every rank answered within --deadline; abandoning the run\n",
+                   rank, what.c_str());
+      MPI_Abort(MPI_COMM_WORLD, 3);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+}
+
+// Collective: rank 0 answers each other rank in turn, kClockRounds times. A
+// rank waits for its turn asleep (a "go" from rank 0), so that only the two
+// ranks measuring run: on a shared core a spinning third would stretch the
+// round trips it is measured by.
+ClockSample measure_clock(int rank, int size, double deadline) {
+  constexpr int kTagGo = 103;
+  ClockSample best;
+  if (rank == 0) {
+    for (int r = 1; r < size; ++r) {
+      int go = 1;
+      MPI_Send(&go, 1, MPI_INT, r, kTagGo, MPI_COMM_WORLD);
+      for (int k = 0; k < kClockRounds; ++k) {
+        std::int64_t ping = 0;
+        MPI_Recv(&ping, 1, MPI_INT64_T, r, kTagPing, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+        std::int64_t t = now_us();
+        MPI_Send(&t, 1, MPI_INT64_T, r, kTagPong, MPI_COMM_WORLD);
+      }
+    }
+    return best;
+  }
+  int go = 0;
+  MPI_Request req;
+  MPI_Irecv(&go, 1, MPI_INT, 0, kTagGo, MPI_COMM_WORLD, &req);
+  wait_request(req, deadline, "waiting for its turn to measure its clock", rank);
+  best.round_trip_us = INT64_MAX;
+  for (int k = 0; k < kClockRounds; ++k) {
+    std::int64_t t1 = now_us(), t0 = 0;
+    MPI_Send(&t1, 1, MPI_INT64_T, 0, kTagPing, MPI_COMM_WORLD);
+    MPI_Recv(&t0, 1, MPI_INT64_T, 0, kTagPong, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+    std::int64_t t2 = now_us();
+    if (t2 - t1 < best.round_trip_us) {
+      best.round_trip_us = t2 - t1;
+      best.offset_us = t0 - (t1 + t2) / 2;
+    }
+  }
+  return best;
+}
+
+// Gathers each rank's bytes on rank 0 (in rank order), with the deadline.
+std::vector<char> gather_bytes(const std::string& mine, int rank, int size, double deadline,
+                               const std::string& what, std::vector<int>& counts) {
+  int n = static_cast<int>(mine.size());
+  counts.assign(size, 0);
+  MPI_Request req;
+  MPI_Igather(&n, 1, MPI_INT, counts.data(), 1, MPI_INT, 0, MPI_COMM_WORLD, &req);
+  wait_request(req, deadline, what + " (sizes)", rank);
+  std::vector<int> displs(size, 0);
+  std::size_t total = 0;
+  for (int r = 0; r < size; ++r) {
+    displs[r] = static_cast<int>(total);
+    total += static_cast<std::size_t>(counts[r]);
+  }
+  std::vector<char> all(rank == 0 ? std::max<std::size_t>(total, 1) : 1);
+  MPI_Igatherv(mine.data(), n, MPI_BYTE, all.data(), counts.data(), displs.data(), MPI_BYTE, 0,
+               MPI_COMM_WORLD, &req);
+  wait_request(req, deadline, what, rank);
+  return all;
+}
+
+// The address this rank's connections to the server leave from (a UDP
+// socket connected to it says, sending nothing).
+std::string source_address(const CrawlConfig& cfg) {
+  std::string err;
+  auto base = parse_base_url(cfg.url, &err);
+  if (!base) return "";
+  try {
+    auto eps = resolve(*base);
+    if (eps.empty()) return "";
+    auto ep = eps.front();
+    int fd = socket(ep.protocol().family(), SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return "";
+    std::string out;
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    if (connect(fd, ep.data(), static_cast<socklen_t>(ep.size())) == 0 &&
+        getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
+      char buf[INET6_ADDRSTRLEN] = {};
+      const void* a = ss.ss_family == AF_INET6
+                          ? static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(&ss)->sin6_addr)
+                          : static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(&ss)->sin_addr);
+      if (inet_ntop(ss.ss_family, a, buf, sizeof buf)) out = buf;
+    }
+    close(fd);
+    return out;
+  } catch (const std::exception&) {
+    return "";
+  }
+}
+
+// "RANK:VALUE" for the test-only options.
+bool rank_value(const std::string& text, int& rank, std::int64_t& value) {
+  auto colon = text.find(':');
+  if (colon == std::string::npos) return false;
+  try {
+    std::size_t used = 0;
+    rank = std::stoi(text.substr(0, colon), &used);
+    if (used != colon) return false;
+    value = std::stoll(text.substr(colon + 1), &used);
+    return used == text.size() - colon - 1;
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+std::vector<std::string> split_urls(const std::string& list) {
+  std::vector<std::string> out;
+  std::size_t at = 0;
+  for (;;) {
+    auto comma = list.find(',', at);
+    out.push_back(list.substr(at, comma == std::string::npos ? std::string::npos : comma - at));
+    if (comma == std::string::npos) return out;
+    at = comma + 1;
+  }
+}
+
+Quiet::Quiet(bool on) {
+  if (!on) return;
+  std::fflush(stdout);
+  std::fflush(stderr);
+  std::cout.flush();
+  null_ = open("/dev/null", O_WRONLY | O_CLOEXEC);
+  if (null_ < 0) return;  // no /dev/null: say it on every rank, then
+  out_ = dup(1);
+  err_ = dup(2);
+  dup2(null_, 1);
+  dup2(null_, 2);
+}
+
+Quiet::~Quiet() {
+  if (null_ < 0) return;
+  std::fflush(stdout);
+  std::fflush(stderr);
+  std::cout.flush();
+  std::cerr.flush();
+  dup2(out_, 1);
+  dup2(err_, 2);
+  close(out_);
+  close(err_);
+  close(null_);
+}
+
+}  // namespace testbed

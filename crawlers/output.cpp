@@ -1,0 +1,272 @@
+// What a crawl leaves behind, formatting only: the client timeline CSV (and
+// reading one back), the JSON summary, the model table. Every figure comes
+// from summarize() (metrics.cpp); nothing here computes one.
+#include "crawlers/output.hpp"
+
+#include "common/csv.hpp"
+#include "common/version.hpp"
+
+#include <charconv>
+#include <map>
+
+namespace testbed {
+
+std::string timeline_csv(const CrawlRun& run, const std::vector<int>* ranks) {
+  std::string out = "model,index,start,end,bytes,status,attempts,conn,opened,delay,intended";
+  out += ranks ? ",rank\n" : "\n";
+  out.reserve(out.size() + run.records.size() * 64);
+  for (std::size_t i = 0; i < run.records.size(); ++i) {
+    const RequestRecord& r = run.records[i];
+    append_csv_field(out, run.config.model);
+    out.push_back(',');
+    append_int(out, static_cast<std::int64_t>(run.first_index + i));
+    out.push_back(',');
+    append_seconds(out, r.start_us);
+    out.push_back(',');
+    append_seconds(out, r.end_us);
+    out.push_back(',');
+    append_int(out, r.bytes);
+    out.push_back(',');
+    append_int(out, r.status);
+    out.push_back(',');
+    append_int(out, r.attempts);
+    out.push_back(',');
+    append_int(out, r.conn);
+    out.push_back(',');
+    out.push_back(r.opened ? '1' : '0');
+    out.push_back(',');
+    if (r.delay_us >= 0) append_seconds(out, r.delay_us);  // empty: the server did not say
+    out.push_back(',');
+    if (r.intended_us > 0) append_seconds(out, r.intended_us);  // empty: closed loop
+    if (ranks) {
+      out.push_back(',');
+      append_int(out, (*ranks)[i]);
+    }
+    out.push_back('\n');
+  }
+  return out;
+}
+
+namespace {
+
+template <class T>
+bool parse_int(const std::string& text, T& out) {
+  auto r = std::from_chars(text.data(), text.data() + text.size(), out);
+  return r.ec == std::errc() && r.ptr == text.data() + text.size();
+}
+
+// One row of a timeline into `r`; false and the column at fault.
+bool parse_record(const std::vector<std::string>& row, const std::map<std::string, std::size_t>& col,
+                  RequestRecord& r, std::string& bad) {
+  auto field = [&](const char* name) -> const std::string& { return row[col.at(name)]; };
+  auto seconds = [&](const char* name, std::int64_t& us, bool may_be_empty) {
+    if (may_be_empty && field(name).empty()) return true;
+    auto v = parse_seconds_us(field(name));
+    if (v) us = *v;
+    return v.has_value();
+  };
+  const char* at = "start";
+  bool ok = seconds("start", r.start_us, false) && (at = "end", seconds("end", r.end_us, false)) &&
+            (at = "bytes", parse_int(field("bytes"), r.bytes)) &&
+            (at = "status", parse_int(field("status"), r.status)) &&
+            (at = "attempts", parse_int(field("attempts"), r.attempts)) &&
+            (at = "conn", parse_int(field("conn"), r.conn)) &&
+            (at = "opened", field("opened") == "0" || field("opened") == "1") &&
+            (at = "delay", seconds("delay", r.delay_us, true)) &&
+            (at = "intended", seconds("intended", r.intended_us, true));
+  r.opened = field("opened") == "1";
+  if (!ok) bad = at;
+  return ok;
+}
+
+}  // namespace
+
+bool read_timeline_csv(std::string_view csv, CrawlRun& run, std::string* error) {
+  std::vector<std::vector<std::string>> rows;
+  if (!parse_csv(csv, rows, error)) return false;
+  auto fail = [&](const std::string& why) {
+    if (error) *error = why;
+    return false;
+  };
+  if (rows.empty()) return fail("no header row");
+  std::map<std::string, std::size_t> col;
+  for (std::size_t k = 0; k < rows[0].size(); ++k) col[rows[0][k]] = k;
+  for (const char* name : {"model", "index", "start", "end", "bytes", "status", "attempts", "conn", "opened",
+                           "delay", "intended"})
+    if (!col.count(name)) return fail(std::string("no '") + name + "' column");
+  std::vector<RequestRecord> by_index(run.records);
+  std::vector<bool> seen(by_index.size(), true);
+  for (std::size_t line = 1; line < rows.size(); ++line) {
+    const auto& row = rows[line];
+    const std::string where = "row " + std::to_string(line + 1) + ": ";
+    if (row.size() != rows[0].size()) return fail(where + "not as many fields as the header");
+    const std::string& model = row[col["model"]];
+    if (run.config.model.empty()) run.config.model = model;
+    if (model != run.config.model)
+      return fail(where + "model '" + model + "' in a timeline of '" + run.config.model + "'");
+    std::size_t index = 0;
+    if (!parse_int(row[col["index"]], index) || index > (std::size_t{1} << 32))
+      return fail(where + "index is not a request's number");
+    if (index >= by_index.size()) {
+      by_index.resize(index + 1);
+      seen.resize(index + 1, false);
+    }
+    if (seen[index]) return fail(where + "request " + std::to_string(index) + " is there twice");
+    std::string bad;
+    if (!parse_record(row, col, by_index[index], bad)) return fail(where + "'" + bad + "' is not valid");
+    seen[index] = true;
+  }
+  for (std::size_t i = 0; i < seen.size(); ++i)
+    if (!seen[i]) return fail("request " + std::to_string(i) + " is missing (indexes must run from 0)");
+  run.records = std::move(by_index);
+  return true;
+}
+
+namespace {
+
+nlohmann::json to_json(const Percentiles& p) {
+  if (p.count == 0) return nullptr;
+  return {{"p50", p.p50}, {"p90", p.p90}, {"p99", p.p99}, {"p99.9", p.p999}, {"max", p.max}};
+}
+
+template <class T>
+nlohmann::json or_null(const std::optional<T>& v) {
+  return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
+}
+
+nlohmann::json to_json(const OpenLoopFigures& f, const CrawlRun& run) {
+  const CrawlConfig& c = run.config;
+  return {
+      {"rate_per_s", c.rate},
+      {"arrivals", c.arrivals == Arrivals::poisson ? "poisson" : "constant"},
+      {"duration_s", c.duration_s > 0 ? nlohmann::json(c.duration_s) : nlohmann::json(nullptr)},
+      {"achieved_rate_per_s", or_null(f.achieved_rate_per_s)},
+      {"late_over_1ms", f.late_over_1ms},
+      {"kept_up", f.kept_up},
+      {"send_lag_ms", to_json(f.send_lag_ms)},
+      {"latency_from_due_ms", to_json(f.latency_from_due_ms)},
+      {"service_ms", to_json(f.service_ms)},
+      {"littles_law_in_flight", f.littles_law_in_flight},
+      {"capacity_per_s", or_null(f.capacity_per_s)},
+      {"server_mean_in_flight",
+       run.server_mean_in_flight >= 0 ? nlohmann::json(run.server_mean_in_flight) : nlohmann::json(nullptr)},
+  };
+}
+
+nlohmann::json to_json(const std::optional<RunCost>& k, const std::optional<double>& cpu_ms_per_1k) {
+  if (!k) return nullptr;
+  return {
+      {"cpu_user_seconds", k->cpu_user_seconds},
+      {"cpu_system_seconds", k->cpu_system_seconds},
+      {"cpu_ms_per_1k", cpu_ms_per_1k.value_or(0.0)},
+      {"peak_rss_kib", k->peak_rss_kib},
+      {"rss_growth_kib", k->peak_rss_kib - k->rss_before_kib},
+      {"voluntary_switches", k->voluntary_switches},
+      {"involuntary_switches", k->involuntary_switches},
+      {"peak_threads", k->peak_threads},
+      {"connections_opened", k->connections_opened},
+  };
+}
+
+}  // namespace
+
+nlohmann::json to_json(const CrawlSummary& s) {
+  const CrawlRun& run = s.run;
+  const CrawlConfig& c = run.config;
+  nlohmann::json errors = nlohmann::json::object();
+  for (const auto& [msg, n] : run.errors) errors[msg] = n;
+  return {
+      {"model", c.model},
+      {"name", c.name},
+      {"url", c.url},
+      {"num", c.num},
+      {"concurrency", s.concurrency},
+      {"delay_ms", c.delay_ms},
+      {"bytes", s.bytes},
+      {"seconds", run.seconds},
+      {"seconds_from", run.seconds_from},
+      {"failed", s.failed},
+      {"loops", c.loops},
+      {"retries", s.retries},
+      {"max_retries", c.retries},
+      {"timeout_ms", s.timeout_ms},
+      {"delay_dist", delay_spec(c.delay_dist)},
+      {"batched", c.batched},
+      {"ideal_seconds", s.ideal_seconds},
+      {"ideal_from", s.ideal_from},
+      {"efficiency", s.efficiency},
+      {"batched_ideal_seconds", or_null(s.batched_ideal_seconds)},
+      {"delay_given_ms", to_json(s.delay_given_ms)},
+      {"errors", errors},
+      {"stopped_early",
+       run.stopped_early.empty() ? nlohmann::json(nullptr) : nlohmann::json(run.stopped_early)},
+      {"latency_ms", to_json(s.latency_ms)},
+      {"overhead_us", to_json(s.overhead_us)},
+      {"overhead_us_spectrum", s.overhead_us.spectrum},
+      {"cost", to_json(run.cost, s.cpu_ms_per_1k)},
+      {"open_loop", s.open_loop ? to_json(*s.open_loop, run) : nlohmann::json(nullptr)},
+      {"seed", c.seed},
+      {"version", version_line("crawl")},
+  };
+}
+
+bool run_from_json(const nlohmann::json& j, CrawlRun& run, std::string* error) {
+  try {
+    CrawlConfig& c = run.config;
+    c.model = j.at("model").get<std::string>();
+    c.name = j.at("name").get<std::string>();
+    c.url = j.at("url").get<std::string>();
+    c.num = j.at("num").get<std::int64_t>();
+    c.concurrency = j.at("concurrency").get<int>();
+    c.delay_ms = j.at("delay_ms").get<std::int64_t>();
+    c.loops = j.at("loops").get<int>();
+    c.retries = j.at("max_retries").get<int>();
+    c.batched = j.at("batched").get<bool>();
+    c.seed = j.at("seed").get<std::uint64_t>();
+    std::string why;
+    auto dist = parse_delay_spec(j.at("delay_dist").get<std::string>(), &why);
+    if (!dist) throw std::invalid_argument("delay_dist: " + why);
+    c.delay_dist = *dist;
+    if (const auto& o = j.at("open_loop"); !o.is_null()) {
+      c.rate = o.at("rate_per_s").get<double>();
+      c.arrivals = o.at("arrivals").get<std::string>() == "poisson" ? Arrivals::poisson : Arrivals::constant;
+      c.duration_s = o.at("duration_s").is_null() ? 0 : o.at("duration_s").get<double>();
+      run.server_mean_in_flight =
+          o.at("server_mean_in_flight").is_null() ? -1 : o.at("server_mean_in_flight").get<double>();
+    }
+    run.seconds = j.at("seconds").get<double>();
+    run.seconds_from = j.value("seconds_from", "clock");
+    if (j.contains("mpi")) run.processes = j.at("mpi").at("ranks").get<int>();
+    for (const auto& [msg, n] : j.at("errors").items()) run.errors[msg] = n.get<std::int64_t>();
+    if (!j.at("stopped_early").is_null()) run.stopped_early = j.at("stopped_early").get<std::string>();
+    if (const auto& k = j.at("cost"); !k.is_null()) {
+      RunCost cost;
+      cost.cpu_user_seconds = k.at("cpu_user_seconds").get<double>();
+      cost.cpu_system_seconds = k.at("cpu_system_seconds").get<double>();
+      cost.peak_rss_kib = k.at("peak_rss_kib").get<std::int64_t>();
+      cost.rss_before_kib = cost.peak_rss_kib - k.at("rss_growth_kib").get<std::int64_t>();
+      cost.voluntary_switches = k.at("voluntary_switches").get<std::int64_t>();
+      cost.involuntary_switches = k.at("involuntary_switches").get<std::int64_t>();
+      cost.peak_threads = k.at("peak_threads").get<std::int64_t>();
+      cost.connections_opened = k.at("connections_opened").get<std::int64_t>();
+      run.cost = cost;
+    }
+    return true;
+  } catch (const std::exception& e) {
+    if (error) *error = e.what();
+    return false;
+  }
+}
+
+nlohmann::json models_json() {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& m : models())
+    out.push_back({{"name", m.name},
+                   {"mirrors", m.mirrors},
+                   {"bounded_by", m.bounded_by},
+                   {"one_in_flight", m.one_in_flight},
+                   {"event_loops", m.event_loops}});
+  return out;
+}
+
+}  // namespace testbed
