@@ -1,19 +1,21 @@
-// delayserver: command-line entry point. See server.hpp for the routes.
+// delayserver: command-line entry point (the routes: delayserver --help, from request.hpp's table).
 #include "common/cli.hpp"
 #include "common/csv.hpp"
+#include "server/request.hpp"
 #include "server/server.hpp"
 #include "server/timeline_store.hpp"
 
 #include <sqlite3.h>
 
 #include <iostream>
+#include <optional>
 
 namespace po = boost::program_options;
 
-int main(int argc, char** argv) {
-  testbed::ServerConfig cfg;
-  int port = cfg.port;
-  po::options_description desc("Options");
+namespace {
+
+// Every option, writing into `cfg` (and `port`, checked before it narrows).
+void add_server_options(po::options_description& desc, testbed::ServerConfig& cfg, int& port) {
   // One option a line reads better than the formatter's wrapping.
   // clang-format off
   desc.add_options()
@@ -54,13 +56,11 @@ int main(int argc, char** argv) {
      "repeatable in any order); 0 picks one and prints it")
     ("port-file", po::value<std::string>(), "write the listening port to this file once ready");
   // clang-format on
-  po::variables_map vm;
-  if (auto rc = testbed::parse_cli(argc, argv, desc, vm, "[options]",
-                                   "A delay-injecting HTTP server (after High Performance Python, ch. 8).\n"
-                                   "Routes: /add?name=N&delay=MS, /add?flush=True, /add?prime=N, /health,\n"
-                                   "/timeline, /primes[?reset=True].",
-                                   std::string("SQLite ") + sqlite3_libversion()))
-    return *rc;
+}
+
+// What only the whole command line can tell: ranges, and the distributions'
+// specs. An exit code when the server must not start.
+std::optional<int> finish_server_options(const po::variables_map& vm, testbed::ServerConfig& cfg, int port) {
   if (port < 0 || port > 65535) return testbed::usage_error("delayserver", "--port must be 0..65535");
   if (cfg.threads < 1 || cfg.threads > 256)
     return testbed::usage_error("delayserver", "--threads must be 1..256");
@@ -82,6 +82,11 @@ int main(int argc, char** argv) {
     return testbed::usage_error("delayserver",
                                 "--db-latency-dist takes no knee (saves are not counted in flight)");
   cfg.port = static_cast<std::uint16_t>(port);
+  return std::nullopt;
+}
+
+// Binds, says where, runs until a signal, and reports the timeline's fate.
+int serve(const testbed::ServerConfig& cfg, const po::variables_map& vm) {
   testbed::raise_open_files_limit();
   try {
     testbed::DelayServer server(cfg);
@@ -119,4 +124,22 @@ int main(int argc, char** argv) {
     return 1;
   }
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  testbed::ServerConfig cfg;
+  int port = cfg.port;
+  po::options_description desc("Options");
+  add_server_options(desc, cfg, port);
+  po::variables_map vm;
+  if (auto rc = testbed::parse_cli(argc, argv, desc, vm, "[options]",
+                                   "A delay-injecting HTTP server (after High Performance Python, ch. 8).\n\n"
+                                   "Routes:" +
+                                       testbed::routes_help(),
+                                   std::string("SQLite ") + sqlite3_libversion()))
+    return *rc;
+  if (auto rc = finish_server_options(vm, cfg, port)) return *rc;
+  return serve(cfg, vm);
 }

@@ -6,6 +6,7 @@
 #include <boost/beast/http/error.hpp>
 #include <boost/url/parse.hpp>
 
+#include <algorithm>
 #include <cctype>
 #include <iterator>
 #include <optional>
@@ -151,6 +152,33 @@ ParseFailure parse_failure(const boost::beast::error_code& ec, const RequestHead
   return {400, "malformed request: " + ec.message()};
 }
 
+const std::vector<RouteInfo>& route_table() {
+  // clang-format off
+  static const std::vector<RouteInfo> table = {
+      {Route::add_delay, "/add", "/add?name=NAME&delay=MS[&dist=...]",
+       "wait MS ms on a timer (or a draw of dist=), answer \".\", record the span"},
+      {Route::flush, "/add", "/add?flush=True", "write the recorded timeline to --timeline"},
+      {Route::add_prime, "/add", "/add?prime=N", "store N in the SQLite database, answer after the latency"},
+      {Route::health, "/health", "/health", "readiness, for scripts"},
+      {Route::timeline, "/timeline", "/timeline", "the recorded timeline as CSV, without writing a file"},
+      {Route::primes, "/primes", "/primes", "what the database holds (count, sum) as JSON"},
+      {Route::primes_reset, "/primes", "/primes?reset=True", "empty the database, then the same"},
+      {Route::stats, "/stats", "/stats", "connection, fault and in-flight counters as JSON"},
+  };
+  // clang-format on
+  return table;
+}
+
+std::string routes_help() {
+  std::size_t width = 0;
+  for (const auto& r : route_table()) width = std::max(width, std::string_view(r.form).size());
+  std::string out;
+  for (const auto& r : route_table())
+    out += "\n  GET " + std::string(r.form) + std::string(width + 2 - std::string_view(r.form).size(), ' ') +
+           r.what;
+  return out;
+}
+
 namespace {
 
 Route reject(Routed& out, int status, std::string reason) {
@@ -161,34 +189,13 @@ Route reject(Routed& out, int status, std::string reason) {
 
 bool is_true(std::optional<std::string_view> v) { return v && *v == "True"; }
 
-}  // namespace
-
-Route route_request(bool is_get, std::string_view target, const RouteLimits& limits, Routed& out) {
-  out.status = 200;
-  out.error.clear();
-  if (!is_get) return reject(out, 405, "only GET is supported");
-  Target t = split_target(target);
-  if (!target.empty() && target[0] != '/') {
-    // RFC 9112 3.2.2: a server must accept the absolute form (a proxy's
-    // "GET http://host/add?... HTTP/1.1"); its path and query route it.
-    auto url = boost::urls::parse_absolute_uri(target);
-    if (!url) return reject(out, 400, "bad request target (neither /path nor an absolute URI)");
-    t.path = url->encoded_path();
-    if (t.path.empty()) t.path = "/";
-    t.query = url->encoded_query();
-  }
-  if (t.path == "/health") return out.route = Route::health;
-  if (t.path == "/timeline") return out.route = Route::timeline;
-  if (t.path == "/stats") return out.route = Route::stats;
-  if (t.path == "/primes")
-    return out.route = is_true(query_param(t.query, "reset")) ? Route::primes_reset : Route::primes;
-  if (t.path != "/add") return reject(out, 404, "no route " + std::string(t.path));
-
+// /add: what its query asks for (a delay, a save, a flush), checked.
+Route route_add(std::string_view query, const RouteLimits& limits, Routed& out) {
   // One pass over the query for every key /add reads (the last value of a
   // repeated key wins, as in query_param); a bare key has an empty value.
   std::optional<std::string_view> flush, prime, raw_name, raw_delay;
   std::optional<std::string_view> dist_values[std::size(kDelayParams)];
-  for (std::string_view q = t.query; !q.empty();) {
+  for (std::string_view q = query; !q.empty();) {
     auto amp = q.find('&');
     std::string_view param = q.substr(0, amp);
     auto eq = param.find('=');
@@ -213,7 +220,7 @@ Route route_request(bool is_get, std::string_view target, const RouteLimits& lim
   if (prime) {
     IntError e = parse_nonneg_int(*prime, out.prime);
     if (e != IntError::ok) return reject(out, 400, "bad prime '" + std::string(*prime) + "': " + describe(e));
-    out.query = t.query;
+    out.query = query;
     return out.route = Route::add_prime;
   }
   if (!raw_name) return reject(out, 400, "missing name");
@@ -239,8 +246,38 @@ Route route_request(bool is_get, std::string_view target, const RouteLimits& lim
     given |= 1u << k;  // delay_param_bit(kDelayParams[k])
   }
   if (given && !check_delay_dist(out.dist, given, &out.error)) return reject(out, 400, std::move(out.error));
-  out.query = t.query;
+  out.query = query;
   return out.route = Route::add_delay;
+}
+
+}  // namespace
+
+Route route_request(bool is_get, std::string_view target, const RouteLimits& limits, Routed& out) {
+  out.status = 200;
+  out.error.clear();
+  if (!is_get) return reject(out, 405, "only GET is supported");
+  Target t = split_target(target);
+  if (!target.empty() && target[0] != '/') {
+    // RFC 9112 3.2.2: a server must accept the absolute form (a proxy's
+    // "GET http://host/add?... HTTP/1.1"); its path and query route it.
+    auto url = boost::urls::parse_absolute_uri(target);
+    if (!url) return reject(out, 400, "bad request target (neither /path nor an absolute URI)");
+    t.path = url->encoded_path();
+    if (t.path.empty()) t.path = "/";
+    t.query = url->encoded_query();
+  }
+  const RouteInfo* known = nullptr;  // the first row of the path; its query picks among the rest
+  for (const auto& r : route_table())
+    if (t.path == r.path) {
+      known = &r;
+      break;
+    }
+  if (!known) return reject(out, 404, "no route " + std::string(t.path));
+  if (known->route == Route::primes)
+    return out.route = is_true(query_param(t.query, "reset")) ? Route::primes_reset : Route::primes;
+  if (known->route != Route::add_delay) return out.route = known->route;
+
+  return route_add(t.query, limits, out);
 }
 
 }  // namespace testbed

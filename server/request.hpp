@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace testbed {
 
@@ -95,6 +96,18 @@ enum class Route {
   stats,         // /stats
   rejected,      // `status` and `error` say why
 };
+
+// The route table, the one list of what the server answers: route_request
+// knows its paths from it and `delayserver --help` prints it.
+struct RouteInfo {
+  Route route;
+  const char* path;  // the path it is reached by
+  const char* form;  // the request, as a client writes it
+  const char* what;  // what the server does
+};
+const std::vector<RouteInfo>& route_table();
+// The table as --help prints it: "  GET FORM  WHAT" a line.
+std::string routes_help();
 
 struct RouteLimits {
   std::int64_t default_delay_ms = 1024;

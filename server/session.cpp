@@ -1,5 +1,6 @@
 // A connection: one Session reads a request, routes it, waits on a timer
 // (never a sleeping thread) or for the database, answers, and reads the next.
+// What the routes that need no waiting answer is routes.cpp's.
 // While a delay runs, the session watches its socket so a client that leaves
 // is noticed and its delay cancelled; the idle sweep (idle.hpp) closes a peer
 // that takes too long to send a request or to read an answer.
@@ -7,12 +8,12 @@
 
 #include "common/clock.hpp"
 #include "server/response.hpp"
+#include "server/routes.hpp"
 #include "server/state.hpp"
 
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <nlohmann/json.hpp>
 
 #include <sys/socket.h>
 
@@ -95,49 +96,20 @@ class Session : public SessionBase {
       case Route::add_prime:
         return handle_prime();
       case Route::flush:
-        return handle_flush();
+        return answer(flush_answer(srv_));
       case Route::health:
         return reply(http::status::ok, "ok\n", "text/plain");
       case Route::timeline:
-        return handle_timeline();
+        return answer(timeline_answer(srv_, holds_timeline_));
       case Route::primes:
         return handle_primes(false);
       case Route::primes_reset:
         return handle_primes(true);
       case Route::stats:
-        return handle_stats();
+        return answer(stats_answer(srv_));
       case Route::rejected:
         return reply_error(static_cast<http::status>(req_.status), req_.error, false);
     }
-  }
-
-  // The whole timeline as CSV. The copy lives until the peer has read it, so
-  // at most kMaxTimelineReaders are held at once; beyond, a 503 to try again.
-  void handle_timeline() {
-    auto& readers = srv_.counters.timeline_readers;
-    if (readers.fetch_add(1, std::memory_order_relaxed) >= kMaxTimelineReaders) {
-      readers.fetch_sub(1, std::memory_order_relaxed);
-      srv_.counters.timeline_readers_refused.fetch_add(1, std::memory_order_relaxed);
-      return reply_error(http::status::service_unavailable,
-                         "the timeline is being sent to " + std::to_string(kMaxTimelineReaders) +
-                             " readers already; try again shortly",
-                         false);
-    }
-    holds_timeline_ = true;
-    reply(http::status::ok, srv_.timeline.to_csv(), "text/csv");  // the copy is out_ now
-  }
-
-  void handle_flush() {
-    std::string err;
-    long long n = srv_.flush(&err);
-    if (n < 0) return reply_error(http::status::internal_server_error, err, false);
-    body_ = "flushed " + std::to_string(n) + " rows to " + srv_.config.timeline_path;
-    if (auto dropped = srv_.timeline.dropped())
-      body_ += " (" + std::to_string(dropped) + " more were not kept: --timeline-capacity " +
-               std::to_string(srv_.config.timeline_capacity) + ", --timeline-max-bytes " +
-               std::to_string(srv_.config.timeline_max_bytes) + ")";
-    body_ += "\n";
-    reply(http::status::ok, body_, "text/plain");
   }
 
   // /add?name=N&delay=MS[&dist=...]: wait on a timer, answer, record the span.
@@ -227,17 +199,13 @@ class Session : public SessionBase {
   void prime_step() {
     if (--pending_ > 0) return;
     if (fault_ != Fault::none) return inject_fault();
-    if (!db_result_.ok) return reply_db_error(db_result_);
+    if (!db_result_.ok) return answer(db_error_answer(db_result_));
     reply(http::status::ok, ".", "text/plain", delay_us_);
   }
 
   void handle_primes(bool reset) {
     auto done = [s = self()](DbResult r) {
-      asio::post(s->socket_.get_executor(), [s, r = std::move(r)] {
-        if (!r.ok) return s->reply_db_error(r);
-        nlohmann::json j = {{"count", r.count}, {"sum", r.sum}};
-        s->reply(http::status::ok, j.dump() + "\n", "application/json");
-      });
+      asio::post(s->socket_.get_executor(), [s, r = std::move(r)] { s->answer(primes_answer(r)); });
     };
     if (!reset) return srv_.db->stats(done);
     srv_.db->reset([this, done](DbResult r) {
@@ -246,43 +214,13 @@ class Session : public SessionBase {
     });
   }
 
-  // A database still locked by another process after the wait is a 503 (try
-  // again later: the clients' retry policy does); any other failure a 500.
-  void reply_db_error(const DbResult& r) {
-    reply_error(r.locked ? http::status::service_unavailable : http::status::internal_server_error, r.error,
-                false);
-  }
-
-  void handle_stats() {
-    const ServerStats st = srv_.stats();
-    nlohmann::json j = {{"connections", st.connections},
-                        {"accepted", st.accepted},
-                        {"refused", st.refused},
-                        {"read_timeouts", st.read_timeouts},
-                        {"abandoned", st.abandoned},
-                        {"injected_errors", st.injected_errors},
-                        {"injected_drops", st.injected_drops},
-                        {"timeline_rows", srv_.timeline.size()},
-                        {"timeline_bytes", srv_.timeline.bytes()},
-                        {"timeline_max_bytes", srv_.config.timeline_max_bytes},
-                        {"timeline_dropped", srv_.timeline.dropped()},
-                        {"timeline_readers", st.timeline_readers},
-                        {"timeline_readers_max", kMaxTimelineReaders},
-                        {"timeline_readers_refused", st.timeline_readers_refused},
-                        {"in_flight", st.in_flight},
-                        {"peak_in_flight", st.peak_in_flight},
-                        {"held_us", st.held_us},
-                        {"seed", srv_.config.seed},
-                        {"delay_dist", delay_spec(srv_.config.delay_dist)},
-                        {"db_latency_dist", delay_spec(srv_.config.db_latency_dist)}};
-    reply(http::status::ok, j.dump() + "\n", "application/json");
-  }
-
   void reply_error(http::status status, const std::string& reason, bool close_after) {
     if (close_after) keep_alive_ = false;
     body_.assign(reason).push_back('\n');
     reply(status, body_, "text/plain");
   }
+
+  void answer(const RouteAnswer& a) { reply(a.status, a.body, a.content_type); }
 
   // The answer goes into a buffer the session keeps (see response.hpp).
   void reply(http::status status, std::string_view body, std::string_view content_type,
@@ -303,7 +241,7 @@ class Session : public SessionBase {
   void release_timeline() {
     if (!holds_timeline_) return;
     holds_timeline_ = false;
-    srv_.counters.timeline_readers.fetch_sub(1, std::memory_order_relaxed);
+    testbed::release_timeline(srv_);
     std::string().swap(out_);  // not kept as the session's buffer
   }
 

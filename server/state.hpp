@@ -2,10 +2,10 @@
 // What every connection of one server shares: the configuration, the counters
 // /stats reports, the idle clock and registry, the fault dice, the timeline
 // and the database. The lifecycle (server.cpp) owns it; sessions use it.
+#include "server/config.hpp"
 #include "server/idle.hpp"
 #include "server/prime_db.hpp"
 #include "server/request.hpp"
-#include "server/server.hpp"
 #include "server/timeline_store.hpp"
 
 #include <atomic>

@@ -2,6 +2,7 @@
 #include "common/clock.hpp"
 #include "common/delay_dist.hpp"
 #include "common/query.hpp"
+#include "server/request.hpp"
 #include "server/timeline_store.hpp"
 #include "support.hpp"
 
@@ -262,4 +263,33 @@ TEST_CASE("a repeated query key: the last value is the one served and recorded",
   REQUIRE(rows.size() == 2);
   CHECK(rows[1][0] == "last");
   CHECK(std::stod(rows[1][2]) - std::stod(rows[1][1]) < 1.0);  // delay=0, not 5000
+}
+
+TEST_CASE("the route table is what the server routes by and what --help lists", "[server][routes]") {
+  test::TestServer srv;
+  RouteLimits limits;
+  std::set<Route> seen;
+  for (const auto& r : route_table()) {
+    INFO(r.form);
+    seen.insert(r.route);
+    Routed out;
+    // Every form routes to its own row (a concrete request for the forms with placeholders).
+    std::string target = r.form;
+    if (r.route == Route::add_delay) target = "/add?name=x&delay=0";
+    if (r.route == Route::add_prime) target = "/add?prime=7";
+    CHECK(route_request(true, target, limits, out) == r.route);
+    CHECK(test::http_get(srv.port(), target).status == 200);
+  }
+  CHECK(seen.size() == route_table().size());  // one row a route
+  Routed out;
+  CHECK(route_request(true, "/nowhere", limits, out) == Route::rejected);
+  CHECK(out.status == 404);
+
+  FILE* p = popen((std::string(DELAYSERVER_BIN) + " --help").c_str(), "r");
+  REQUIRE(p);
+  std::string help;
+  char buf[4096];
+  for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) help.append(buf, n);
+  CHECK(pclose(p) == 0);
+  for (const auto& r : route_table()) CHECK_THAT(help, Catch::Contains(std::string("GET ") + r.form));
 }
