@@ -110,11 +110,16 @@ if [ $sweep = 1 ]; then
     --out "$out/scale.csv" || failed=1
 fi
 
-# primes_pair URL PREFIX: the batched and async savers at max_number 8192,
-# writing PREFIX-<mode>.csv and PREFIX-summary.json.
+# The savers that keep computing while they save (primes --list-modes: those
+# that save, but not one prime at a time): batched and async.
+mapfile -t saver_modes < <("$PY" -c 'import json,sys; [print(m["name"]) for m in json.load(sys.stdin)
+                                     if m["saves"] and not m["one_at_a_time"]]' \
+                           < <("$BUILD_DIR/primes" --list-modes --json))
+# primes_pair URL PREFIX: those savers at max_number 8192, writing
+# PREFIX-<mode>.csv and PREFIX-summary.json.
 primes_pair() {
   local url=$1 prefix=$2 mode s runs=()
-  for mode in batched async; do
+  for mode in "${saver_modes[@]}"; do
     echo "benchmark: $(basename "$prefix"): primes --mode $mode --max-number 8192"
     s=$("$BUILD_DIR/primes" --mode "$mode" --max-number 8192 --url "$url" \
         --timeline "$prefix-$mode.csv" --json) ||
@@ -128,7 +133,7 @@ primes_pair() {
 primes_pair "$url" "$out/primes"
 if [ $sweep = 1 ]; then
   "$PY" bench/primes_sweep.py --primes "$BUILD_DIR/primes" --url "$url" "${primes_sweep[@]}" \
-    --latency-ms 50 --out "$out/primes-sweep.csv" || failed=1
+    --out "$out/primes-sweep.csv" || failed=1
 fi
 cleanup
 
@@ -154,12 +159,11 @@ rm -f "$out/load-primes.sqlite"  # no saves in this stage
 
 echo "benchmark: drawing plots"
 "$PY" plots/plot_crawl.py "$out"
-"$PY" plots/plot_primes.py callgraph "$out/primes-callgraph.png" "$out/primes-batched.csv" \
-  "$out/primes-async.csv"
+saver_csvs=("${saver_modes[@]/%/.csv}")  # batched.csv async.csv
+"$PY" plots/plot_primes.py callgraph "$out/primes-callgraph.png" "${saver_csvs[@]/#/$out/primes-}"
 "$PY" plots/plot_tails.py "$out"
 "$PY" plots/plot_load.py "$out"
-"$PY" plots/plot_primes.py callgraph "$out/tails-primes.png" "$out/tails-primes-batched.csv" \
-  "$out/tails-primes-async.csv"
+"$PY" plots/plot_primes.py callgraph "$out/tails-primes.png" "${saver_csvs[@]/#/$out/tails-primes-}"
 if [ $sweep = 1 ]; then
   "$PY" plots/plot_sweep.py "$out/sweep.csv" "$out/sweep.png"
   "$PY" plots/plot_scale.py "$out/scale.csv" "$out/scale.png" --order "$(IFS=,; echo "${models[*]}")"

@@ -26,7 +26,6 @@ import argparse
 import json
 import os
 import re
-import resource
 import shutil
 import signal
 import socket
@@ -179,13 +178,10 @@ def crawl(build, port, model, num, delay, concurrency, core=None, check=True, ex
     argv = (pin(core) if core is not None else []) + [
         str(build / "crawl"), "--model", model, "--url", f"http://127.0.0.1:{port}",
         "--num", str(num), "--delay", str(delay), "--concurrency", str(concurrency), "--json", *extra]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     p = subprocess.run(argv, capture_output=True, text=True)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if check and p.returncode != 0:
         raise SystemExit(f"crawl --model {model} failed ({p.returncode}): {p.stderr.strip()}")
     s = json.loads(p.stdout.strip().splitlines()[-1]) if p.stdout.strip() else {}
-    s["cpu_seconds"] = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     s["stderr"] = p.stderr
     return s
 
@@ -322,11 +318,13 @@ def bench_cost(args, build, tmp):
             cpu0 = srv.cpu_seconds()
             s = crawl(build, srv.port, model, args.cost_num, 0, 64, core=1)
             server_cpu = srv.cpu_seconds() - cpu0
-            rows.append({"model": model, "client_cpu_per_1k": 1000 * s["cpu_seconds"] / args.cost_num,
-                         "server_cpu_per_1k": 1000 * server_cpu / args.cost_num,
+            # The client's from crawl's own summary (one definition: the model's
+            # run, per 1000 of --num); the server's measured here the same way.
+            rows.append({"model": model, "client_cpu_ms_per_1k": s["cost"]["cpu_ms_per_1k"],
+                         "server_cpu_ms_per_1k": 1e6 * server_cpu / args.cost_num,
                          "requests_per_second": args.cost_num / s["seconds"]})
-            log(f"  {model}: client {rows[-1]['client_cpu_per_1k'] * 1000:.1f} ms CPU per 1k, "
-                f"server {rows[-1]['server_cpu_per_1k'] * 1000:.1f} ms per 1k")
+            log(f"  {model}: client {rows[-1]['client_cpu_ms_per_1k']:.1f} ms CPU per 1k, "
+                f"server {rows[-1]['server_cpu_ms_per_1k']:.1f} ms per 1k")
         if shutil.which("valgrind"):
             small, big = args.callgrind_num // 10, args.callgrind_num
             for row in rows:
@@ -393,9 +391,9 @@ def bench_primes(args, build, tmp):
                 http_get(srv.port, "/primes?reset=True")
                 s = primes_run(build, srv.port, max_number, conc)
                 count = json.loads(http_get(srv.port, "/primes")[1])["count"]
-                # The bound: the compute, plus the saves that must run one after another.
-                waves = -(-s["primes"] // conc)
-                bound = s["compute_seconds"] + waves * latency_ms / 1000
+                # The bound, as primes derives it: the compute, plus the saves that
+                # must run one after another (the mode table's), at the latency given.
+                bound = s["bound_seconds"]
                 if count != s["primes"] or s["failed"]:
                     raise SystemExit(f"primes --max-number {max_number}: the database holds {count} of "
                                      f"{s['primes']} primes ({s['failed']} failed)")
@@ -493,8 +491,8 @@ def markdown(res, args):
                 "|---|---|---|---|---|"]
         for x in r["models"]:
             ir = x.get("client_instructions_per_request")
-            out.append(f"| {x['model']} | {x['requests_per_second']:,.0f} | {x['client_cpu_per_1k'] * 1000:.1f} | "
-                       f"{x['server_cpu_per_1k'] * 1000:.1f} | {f'{ir:,.0f}' if ir else 'n/a'} |")
+            out.append(f"| {x['model']} | {x['requests_per_second']:,.0f} | {x['client_cpu_ms_per_1k']:.1f} | "
+                       f"{x['server_cpu_ms_per_1k']:.1f} | {f'{ir:,.0f}' if ir else 'n/a'} |")
         if "server_instructions_per_request" in r:
             out += ["", f"Server: **{r['server_instructions_per_request']:,.0f}** instructions per request "
                     "(callgrind, the difference between two run sizes)."]

@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """The primes sweep (the book's Figure 8-7): time to find and save every prime
 below max_number, for max_number = 2^MIN .. 2^MAX and each mode, against a
-running delayserver. Serial pays one database latency per prime, so it stops at
---serial-max-exp; --extend-exp carries the cheap modes further.
+running delayserver. The modes come from `primes --list-modes`; one that saves
+one prime at a time (serial) pays a database latency per prime, so it stops at
+--serial-max-exp; --extend-exp carries the others further.
 
-Writes one CSV row per run:
-    mode,max_number,primes,seconds,compute_seconds,failed,latency_ms
+Writes one CSV row per run (the bound and the save latency as primes --json
+gives them):
+    mode,max_number,primes,seconds,compute_seconds,failed,save_latency_ms,bound_seconds
 and finally checks, through GET /primes, that the database holds exactly the
 primes below the largest max_number any saving mode ran, nothing lost.
 Standard library only; plots/plot_primes.py draws the CSV.
@@ -16,15 +18,11 @@ import json
 import sys
 import urllib.request
 
-from runner import Progress, run_json
+from runner import Progress, list_prime_modes, run_json
 
 
 def mode_list(text):
-    modes = [m for m in text.split(",") if m]
-    bad = [m for m in modes if m not in ("noio", "serial", "batched", "async")]
-    if bad:
-        raise argparse.ArgumentTypeError(f"unknown modes: {', '.join(bad)}")
-    return modes
+    return [m for m in text.split(",") if m]
 
 
 def main():
@@ -33,35 +31,44 @@ def main():
     ap.add_argument("--primes", default="build/primes", help="path to the primes binary")
     ap.add_argument("--min-exp", type=int, default=7)
     ap.add_argument("--max-exp", type=int, default=14)
-    ap.add_argument("--serial-max-exp", type=int, default=13, help="serial stops here (2^13: about 52 s)")
+    ap.add_argument("--serial-max-exp", type=int, default=13,
+                    help="a mode that saves one prime at a time (serial) stops here (2^13: about 52 s)")
     ap.add_argument("--extend-exp", type=int, default=20, help="--extend-modes go on up to 2^this")
-    ap.add_argument("--extend-modes", type=mode_list, default=["noio", "batched", "async"])
-    ap.add_argument("--modes", type=mode_list, default=["noio", "serial", "batched", "async"])
-    ap.add_argument("--latency-ms", type=int, default=50, help="the server's --db-latency-ms, for the CSV")
+    ap.add_argument("--extend-modes", type=mode_list, help="default: every mode but one-at-a-time ones")
+    ap.add_argument("--modes", type=mode_list, help="default: every mode of primes --list-modes")
     ap.add_argument("--out", required=True, help="CSV file to write")
     args = ap.parse_args()
+    table = {m["name"]: m for m in list_prime_modes(args.primes)}
+    modes = args.modes or list(table)
+    extend = args.extend_modes if args.extend_modes is not None else [m for m in table
+                                                                      if not table[m]["one_at_a_time"]]
+    bad = [m for m in modes + extend if m not in table]
+    if bad:
+        ap.error(f"unknown modes: {', '.join(bad)} (primes --list-modes: {', '.join(table)})")
 
     runs = []
-    for mode in args.modes:
+    for mode in modes:
         top = args.max_exp
-        if mode == "serial":
+        if table[mode]["one_at_a_time"]:
             top = min(top, args.serial_max_exp)
-        if mode in args.extend_modes:
+        if mode in extend:
             top = max(top, args.extend_exp)
         runs += [(mode, 2 ** e) for e in range(args.min_exp, top + 1)]
     failures, largest_saved, expected = 0, 0, None
     progress = Progress("primes_sweep", len(runs))
     with open(args.out, "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["mode", "max_number", "primes", "seconds", "compute_seconds", "failed", "latency_ms"])
+        w.writerow(["mode", "max_number", "primes", "seconds", "compute_seconds", "failed", "save_latency_ms",
+                    "bound_seconds"])
         for k, (mode, n) in enumerate(runs, 1):
             s, _, _ = run_json([args.primes, "--mode", mode, "--max-number", str(n), "--url", args.url,
                                 "--json"], "primes_sweep: primes")
             failures += s["failed"]
-            if mode != "noio" and n > largest_saved:
+            if table[mode]["saves"] and n > largest_saved:
                 largest_saved, expected = n, s["primes"]
             w.writerow([mode, n, s["primes"], f"{s['seconds']:.6f}", f"{s['compute_seconds']:.6f}",
-                        s["failed"], args.latency_ms])
+                        s["failed"], "" if s["save_latency_ms"] is None else s["save_latency_ms"],
+                        "" if s["bound_seconds"] is None else f"{s['bound_seconds']:.6f}"])
             f.flush()
             progress.step(k, f"{mode} 2^{n.bit_length() - 1}: {s['seconds']:.3f} s")
     progress.done()

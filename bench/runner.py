@@ -1,6 +1,6 @@
-"""What the bench scripts share: asking crawl for its models (the C++ model
-table is the one list), running a program for its --json summary, and a
-progress line. Standard library only."""
+"""What the bench scripts share: asking crawl for its models and primes for
+its modes (the C++ tables are the one lists), running a program for its
+--json summary, and a progress line. Standard library only."""
 import argparse
 import csv
 import json
@@ -28,6 +28,14 @@ def list_models(crawl, concurrent=False):
         raise SystemExit(f"{crawl} --list-models failed ({p.returncode}): {p.stderr.strip()}")
     models = json.loads(p.stdout)
     return [m for m in models if not (concurrent and m["one_in_flight"])]
+
+
+def list_prime_modes(primes):
+    """The mode table as `primes --list-modes --json` prints it, in the book's order."""
+    p = subprocess.run([primes, "--list-modes", "--json"], capture_output=True, text=True)
+    if p.returncode != 0:
+        raise SystemExit(f"{primes} --list-modes failed ({p.returncode}): {p.stderr.strip()}")
+    return json.loads(p.stdout)
 
 
 def run_json(argv, what):

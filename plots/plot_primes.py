@@ -3,7 +3,9 @@
 
   plot_primes.py sweep PRIMES_SWEEP_CSV OUT_PNG
       The book's Figure 8-7: time against numbers probed, log axes, one line per
-      mode, with the lower bounds (compute time; compute + one latency) dashed.
+      mode (in the CSV's order, primes --list-modes'), each with its bound
+      dashed (bound_seconds: compute plus the saves that must wait one after
+      another, as primes --json derives it).
   plot_primes.py callgraph OUT_PNG TIMELINE_CSV [TIMELINE_CSV ...]
       Compute spans and save spans on one time axis, one panel per timeline
       (e.g. batched and async), from `primes --timeline`.
@@ -16,7 +18,6 @@ from matplotlib.collections import LineCollection
 
 import testbed_plots as tp
 
-MODE_COLOURS = {"noio": "#4e79a7", "serial": "#e15759", "batched": "#f28e2b", "async": "#59a14f"}
 
 
 def sweep(args):
@@ -26,18 +27,18 @@ def sweep(args):
         return 1
     plt = tp.setup_matplotlib()
     fig, ax = plt.subplots(figsize=(8.5, 5.5))
-    for mode in ["noio", "serial", "batched", "async"]:
-        pts = sorted((int(r["max_number"]), float(r["seconds"])) for r in rows if r["mode"] == mode)
-        if pts:
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", color=MODE_COLOURS[mode], label=mode,
-                    markersize=4)
-    compute = sorted((int(r["max_number"]), float(r["compute_seconds"])) for r in rows if r["mode"] == "noio")
-    if compute:
-        latency = float(rows[0]["latency_ms"]) / 1000
-        xs = [p[0] for p in compute]
-        ax.plot(xs, [max(p[1], 1e-6) for p in compute], ":", color="grey", label="bound: compute only")
-        ax.plot(xs, [p[1] + latency for p in compute], "--", color="grey",
-                label=f"bound: compute + one {latency * 1000:.0f} ms save")
+    modes = list(dict.fromkeys(r["mode"] for r in rows))
+    colour = tp.colours(modes)
+    for mode in modes:
+        mine = sorted((int(r["max_number"]), r) for r in rows if r["mode"] == mode)
+        xs = [n for n, _ in mine]
+        ax.plot(xs, [max(float(r["seconds"]), 1e-6) for _, r in mine], "o-", color=colour[mode], label=mode,
+                markersize=4)
+        bound = [(n, float(r["bound_seconds"])) for n, r in mine if r.get("bound_seconds")]
+        if bound:
+            ax.plot([b[0] for b in bound], [max(b[1], 1e-6) for b in bound], "--", color=colour[mode],
+                    linewidth=0.9, alpha=0.7)
+    ax.plot([], [], "--", color="grey", label="each mode's bound: compute + the saves that must wait in turn")
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     ax.set_xlabel("numbers probed (max_number)")

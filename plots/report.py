@@ -26,9 +26,9 @@ import json
 import os
 import sys
 
+from testbed_plots import PALETTE, colours, in_flight
+
 PLOTLY_PATHS = ["/usr/share/python3-plotly/plotly.js"]
-PALETTE = ["#4e79a7", "#f28e2b", "#76b7b2", "#59a14f", "#b07aa1", "#e15759", "#edc948", "#9c755f",
-           "#ff9da7", "#bab0ac"]
 
 
 def find_plotly():
@@ -72,6 +72,12 @@ def timeline_columns(rows):
         "conn": [int(r.get("conn") or 0) for r in rows],
         "delay": [round(float(r["delay"]) * 1000, 3) if r.get("delay") else None for r in rows],
     }
+
+
+def in_flight_series(columns):
+    """Requests in flight over one timeline (testbed_plots.in_flight, as inflight.png draws it)."""
+    times, counts = in_flight(list(zip(columns["start"], columns["end"])))
+    return {"x": times, "y": counts}
 
 
 def fmt(v, spec=".3f", none="-"):
@@ -124,7 +130,7 @@ def build(directory):
     summary = read_json(directory, "summary.json") or []
     manifest = read_json(directory, "manifest.json") or {}
     models = [s["model"] for s in summary]
-    colour = {m: PALETTE[k % len(PALETTE)] for k, m in enumerate(models)}
+    colour = colours(models)
 
     # Settings and the comparison.
     page.section("settings", "The run")
@@ -159,7 +165,7 @@ def build(directory):
                            height=300)
         page.section("inflight", "Requests in flight",
                      "How quickly each model reaches its bound and how steadily it holds it.")
-        page.chart("inflight", {"runs": [{"name": m, "colour": colour[m], **timelines[m]}
+        page.chart("inflight", {"runs": [{"name": m, "colour": colour[m], **in_flight_series(timelines[m])}
                                          for m in models if m in timelines]}, height=380)
 
     spectra = [(s["model"], s.get("overhead_us_spectrum")) for s in summary if s.get("overhead_us_spectrum")]
@@ -257,16 +263,20 @@ def build(directory):
                              "ytitle": "requests the server held, on average",
                              "hline": s0["concurrency"]}, height=380, wide=False)
 
-    primes_runs = [(label, name) for label, name in
-                   [("batched", "primes-batched.csv"), ("async", "primes-async.csv"),
-                    ("batched, long-tailed saves", "tails-primes-batched.csv"),
-                    ("async, long-tailed saves", "tails-primes-async.csv")]
-                   if os.path.exists(os.path.join(directory, name))]
+    # The savers benchmark.sh ran with timelines: the modes primes-summary.json
+    # (and tails-primes-summary.json) list, in their order.
+    primes_runs = []
+    for prefix, suffix in [("primes", ""), ("tails-primes", ", long-tailed saves")]:
+        for s in read_json(directory, f"{prefix}-summary.json") or []:
+            name = f"{prefix}-{s['mode']}.csv"
+            if os.path.exists(os.path.join(directory, name)):
+                primes_runs.append((s["mode"] + suffix, name))
     psweep = read_csv(directory, "primes-sweep.csv")
     if primes_runs or psweep:
         page.section("primes", "Saving primes to a slow database",
                      "Each save a line from its request to its answer (save number up); the compute spans "
-                     "on the line below zero. Then time against numbers probed per mode (Figure 8-7).")
+                     "on the line below zero. Then time against numbers probed per mode (Figure 8-7), each "
+                     "with its bound dashed (compute plus the saves that must wait in turn).")
         for label, name in primes_runs:
             rows = read_csv(directory, name)
             t0 = min((float(r["start"]) for r in rows), default=0.0)
@@ -281,11 +291,15 @@ def build(directory):
                 "compute_end": [round(float(r["end"]) - t0, 6) for r in computes]}, height=300, wide=False)
         if psweep:
             series = []
-            for k, mode in enumerate(["noio", "serial", "batched", "async"]):
-                pts = sorted((int(r["max_number"]), float(r["seconds"])) for r in psweep if r["mode"] == mode)
-                if pts:
-                    series.append({"name": mode, "colour": PALETTE[k], "x": [p[0] for p in pts],
-                                   "y": [max(p[1], 1e-6) for p in pts]})
+            pmodes = list(dict.fromkeys(r["mode"] for r in psweep))  # primes --list-modes' order
+            for mode, c in colours(pmodes).items():
+                mine = sorted((int(r["max_number"]), r) for r in psweep if r["mode"] == mode)
+                series.append({"name": mode, "colour": c, "x": [n for n, _ in mine],
+                               "y": [max(float(r["seconds"]), 1e-6) for _, r in mine]})
+                bound = [(n, float(r["bound_seconds"])) for n, r in mine if r.get("bound_seconds")]
+                if bound:  # as primes --json derives it
+                    series.append({"name": f"{mode} bound", "colour": c, "dash": "dash",
+                                   "x": [b[0] for b in bound], "y": [max(b[1], 1e-6) for b in bound]})
             page.chart("lines", {"series": series, "xtitle": "numbers probed (max_number)",
                                  "ytitle": "seconds", "xlog": True, "ylog": True}, height=400)
 
@@ -349,10 +363,7 @@ var drawers = {
   },
   inflight: function(s){
     var traces=s.runs.map(function(r){
-      var ev=[];for(var i=0;i<r.start.length;i++){ev.push([r.start[i],1]);ev.push([r.end[i],-1]);}
-      ev.sort(function(a,b){return a[0]-b[0]||a[1]-b[1];});
-      var x=[],y=[],n=0;ev.forEach(function(e){n+=e[1];x.push(e[0]);y.push(n);});
-      return {type:kind(r.start.length),mode:'lines',line:{shape:'hv',color:r.colour,width:1},x:x,y:y,name:r.name};
+      return {type:kind(r.x.length/2),mode:'lines',line:{shape:'hv',color:r.colour,width:1},x:r.x,y:r.y,name:r.name};
     });
     return [traces,{hovermode:'closest',xaxis:{title:"time since the model's first request (s)"},
       yaxis:{title:'requests in flight'},margin:{t:20,r:10,b:40,l:55}}];

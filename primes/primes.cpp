@@ -27,11 +27,6 @@ bool check_prime(std::int64_t n) {
   return true;
 }
 
-const std::vector<std::string>& prime_modes() {
-  static const std::vector<std::string> modes = {"noio", "serial", "batched", "async"};
-  return modes;
-}
-
 namespace {
 
 // What the savers report, from whichever thread they run on, and the retry
@@ -50,6 +45,7 @@ class SaveLog {
     spans_.push_back({PrimeSpan::Kind::save, start, end, value, r.status});
     if (r.status == 200) {
       ++saved_;
+      if (r.delay_us >= 0) latencies_us_.push_back(r.delay_us);
     } else if (!again) {
       ++errors_[r.status ? "HTTP status " + std::to_string(r.status) : r.error];
       lost_.push_back(value);
@@ -64,6 +60,11 @@ class SaveLog {
     s.lost = lost_;
     s.errors = errors_;
     s.spans.insert(s.spans.end(), spans_.begin(), spans_.end());
+    if (!latencies_us_.empty()) {
+      auto mid = latencies_us_.begin() + static_cast<std::ptrdiff_t>(latencies_us_.size() / 2);
+      std::nth_element(latencies_us_.begin(), mid, latencies_us_.end());
+      s.save_latency_ms = static_cast<double>(*mid) / 1000.0;
+    }
   }
 
  private:
@@ -72,6 +73,7 @@ class SaveLog {
   std::vector<PrimeSpan> spans_;
   std::map<std::string, std::int64_t> errors_;
   std::vector<std::int64_t> lost_;
+  std::vector<std::int64_t> latencies_us_;  // of the answered saves, as the server gave them
   std::int64_t saved_ = 0;
 };
 
@@ -225,20 +227,152 @@ class ComputeClock {
 
 }  // namespace
 
-PrimesSummary run_primes(const PrimesConfig& config) {
-  const auto& modes = prime_modes();
-  if (std::find(modes.begin(), modes.end(), config.mode) == modes.end())
-    throw std::invalid_argument("unknown mode '" + config.mode + "' (noio, serial, batched, async)");
+// What a mode's loop works with; it records the end of its last save in t_end.
+struct SaveLoop {
+  const PrimesConfig& config;
+  const Endpoint& ep;
+  SaveLog& log;
+  ComputeClock& clock;
+  PrimesSummary& s;
+  double t_end = 0;
+};
+
+namespace {
+
+// noio: compute only, the lower bound.
+void loop_noio(SaveLoop& run) {
+  for (std::int64_t n = 0; n < run.config.max_number; ++n)
+    if (check_prime(n)) ++run.s.primes;
+  run.clock.pause();
+  run.t_end = mono_seconds();
+}
+
+// serial: the book's save_prime_serial, a blocking request per prime.
+void loop_serial(SaveLoop& run) {
+  SerialSaver saver(run.ep, run.log);
+  for (std::int64_t n = 0; n < run.config.max_number; ++n) {
+    if (!check_prime(n)) continue;
+    ++run.s.primes;
+    run.clock.pause();
+    saver.save(n);  // the CPU sits idle for the whole latency
+    run.clock.resume();
+  }
+  run.t_end = mono_seconds();
+}
+
+// batched: the book's AsyncBatcher: collect --batch primes, save them at
+// once, wait for all of them, carry on computing.
+void loop_batched(SaveLoop& run) {
+  AsyncSaver saver(run.ep, run.config.batch, run.log);
+  int in_batch = 0;
+  for (std::int64_t n = 0; n < run.config.max_number; ++n) {
+    if (!check_prime(n)) continue;
+    ++run.s.primes;
+    saver.save(n);
+    if (++in_batch == run.config.batch) {  // AsyncBatcher.flush()
+      run.clock.pause();
+      saver.wait();
+      run.clock.resume();
+      in_batch = 0;
+    }
+  }
+  run.clock.pause();
+  saver.wait();  // the last, partial batch
+  run.t_end = mono_seconds();
+}
+
+// async: keep computing while saves are in flight (at most --concurrency),
+// wait for the last ones at the end.
+void loop_async(SaveLoop& run) {
+  AsyncSaver saver(run.ep, run.config.concurrency, run.log);
+  for (std::int64_t n = 0; n < run.config.max_number; ++n) {
+    if (!check_prime(n)) continue;
+    ++run.s.primes;
+    saver.save(n);  // hand it over and keep computing
+  }
+  run.clock.pause();
+  saver.wait();
+  run.t_end = mono_seconds();
+}
+
+std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return b > 0 ? (a + b - 1) / b : a; }
+
+}  // namespace
+
+const std::vector<PrimeMode>& prime_modes() {
+  // clang-format off
+  static const std::vector<PrimeMode> table = {
+      {"noio", "the compute alone, no database (the lower bound)", "never", false, false,
+       [](std::int64_t, const PrimesConfig&) -> std::int64_t { return 0; }, false, loop_noio},
+      {"serial", "save_prime_serial: a blocking request per prime", "for every save", true, true,
+       [](std::int64_t primes, const PrimesConfig&) { return primes; }, false, loop_serial},
+      {"batched", "the book's AsyncBatcher: --batch saves at once, then wait for them all",
+       "after every --batch primes, for the whole batch", true, false,
+       [](std::int64_t primes, const PrimesConfig& c) { return ceil_div(primes, c.batch); }, false,
+       loop_batched},
+      {"async", "saves in flight while computing, at most --concurrency", "at the end, for the last saves",
+       true, false,
+       [](std::int64_t primes, const PrimesConfig& c) { return ceil_div(primes, c.concurrency); }, true,
+       loop_async},
+  };
+  // clang-format on
+  return table;
+}
+
+const PrimeMode* find_prime_mode(std::string_view name) {
+  for (const auto& m : prime_modes())
+    if (name == m.name) return &m;
+  return nullptr;
+}
+
+nlohmann::json prime_modes_json() {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& m : prime_modes())
+    out.push_back({{"name", m.name},
+                   {"mirrors", m.mirrors},
+                   {"waits", m.waits},
+                   {"saves", m.saves},
+                   {"one_at_a_time", m.one_at_a_time},
+                   {"computes_while_saving", m.computes_while_saving}});
+  return out;
+}
+
+namespace {
+
+void check_primes_config(const PrimesConfig& config) {
+  if (!find_prime_mode(config.mode)) {
+    std::string names;
+    for (const auto& m : prime_modes()) names += (names.empty() ? "" : ", ") + std::string(m.name);
+    throw std::invalid_argument("unknown mode '" + config.mode + "' (" + names + ")");
+  }
   if (config.max_number < 0) throw std::invalid_argument("--max-number cannot be negative");
   if (config.batch < 1) throw std::invalid_argument("--batch must be at least 1");
   if (config.concurrency < 1) throw std::invalid_argument("--concurrency must be at least 1");
   if (config.retries < 0) throw std::invalid_argument("--retries cannot be negative");
   if (config.timeout_ms < 0) throw std::invalid_argument("--timeout-ms cannot be negative");
+}
+
+// The best `mode` could do with the compute it needed and the latency the
+// server gave (-1 when no save was answered): see PrimeMode.
+double bound_seconds(const PrimeMode& mode, const PrimesSummary& s) {
+  if (!mode.saves) return s.compute_seconds;
+  if (s.save_latency_ms < 0) return -1;
+  const double latency = s.save_latency_ms / 1000.0;
+  const double in_turn = static_cast<double>(mode.sequential_saves(s.primes, s.config)) * latency;
+  return mode.computes_while_saving ? std::max(s.compute_seconds + latency, in_turn)
+                                    : s.compute_seconds + in_turn;
+}
+
+}  // namespace
+
+PrimesSummary run_primes(const PrimesConfig& config) {
+  check_primes_config(config);
+  const PrimeMode& mode = *find_prime_mode(config.mode);
   std::string error;
   auto base = parse_base_url(config.url, &error);
   if (!base) throw std::invalid_argument(error);
   Endpoint ep;
-  if (config.mode != "noio") ep.endpoints = resolve(*base);
+  if (mode.saves) ep.endpoints = resolve(*base);
   ep.host_header = base->authority;
   ep.prefix = base->prefix + "/add?prime=";
   ep.timeout = std::chrono::milliseconds(config.timeout_ms ? config.timeout_ms : kDefaultSaveTimeoutMs);
@@ -246,60 +380,16 @@ PrimesSummary run_primes(const PrimesConfig& config) {
   PrimesSummary s;
   s.config = config;
   SaveLog log(config.retries);
-  double t0 = mono_seconds();
+  const double t0 = mono_seconds();
+  ComputeClock clock(s.spans);
   // The run ends when the last prime is saved: closing the savers' connections
   // afterwards (a thousand sockets at 8192) is teardown, not saving.
-  double t_end = 0;
-  ComputeClock clock(s.spans);
-  const std::int64_t max = config.max_number;
-  if (config.mode == "noio") {
-    for (std::int64_t n = 0; n < max; ++n)
-      if (check_prime(n)) ++s.primes;
-  } else if (config.mode == "serial") {
-    SerialSaver saver(ep, log);
-    for (std::int64_t n = 0; n < max; ++n) {
-      if (!check_prime(n)) continue;
-      ++s.primes;
-      clock.pause();
-      saver.save(n);  // the CPU sits idle for the whole latency
-      clock.resume();
-    }
-    t_end = mono_seconds();
-  } else if (config.mode == "batched") {
-    AsyncSaver saver(ep, config.batch, log);
-    int in_batch = 0;
-    for (std::int64_t n = 0; n < max; ++n) {
-      if (!check_prime(n)) continue;
-      ++s.primes;
-      saver.save(n);
-      if (++in_batch == config.batch) {  // AsyncBatcher.flush()
-        clock.pause();
-        saver.wait();
-        clock.resume();
-        in_batch = 0;
-      }
-    }
-    clock.pause();
-    saver.wait();  // the last, partial batch
-    t_end = mono_seconds();
-  } else {
-    AsyncSaver saver(ep, config.concurrency, log);
-    for (std::int64_t n = 0; n < max; ++n) {
-      if (!check_prime(n)) continue;
-      ++s.primes;
-      saver.save(n);  // hand it over and keep computing
-    }
-    clock.pause();
-    saver.wait();
-    t_end = mono_seconds();
-  }
-  if (config.mode == "noio") {
-    clock.pause();
-    t_end = mono_seconds();
-  }
-  s.seconds = t_end - t0;
+  SaveLoop run{config, ep, log, clock, s};
+  mode.loop(run);
+  s.seconds = run.t_end - t0;
   s.compute_seconds = clock.seconds();
   log.fill(s);
+  s.bound_seconds = bound_seconds(mode, s);
   std::sort(s.spans.begin(), s.spans.end(),
             [](const PrimeSpan& a, const PrimeSpan& b) { return a.start_us < b.start_us; });
   return s;
@@ -334,6 +424,9 @@ nlohmann::json to_json(const PrimesSummary& s) {
       {"lost", s.lost},
       {"seconds", s.seconds},
       {"compute_seconds", s.compute_seconds},
+      {"save_latency_ms",
+       s.save_latency_ms >= 0 ? nlohmann::json(s.save_latency_ms) : nlohmann::json(nullptr)},
+      {"bound_seconds", s.bound_seconds >= 0 ? nlohmann::json(s.bound_seconds) : nlohmann::json(nullptr)},
       {"batch", s.config.batch},
       {"concurrency", s.config.concurrency},
       {"retries", s.config.retries},

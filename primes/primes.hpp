@@ -1,13 +1,8 @@
 #pragma once
 // The prime-saving client (the book's "Database Example"): a CPU-bound prime
-// search whose every prime must be saved to a slow database over HTTP,
-// done four ways:
-//   noio     compute only (the lower bound)
-//   serial   one blocking save per prime: the CPU waits out every latency
-//   batched  the book's AsyncBatcher: collect --batch primes, save them
-//            concurrently, wait for all, carry on computing
-//   async    keep computing while saves are in flight (at most --concurrency),
-//            wait for the last ones at the end
+// search whose every prime must be saved to a slow database over HTTP, done
+// in one of the modes of the mode table (prime_modes(), primes --list-modes):
+// noio (compute only), serial, batched (the book's AsyncBatcher) and async.
 #include "common/query.hpp"
 
 #include <nlohmann/json.hpp>
@@ -15,6 +10,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace testbed {
@@ -46,19 +42,46 @@ struct PrimeSpan {
   int status;          // HTTP status of the last attempt, 0 for none (saves only)
 };
 
+struct PrimesSummary;
+struct SaveLoop;  // what a mode's loop works with (primes.cpp)
+
+// One row of the mode table (primes.cpp), the one list of prime modes:
+// `primes --list-modes` prints it, and benchmark.sh, bench/ and plots/ ask it.
+struct PrimeMode {
+  const char* name;
+  const char* mirrors;  // what it stands for in the book
+  const char* waits;    // when the compute thread waits for the database
+  bool saves;           // false: compute only (noio, the lower bound)
+  bool one_at_a_time;   // every save waits out its latency alone (serial): slow at scale
+  // The saves whose latencies must pass one after another, at best, for
+  // `primes` found. The bound is the compute time plus that many latencies;
+  // for a mode that computes while it saves (async), the longer of the
+  // compute plus one latency (the last prime's save) and those latencies.
+  std::int64_t (*sequential_saves)(std::int64_t primes, const PrimesConfig& c);
+  bool computes_while_saving;
+  void (*loop)(SaveLoop& run);  // the compute loop with this mode's saves
+};
+const std::vector<PrimeMode>& prime_modes();
+const PrimeMode* find_prime_mode(std::string_view name);  // nullptr: no such mode
+nlohmann::json prime_modes_json();  // every row with its properties, for --list-modes --json
+
 struct PrimesSummary {
   PrimesConfig config;
   std::int64_t primes = 0;  // found
   std::int64_t saved = 0;   // answered 200
   std::int64_t failed = 0;  // not saved after every retry
   double seconds = 0;
-  double compute_seconds = 0;      // time the compute thread spent computing
+  double compute_seconds = 0;  // time the compute thread spent computing
+  // The server's latency for a save (median of X-Delay-Us on the answered
+  // ones, ms; -1: none answered), and the best the mode could do with it:
+  // the compute time plus the latencies that must pass one after another
+  // (-1 when the latency is unknown).
+  double save_latency_ms = -1;
+  double bound_seconds = -1;
   std::vector<std::int64_t> lost;  // the values of failed saves
   std::map<std::string, std::int64_t> errors;
   std::vector<PrimeSpan> spans;
 };
-
-const std::vector<std::string>& prime_modes();
 
 // Throws std::invalid_argument on a bad config, std::runtime_error on a bad host.
 PrimesSummary run_primes(const PrimesConfig& config);

@@ -1,5 +1,5 @@
 // primes: find the primes below --max-number and save each one to delayserver's
-// prime database, in one of four modes (see primes.hpp).
+// prime database, in one of the modes of its table (primes --list-modes).
 #include "common/cli.hpp"
 #include "common/csv.hpp"
 #include "primes/primes.hpp"
@@ -9,15 +9,29 @@
 
 namespace po = boost::program_options;
 
-int main(int argc, char** argv) {
-  testbed::PrimesConfig cfg;
-  po::options_description desc("Options");
+namespace {
+
+// The modes as --help lists them, from the mode table.
+std::string modes_help() {
+  std::string out;
+  for (const auto& m : testbed::prime_modes())
+    out += "\n  " + std::string(m.name) + std::string(10 - std::string(m.name).size(), ' ') + m.mirrors +
+           "\n            waits " + m.waits;
+  return out;
+}
+
+void add_primes_options(po::options_description& desc, testbed::PrimesConfig& cfg) {
+  std::string mode_names;
+  for (const auto& m : testbed::prime_modes())
+    mode_names += (mode_names.empty() ? "" : ", ") + std::string(m.name);
   // One option a line reads better than the formatter's wrapping.
   // clang-format off
   desc.add_options()
     ("help,h", "show this help")
-    ("mode", po::value(&cfg.mode)->required(), "noio, serial, batched or async")
-    ("max-number", po::value(&cfg.max_number)->required(), "probe the numbers below this")
+    ("mode", po::value(&cfg.mode), ("one of the modes: " + mode_names).c_str())
+    ("list-modes", "print the modes, one name per line in the book's order (with --json: one JSON "
+     "array with each mode's properties), and exit")
+    ("max-number", po::value(&cfg.max_number), "probe the numbers below this (required)")
     ("url", po::value(&cfg.url)->default_value(cfg.url), "the delay server")
     ("batch", po::value(&cfg.batch)->default_value(cfg.batch), "primes per batch (batched)")
     ("concurrency", po::value(&cfg.concurrency)->default_value(cfg.concurrency),
@@ -30,11 +44,30 @@ int main(int argc, char** argv) {
      "(kind,start,end,value,status)")
     ("json", "print one JSON summary object");
   // clang-format on
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  testbed::PrimesConfig cfg;
+  po::options_description desc("Options");
+  add_primes_options(desc, cfg);
   po::variables_map vm;
   if (auto rc = testbed::parse_cli(argc, argv, desc, vm, "--mode MODE --max-number N [options]",
                                    "Finds the primes below N by trial division and saves each one to the\n"
-                                   "delay server's database (GET /add?prime=P), after HPP chapter 8."))
+                                   "delay server's database (GET /add?prime=P), after HPP chapter 8.\n\n"
+                                   "Modes (primes --list-modes):" +
+                                       modes_help()))
     return *rc;
+  if (vm.count("list-modes")) {
+    if (vm.count("json"))
+      std::cout << testbed::prime_modes_json().dump() << std::endl;
+    else
+      for (const auto& m : testbed::prime_modes()) std::cout << m.name << '\n';
+    return 0;
+  }
+  if (!vm.count("mode")) return testbed::usage_error("primes", "--mode is required (see --list-modes)");
+  if (!vm.count("max-number")) return testbed::usage_error("primes", "--max-number is required");
   testbed::raise_open_files_limit();
 
   testbed::PrimesSummary s;

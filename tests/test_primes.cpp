@@ -292,3 +292,47 @@ TEST_CASE("primes skips interim answers: every save is matched with its own answ
   CHECK(s.saved == 25);
   CHECK(s.failed == 0);
 }
+
+TEST_CASE("the mode table lists every mode once, and each mode's bound is its own", "[primes][modes]") {
+  std::vector<std::string> names;
+  for (const auto& m : prime_modes()) names.emplace_back(m.name);
+  CHECK(names == std::vector<std::string>{"noio", "serial", "batched", "async"});  // the book's order
+  auto j = prime_modes_json();
+  REQUIRE(j.size() == names.size());
+  for (std::size_t k = 0; k < names.size(); ++k) {
+    CHECK(j[k]["name"] == names[k]);
+    CHECK(find_prime_mode(names[k]) == &prime_modes()[k]);
+  }
+  CHECK(find_prime_mode("bogus") == nullptr);
+  CHECK_THROWS_WITH(run_primes(PrimesConfig{"bogus"}), Catch::Contains("noio, serial, batched, async"));
+
+  // Against a 20 ms database: 25 primes below 100. The bound is the compute
+  // plus the latencies that must pass in turn: every save (serial), one a
+  // batch of 10 (3), none (noio); async computes while it saves, so its
+  // bound is the longer of the compute plus one save and its 3 waves of 10.
+  ServerConfig sc;
+  sc.db_latency_ms = 20;
+  test::TestServer srv(sc);
+  for (auto [mode, waves] :
+       {std::pair{"noio", 0}, std::pair{"serial", 25}, std::pair{"batched", 3}, std::pair{"async", 3}}) {
+    INFO(mode);
+    PrimesConfig c = config_for(mode, srv, 100);
+    c.batch = 10;
+    c.concurrency = 10;
+    PrimesSummary s = run_primes(c);
+    REQUIRE(s.failed == 0);
+    REQUIRE(s.primes == 25);
+    if (waves == 0) {
+      CHECK(s.save_latency_ms == -1);  // it saved nothing
+      CHECK(s.bound_seconds == s.compute_seconds);
+    } else {
+      CHECK(s.save_latency_ms == 20.0);  // as the server's answers said
+      const double want = std::string(mode) == "async" ? std::max(s.compute_seconds + 0.020, waves * 0.020)
+                                                       : s.compute_seconds + waves * 0.020;
+      CHECK(s.bound_seconds == Approx(want));
+      CHECK(s.seconds >= s.bound_seconds * 0.99);  // no mode beats its bound
+    }
+    auto out = to_json(s);
+    CHECK(out["bound_seconds"].get<double>() == s.bound_seconds);
+  }
+}
