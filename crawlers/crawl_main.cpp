@@ -102,6 +102,49 @@ void time_from_timeline(CrawlRun& run) {
   run.seconds_from = "timeline";
 }
 
+// The run's settings and what it measured, from its own --json output
+// (for one timeline, the run's). An error, or "".
+std::string settings_from_run(const po::variables_map& vm, const std::vector<std::string>& files,
+                              const std::string& path, CrawlRun& run) {
+  for (const char* flag : {"concurrency", "delay", "delay-dist", "rate", "arrivals", "duration", "batched"})
+    if (vm.count(flag) && !vm[flag].defaulted())
+      return std::string("--") + flag + " comes from --run's file; give one or the other";
+  if (files.size() != 1) return "--run goes with one timeline, the run's own";
+  std::string text, err;
+  if (!read_text(path, text, err)) return err;
+  auto j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return path + ": not one JSON object";
+  if (!run_from_json(j, run, &err)) return path + ": " + err;
+  return "";
+}
+
+// The run's settings from summarize's flags; the model comes from the timeline.
+std::string settings_from_flags(const po::variables_map& vm, CrawlConfig cfg, CrawlRun& run) {
+  cfg.batched = vm.count("batched") > 0;
+  if (const auto& a = vm["arrivals"].as<std::string>(); a == "poisson")
+    cfg.arrivals = Arrivals::poisson;
+  else if (a != "constant")
+    return "--arrivals must be constant or poisson, not '" + a + "'";
+  std::string err;
+  auto dist = parse_delay_spec(vm["delay-dist"].as<std::string>(), &err);
+  if (!dist) return "--delay-dist: " + err;
+  cfg.delay_dist = *dist;
+  cfg.model.clear();
+  run.config = cfg;
+  return "";
+}
+
+// Every timeline's rows into `run`, merged by index.
+std::string read_timelines(const std::vector<std::string>& files, CrawlRun& run) {
+  for (const auto& f : files) {
+    std::string text, err;
+    if (!read_text(f, text, err)) return err;
+    if (!read_timeline_csv(text, run, &err)) return f + ": " + err;
+  }
+  if (run.config.model.empty()) return "the timelines hold no request";
+  return "";
+}
+
 int summarize_timelines(int argc, char** argv) {
   CrawlConfig cfg;
   std::vector<std::string> files;
@@ -143,48 +186,18 @@ int summarize_timelines(int argc, char** argv) {
   }
   if (files.empty()) return usage_error("crawl summarize", "name at least one timeline CSV");
   CrawlRun run;
-  run.config.model.clear();
-  if (!run_json.empty()) {
-    for (const char* flag : {"concurrency", "delay", "delay-dist", "rate", "arrivals", "duration", "batched"})
-      if (vm.count(flag) && !vm[flag].defaulted())
-        return usage_error("crawl summarize",
-                           std::string("--") + flag + " comes from --run's file; give one or the other");
-    if (files.size() != 1)
-      return usage_error("crawl summarize", "--run goes with one timeline, the run's own");
-    std::string text, err;
-    if (!read_text(run_json, text, err)) return usage_error("crawl summarize", err);
-    auto j = nlohmann::json::parse(text, nullptr, false);
-    if (j.is_discarded() || !j.is_object())
-      return usage_error("crawl summarize", run_json + ": not one JSON object");
-    if (!run_from_json(j, run, &err)) return usage_error("crawl summarize", run_json + ": " + err);
-  } else {
-    CrawlOutputs unused;
-    cfg.batched = vm.count("batched") > 0;
-    if (const auto& a = vm["arrivals"].as<std::string>(); a == "poisson")
-      cfg.arrivals = Arrivals::poisson;
-    else if (a != "constant")
-      return usage_error("crawl summarize", "--arrivals must be constant or poisson, not '" + a + "'");
-    std::string err;
-    auto dist = parse_delay_spec(vm["delay-dist"].as<std::string>(), &err);
-    if (!dist) return usage_error("crawl summarize", "--delay-dist: " + err);
-    cfg.delay_dist = *dist;
-    cfg.model.clear();
-    run.config = cfg;
-  }
-  for (const auto& f : files) {
-    std::string text, err;
-    if (!read_text(f, text, err)) return usage_error("crawl summarize", err);
-    if (!read_timeline_csv(text, run, &err)) return usage_error("crawl summarize", f + ": " + err);
-  }
-  if (run.config.model.empty()) return usage_error("crawl summarize", "the timelines hold no request");
-  if (run_json.empty()) {
+  std::string err =
+      run_json.empty() ? settings_from_flags(vm, cfg, run) : settings_from_run(vm, files, run_json, run);
+  if (err.empty()) err = read_timelines(files, run);
+  if (err.empty() && run_json.empty()) {
     run.config.num = static_cast<std::int64_t>(run.records.size());
     run.config.name = run.config.model;
     time_from_timeline(run);
-  } else if (static_cast<std::int64_t>(run.records.size()) != run.config.num) {
-    return usage_error("crawl summarize", "the timeline holds " + std::to_string(run.records.size()) +
-                                              " requests, the run " + std::to_string(run.config.num));
+  } else if (err.empty() && static_cast<std::int64_t>(run.records.size()) != run.config.num) {
+    err = "the timeline holds " + std::to_string(run.records.size()) + " requests, the run " +
+          std::to_string(run.config.num);
   }
+  if (!err.empty()) return usage_error("crawl summarize", err);
   return report(summarize(std::move(run)), vm.count("json") > 0, "crawl summarize");
 }
 
