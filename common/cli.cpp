@@ -6,8 +6,10 @@
 
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <iostream>
+#include <stdexcept>
 
 namespace testbed {
 
@@ -66,6 +68,19 @@ void raise_open_files_limit() {
     lim.rlim_cur = lim.rlim_max;
     setrlimit(RLIMIT_NOFILE, &lim);
   }
+}
+
+void require_open_files(std::int64_t sockets, const std::string& flag, const std::string& what) {
+  constexpr std::int64_t kReserved = 16;  // standard streams, event loops, the timeline
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return;
+  auto limit = static_cast<std::int64_t>(rl.rlim_cur);
+  if (sockets + kReserved <= limit) return;
+  throw std::invalid_argument(flag + " " + std::to_string(sockets) + " needs about " +
+                              std::to_string(sockets + kReserved) + " open files (" + what +
+                              "); the open-files limit is " + std::to_string(limit) +
+                              " (ulimit -n): at most " + flag + " " +
+                              std::to_string(std::max<std::int64_t>(1, limit - kReserved)) + " here");
 }
 
 }  // namespace testbed

@@ -3,6 +3,7 @@
 // reason with a non-zero exit on bad input.
 #include <boost/program_options.hpp>
 
+#include <cstdint>
 #include <optional>
 #include <string>
 
@@ -17,6 +18,17 @@ std::optional<int> parse_cli(int argc, char** argv, const boost::program_options
 
 // Prints "program: message" on stderr and returns 2, for usage errors found after parsing.
 int usage_error(const std::string& program, const std::string& message);
+
+// The longest time any millisecond setting may name (about 31 years): every
+// conversion to microseconds and every deadline (now plus it) stays far within
+// 64 bits, and the server's idle clock's ticks within 32.
+constexpr std::int64_t kMaxSettingMs = 1'000'000'000'000;
+
+// Throws std::invalid_argument, with the numbers, when `sockets` (plus the
+// few a program keeps for itself) cannot be open at once under the open-files
+// limit: "FLAG N needs about M open files (WHAT); the limit is L ...". Checked
+// before anything starts, rather than failing halfway.
+void require_open_files(std::int64_t sockets, const std::string& flag, const std::string& what);
 
 // Raises the soft open-files limit to the hard one: a thousand connections
 // in flight need a thousand descriptors, and the usual soft limit is 1024.

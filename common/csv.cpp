@@ -156,25 +156,67 @@ bool write_in_place(const std::string& path, std::string_view data, std::string*
 
 }  // namespace
 
-bool write_file_atomic(const std::string& path, std::string_view data, std::string* error) {
-  std::string target = path;
-  struct stat st {};
-  if (::lstat(path.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
-    // A link stays a link: the file it points to is what gets replaced.
-    std::error_code ec;
-    auto resolved = std::filesystem::canonical(path, ec);
-    if (ec) {
-      if (error) *error = "cannot write " + path + ": a symbolic link to nothing (" + ec.message() + ")";
-      return false;
+namespace {
+
+// The kernel's protected_symlinks rule, applied here whatever the sysctl says
+// (the writer resolves links itself, so the kernel never gets to refuse): a
+// link in a sticky folder everyone may write (/tmp) is followed only by its
+// owner, or when its owner owns the folder. Another user's link there is how
+// a root run would be made to replace /etc/shadow.
+bool may_follow(const std::filesystem::path& link, const struct stat& link_st, const std::string& path,
+                std::string* error) {
+  const std::filesystem::path dir = link.has_parent_path() ? link.parent_path() : std::filesystem::path(".");
+  struct stat dir_st {};
+  if (::stat(dir.c_str(), &dir_st) != 0) return fail(error, "cannot write", path);
+  const bool sticky_open = (dir_st.st_mode & S_ISVTX) && (dir_st.st_mode & S_IWOTH);
+  if (!sticky_open || link_st.st_uid == ::geteuid() || link_st.st_uid == dir_st.st_uid) return true;
+  if (error)
+    *error = "cannot write " + path + ": " + link.string() + " is a symbolic link of another user's (uid " +
+             std::to_string(link_st.st_uid) + ") in a sticky folder everyone may write (" + dir.string() +
+             "), which could point anywhere; not followed";
+  return false;
+}
+
+// Where writing `path` lands: the path itself, or the file its chain of links
+// ends at (a link stays a link; the file it points to is what gets replaced).
+std::optional<std::string> output_target(const std::string& path, std::string* error) {
+  std::filesystem::path p = path;
+  for (int hops = 0; hops < 40; ++hops) {
+    struct stat st {};
+    if (::lstat(p.c_str(), &st) != 0) {
+      if (hops == 0 || errno != ENOENT) return p.string();  // none yet: created (or the write says why)
+      if (error) *error = "cannot write " + path + ": a symbolic link to nothing (" + p.string() + ")";
+      return std::nullopt;
     }
-    target = resolved.string();
+    if (!S_ISLNK(st.st_mode)) return p.string();
+    if (!may_follow(p, st, path, error)) return std::nullopt;
+    std::error_code ec;
+    std::filesystem::path to = std::filesystem::read_symlink(p, ec);
+    if (ec) {
+      if (error) *error = "cannot write " + path + ": " + ec.message();
+      return std::nullopt;
+    }
+    p = to.is_absolute() ? to : (p.has_parent_path() ? p.parent_path() : std::filesystem::path(".")) / to;
   }
+  if (error) *error = "cannot write " + path + ": too many levels of symbolic links";
+  return std::nullopt;
+}
+
+}  // namespace
+
+bool write_file_atomic(const std::string& path, std::string_view data, std::string* error) {
+  const std::optional<std::string> resolved = output_target(path, error);
+  if (!resolved) return false;
+  const std::string& target = *resolved;
+  struct stat st {};
+  bool replacing = false;  // an existing regular file: its mode and owner carry over
   if (::stat(target.c_str(), &st) == 0) {
     if (S_ISDIR(st.st_mode)) {
       if (error) *error = "cannot write " + path + ": it is a directory";
       return false;
     }
     if (!S_ISREG(st.st_mode)) return write_in_place(target, data, error);
+    replacing = true;
   }
   // A regular file (or none yet) is replaced whole: a temporary file of this
   // process and call next to it, written, synced, then renamed over it, so a
@@ -185,7 +227,12 @@ bool write_file_atomic(const std::string& path, std::string_view data, std::stri
                     std::to_string(counter.fetch_add(1, std::memory_order_relaxed)) + ".tmp";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
   if (fd < 0) return fail(error, "cannot create", tmp);
-  bool ok = write_all(fd, data) && ::fsync(fd) == 0;
+  // Never widen a file's permissions: a replaced 0600 file stays 0600, and
+  // keeps its owner where this process may give it (root, or its own).
+  bool ok = !replacing ||
+            (::fchmod(fd, st.st_mode & 07777) == 0 &&
+             (st.st_uid == ::geteuid() || ::fchown(fd, st.st_uid, st.st_gid) == 0 || ::geteuid() != 0));
+  ok = ok && write_all(fd, data) && ::fsync(fd) == 0;
   int saved = errno;
   if (::close(fd) != 0 && ok) {
     saved = errno;

@@ -34,7 +34,10 @@ std::optional<std::int64_t> parse_seconds_us(std::string_view text);
 // writers do not clash and readers see the old or the new file. What is not a
 // regular file (/dev/null, /dev/full, a FIFO) is written in place, never
 // replaced; a symbolic link keeps pointing where it did and the file it points
-// to is what gets replaced; a directory is refused.
+// to is what gets replaced, except that another user's link in a sticky folder
+// everyone may write (/tmp) is never followed (the kernel's protected_symlinks
+// rule, whatever the sysctl says); a directory is refused. A replaced file
+// keeps its permissions (and its owner, where this process may give it).
 bool write_file_atomic(const std::string& path, std::string_view data, std::string* error);
 
 }  // namespace testbed

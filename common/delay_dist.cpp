@@ -206,14 +206,18 @@ std::int64_t draw_delay_us(const DelayDist& d, std::int64_t median_ms, std::uint
       break;
     }
     case DelayShape::pareto: {
-      // Inverse CDF: x = x_m * u^(-1/alpha), median x_m * 2^(1/alpha).
-      double xm = median / std::pow(2.0, 1 / d.alpha);
-      us = std::min(xm * std::pow(unit_draw(seed, key, 1), -1 / d.alpha), d.cap * median);
+      // Inverse CDF: x = x_m * u^(-1/alpha) with the median x_m * 2^(1/alpha),
+      // so x = median * (2u)^(-1/alpha). The factor alone is capped: with a
+      // tiny alpha it is 0 or infinite, never NaN, and min() makes it the cap
+      // (x_m itself would underflow to 0, and 0 * infinity is NaN).
+      us = median * std::min(std::pow(2 * unit_draw(seed, key, 1), -1 / d.alpha), d.cap);
       break;
     }
   }
   // Clamped before the conversion: a far tail (sigma 5) overflows an int64.
-  return std::llround(std::clamp(us, 0.0, static_cast<double>(max_us)));
+  // Every draw is finite and within [0, max_us] whatever the parameters.
+  if (!(us >= 0)) us = 0;  // NaN too: no draw may become INT64_MIN
+  return std::llround(std::min(us, static_cast<double>(std::max<std::int64_t>(max_us, 0))));
 }
 
 }  // namespace testbed

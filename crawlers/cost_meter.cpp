@@ -32,16 +32,19 @@ double cpu_seconds(const timeval& tv) { return static_cast<double>(tv.tv_sec) + 
 
 }  // namespace
 
-CostMeter::CostMeter(bool progress, const std::string& model, const RecordLog& log) {
+CostMeter::CostMeter(bool progress, const std::string& model, const RecordLog& log)
+    : progress_(progress), model_(model), log_(log) {
   cost_.rss_before_kib = proc_status("VmRSS:");
   connections_before_ = connections_opened();
   other_threads_ = proc_status("Threads:") - 1;
-  thread_ = std::thread([this, progress, model, &log] { sample(progress, model, log); });
 }
 
 CostMeter::~CostMeter() { stop_sampler(); }
 
-void CostMeter::sample(bool progress, std::string model, const RecordLog& log) {
+void CostMeter::sample() {
+  const bool progress = progress_;
+  const std::string& model = model_;
+  const RecordLog& log = log_;
   const std::size_t total = log.size();
   const bool tty = isatty(2);
   const char* lead = tty ? "\r" : "";
@@ -73,19 +76,29 @@ std::int64_t CostMeter::stop_sampler() {
   return peak_threads_;
 }
 
-void CostMeter::start() { getrusage(RUSAGE_SELF, &start_); }
+// The sampler lives inside the window [start, end] that it is subtracted
+// from: started after the first getrusage, ended before the second.
+void CostMeter::start() {
+  getrusage(RUSAGE_SELF, &start_);
+  thread_ = std::thread([this] { sample(); });
+}
 
 RunCost CostMeter::stop() {
+  cost_.peak_threads = stop_sampler();
   rusage end{};
   getrusage(RUSAGE_SELF, &end);
-  cost_.peak_threads = stop_sampler();
   const rusage& m = own_;  // the sampler's own share is not the model's
   const rusage& s = start_;
-  cost_.cpu_user_seconds = cpu_seconds(end.ru_utime) - cpu_seconds(s.ru_utime) - cpu_seconds(m.ru_utime);
-  cost_.cpu_system_seconds = cpu_seconds(end.ru_stime) - cpu_seconds(s.ru_stime) - cpu_seconds(m.ru_stime);
+  // The kernel splits a thread's and the process's time into user and system
+  // separately, from samples: the thread's split can exceed the process's
+  // share by a tick. No share of CPU is negative.
+  cost_.cpu_user_seconds =
+      std::max(0.0, cpu_seconds(end.ru_utime) - cpu_seconds(s.ru_utime) - cpu_seconds(m.ru_utime));
+  cost_.cpu_system_seconds =
+      std::max(0.0, cpu_seconds(end.ru_stime) - cpu_seconds(s.ru_stime) - cpu_seconds(m.ru_stime));
   cost_.peak_rss_kib = proc_status("VmHWM:");  // the kernel's high-water mark, as VmRSS before
-  cost_.voluntary_switches = end.ru_nvcsw - s.ru_nvcsw - m.ru_nvcsw;
-  cost_.involuntary_switches = end.ru_nivcsw - s.ru_nivcsw - m.ru_nivcsw;
+  cost_.voluntary_switches = std::max<std::int64_t>(0, end.ru_nvcsw - s.ru_nvcsw - m.ru_nvcsw);
+  cost_.involuntary_switches = std::max<std::int64_t>(0, end.ru_nivcsw - s.ru_nivcsw - m.ru_nivcsw);
   cost_.connections_opened = connections_opened() - connections_before_;
   return cost_;
 }

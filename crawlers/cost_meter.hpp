@@ -16,25 +16,28 @@ namespace testbed {
 
 class CostMeter {
  public:
-  // Notes the memory and connections before the run and starts one thread
-  // beside it: it samples the process's thread count every 5 ms (the kernel
-  // keeps no peak of it) and, with `progress`, prints "[model] done/total" on
-  // stderr each second on a terminal or every 5 s in a log.
+  // Notes the memory, threads and connections before the run.
   CostMeter(bool progress, const std::string& model, const RecordLog& log);
   ~CostMeter();
   CostMeter(const CostMeter&) = delete;
   CostMeter& operator=(const CostMeter&) = delete;
 
-  // The run starts now: CPU and switches count from here.
+  // The run starts now: CPU and switches count from here, and one thread
+  // starts beside the run: it samples the process's thread count every 5 ms
+  // (the kernel keeps no peak of it) and, with `progress`, prints
+  // "[model] done/total" on stderr each second on a terminal or every 5 s in a log.
   void start();
   // The run has ended: what it cost. The sampler's own share (its CPU and
   // switches) is left out, and so are threads the process had before.
   RunCost stop();
 
  private:
-  void sample(bool progress, std::string model, const RecordLog& log);
+  void sample();
   std::int64_t stop_sampler();
 
+  const bool progress_;
+  const std::string model_;
+  const RecordLog& log_;
   RunCost cost_;
   std::int64_t connections_before_ = 0;
   std::int64_t other_threads_ = 0;  // the process's threads but the calling one, before the run

@@ -28,6 +28,12 @@ namespace testbed {
 // Poisson process of that rate (exponential gaps, drawn from --seed).
 enum class Arrivals { constant, poisson };
 
+// The most requests one run holds: each takes about 160 bytes (its URL, its
+// record, its due time) before the first is sent.
+constexpr std::int64_t kMaxRequests = 20'000'000;
+// The lowest --rate taken (one request in 1000 s): anything lower is a typo.
+constexpr double kMinRate = 0.001;
+
 struct CrawlConfig {
   std::string model = "serial";
   std::string url = "http://127.0.0.1:8080";
@@ -166,13 +172,16 @@ struct CrawlSummary {
   CrawlRun run;
   int concurrency = 0;  // in effect: one a process for a model with one request in flight (serial)
   std::int64_t bytes = 0, failed = 0;
-  std::int64_t retries = 0;  // extra attempts made, over all requests
+  std::int64_t answered = 0;  // requests with a 200 answer
+  std::int64_t retries = 0;   // extra attempts made, over all requests
   std::int64_t timeout_ms = 0;
   // The ideal time (see ideal_seconds) of these requests' delays, from the
   // server's answers (X-Delay-Us) or, where a request has none, the median asked.
   double ideal_seconds = 0;
   const char* ideal_from = "server";
-  double efficiency = 0;  // ideal / seconds
+  // ideal / seconds; none when no request was answered (failures that end at
+  // once would make a run of refusals look faster than ideal).
+  std::optional<double> efficiency;
   std::optional<double> batched_ideal_seconds;
   Percentiles delay_given_ms, latency_ms;
   Percentiles overhead_us;  // latency less the delay the server gave: what the model added

@@ -35,6 +35,7 @@
 #include <cstring>
 #include <iostream>
 #include <random>
+#include <sstream>
 #include <thread>
 #include <type_traits>
 
@@ -54,9 +55,8 @@ struct MpiOptions {
   std::int64_t die_ms = 0;
 };
 
-// Step 1, on every rank (only rank 0 speaks): the command line and what only
-// crawl-mpi refuses. An exit code when the run stops here; every rank read
-// the same line, so every rank leaves the same way.
+// Step 1, on every rank: the command line and what only crawl-mpi refuses.
+// An exit code when this rank would stop here (step 3 makes every rank agree).
 std::optional<int> read_command_line(int argc, char** argv, int rank, int size, MpiOptions& o) {
   CrawlConfig& cfg = o.cfg;
   std::string skew_spec, die_spec;
@@ -71,7 +71,6 @@ std::optional<int> read_command_line(int argc, char** argv, int rank, int size, 
     ("test-skew", po::value(&skew_spec), "tests only, RANK:MS: that rank's clock runs MS ms off")
     ("test-die", po::value(&die_spec), "tests only, RANK:MS: that rank kills itself MS ms into the crawl");
   // clang-format on
-  Quiet quiet(rank != 0);
   po::variables_map vm;
   auto early =
       parse_cli(argc, argv, desc, vm, "--model MODEL [options]   (under mpirun)",
@@ -127,12 +126,81 @@ CrawlConfig rank_share(MpiOptions& o, int rank, int size) {
   return cfg;
 }
 
-// Step 3: one URL list everywhere (rank 0's seed), every clock measured
+// The crawl this rank was asked for, whole (before its share is cut), and the
+// build: the ranks must agree on every line of it.
+std::string crawl_identity(const MpiOptions& o) {
+  const CrawlConfig& c = o.cfg;
+  std::ostringstream out;
+  out << "model=" << c.model << "\nname=" << c.name << "\nurl=" << c.url << "\nnum=" << c.num
+      << "\ndelay=" << c.delay_ms << "\ndelay-dist=" << delay_spec(c.delay_dist)
+      << "\nconcurrency=" << c.concurrency << "\nbatched=" << c.batched << "\nseed=" << c.seed
+      << "\nloops=" << c.loops << "\nretries=" << c.retries << "\ntimeout-ms=" << c.timeout_ms
+      << "\ndeadline=" << o.deadline_s << "\ntest-die=" << o.die_rank << ':' << o.die_ms
+      << "\nbuild=" << version_line("crawl-mpi");
+  return out.str();
+}
+
+// The first line where two identities differ, as "A against B".
+std::string first_difference(const std::string& a, const std::string& b) {
+  std::istringstream x(a), y(b);
+  for (std::string p, q; std::getline(x, p) && std::getline(y, q);)
+    if (p != q) return q + " against rank 0's " + p;
+  return "a different crawl";
+}
+
+// Step 3, on every rank: the ranks agree on the crawl or all of them leave,
+// with one message, from rank 0. Every rank takes part, one that refused its
+// command line too (with what it would have said, `said`), so no rank ever
+// waits for one that has gone: differing --num values would have had rank 0
+// copy another rank's records past its arrays, and a rank that left early
+// would have had the others wait for it. Returns the exit code to leave with.
+std::optional<int> agree(int rank, int size, std::optional<int> early, const std::string& said,
+                         const std::string& identity) {
+  constexpr double kAgreeSeconds = 60;  // every rank is past its command line within this
+  const std::string mine = std::to_string(early ? *early : -1) + "\n" + (early ? said : identity);
+  std::vector<int> sizes;
+  std::vector<char> all =
+      gather_bytes(mine, rank, size, mono_seconds() + kAgreeSeconds, "agreeing on the crawl", sizes);
+  int verdict = -1;  // -1: run; else the exit code of every rank
+  std::string why;
+  if (rank == 0) {
+    verdict = early ? *early : -1;
+    std::size_t at = static_cast<std::size_t>(sizes[0]);
+    for (int r = 1; r < size && why.empty(); ++r) {
+      const std::string theirs(all.data() + at, static_cast<std::size_t>(sizes[r]));
+      at += static_cast<std::size_t>(sizes[r]);
+      if (theirs == mine) continue;
+      verdict = 2;
+      const int rc = std::stoi(theirs.substr(0, theirs.find('\n')));
+      std::string text = theirs.substr(theirs.find('\n') + 1);
+      if (early && *early == 2) break;  // rank 0 has said what is wrong with its own line
+      if (rc >= 0) {
+        if (text.rfind("crawl-mpi: ", 0) == 0) text = text.substr(11);
+        while (!text.empty() && text.back() == '\n') text.pop_back();
+        why = "rank " + std::to_string(r) + " refused its command line: " + text.substr(0, text.find('\n'));
+      } else {
+        why = "rank " + std::to_string(r) + " was given another crawl than rank 0 (" +
+              first_difference(mine.substr(mine.find('\n') + 1), text) + ")";
+      }
+      why += "; every rank must run the same command line and build";
+    }
+  }
+  MPI_Request req;
+  MPI_Ibcast(&verdict, 1, MPI_INT, 0, MPI_COMM_WORLD, &req);
+  wait_request(req, mono_seconds() + kAgreeSeconds, "waiting for the ranks to agree", rank);
+  if (!why.empty()) std::cerr << "crawl-mpi: " << why << std::endl;
+  if (verdict == -1) return std::nullopt;
+  return verdict;
+}
+
+// Step 4: one URL list everywhere (rank 0's seed), every clock measured
 // against rank 0's, and one start instant of rank 0's clock, which each rank
 // turns into its own (cfg.start_at_us). Returns that instant in rank 0's clock.
 std::int64_t start_together(CrawlConfig& cfg, int rank, int size, double deadline_s, ClockSample& before) {
   if (rank == 0 && cfg.seed == 0) cfg.seed = std::random_device{}() | 1;
-  MPI_Bcast(&cfg.seed, 1, MPI_UINT64_T, 0, MPI_COMM_WORLD);
+  MPI_Request seed;
+  MPI_Ibcast(&cfg.seed, 1, MPI_UINT64_T, 0, MPI_COMM_WORLD, &seed);
+  wait_request(seed, mono_seconds() + deadline_s, "waiting for the seed", rank);
   before = measure_clock(rank, size, mono_seconds() + deadline_s);
   std::int64_t start_at = rank == 0 ? now_us() + 500'000 + cfg.num / 10 : 0;  // time to build n URLs
   MPI_Request bcast;  // asleep while rank 0 measures the others' clocks
@@ -153,7 +221,7 @@ double cpu_of(const rusage& r) {
          static_cast<double>(r.ru_utime.tv_usec + r.ru_stime.tv_usec) / 1e6;
 }
 
-// Step 5: every rank has crawled (a barrier, polled: the slowest rank may
+// Step 6: every rank has crawled (a barrier, polled: the slowest rank may
 // still be crawling); then the clocks again, for how far each drifted.
 Wait finish_together(int rank, int size, double deadline) {
   Wait w;
@@ -225,7 +293,7 @@ struct Gathered {
   std::vector<int> record_bytes;  // each rank's
 };
 
-// Step 6: each rank's section and records (moved into rank 0's clock) to rank 0.
+// Step 7: each rank's section and records (moved into rank 0's clock) to rank 0.
 Gathered gather_on_rank0(const nlohmann::json& section, std::vector<RequestRecord> records,
                          std::int64_t offset_us, int rank, int size, double deadline) {
   for (RequestRecord& r : records) {
@@ -249,7 +317,7 @@ Gathered gather_on_rank0(const nlohmann::json& section, std::vector<RequestRecor
   return g;
 }
 
-// Step 7, rank 0: one run of all the ranks' records, each in its URL's place
+// Step 8, rank 0: one run of all the ranks' records, each in its URL's place
 // (a rank that failed leaves its share's places empty: never sent, failed
 // with the reason), errors and cost added up, seconds from the first rank's
 // start to the last rank's end. `ranks` gets each record's rank.
@@ -267,6 +335,12 @@ CrawlRun merge_ranks(const Gathered& g, const CrawlConfig& whole, std::vector<in
   for (std::size_t r = 0; r < g.sections.size(); ++r) {
     const nlohmann::json& j = g.sections[r];
     const auto first = j["first_index"].get<std::size_t>(), share = j["num"].get<std::size_t>();
+    if (first > n || share > n - first) {  // the ranks agreed on N (step 3): never, but never past the arrays
+      failures.push_back("rank " + std::to_string(r) + ": its share lies outside the crawl's " +
+                         std::to_string(n));
+      rec_at += static_cast<std::size_t>(g.record_bytes[r]);
+      continue;
+    }
     const std::size_t got =
         std::min(share, static_cast<std::size_t>(g.record_bytes[r]) / sizeof(RequestRecord));
     if (got > 0) std::memcpy(&m.records[first], g.records.data() + rec_at, got * sizeof(RequestRecord));
@@ -300,7 +374,7 @@ CrawlRun merge_ranks(const Gathered& g, const CrawlConfig& whole, std::vector<in
   return m;
 }
 
-// Step 8, rank 0: the merged timeline and summary, written and printed.
+// Step 9, rank 0: the merged timeline and summary, written and printed.
 int report_merged(const MpiOptions& o, CrawlRun merged, const std::vector<int>& ranks,
                   const std::vector<std::string>& failures, const Gathered& g, std::int64_t start_at) {
   int rc = 0;
@@ -343,20 +417,31 @@ void die_at(std::int64_t at_us) {
 
 int run(int argc, char** argv, int rank, int size) {
   MpiOptions o;
-  if (auto rc = read_command_line(argc, argv, rank, size, o)) return *rc;
-  CrawlConfig cfg = rank_share(o, rank, size);
-  raise_open_files_limit();
-  try {  // as crawl would, before any rank waits for another
-    check_crawl_config(cfg);
-  } catch (const std::invalid_argument& e) {
+  CrawlConfig cfg;
+  std::optional<int> early;
+  std::string said;  // what this rank would have said (only rank 0 speaks)
+  std::string identity;
+  {
     Quiet quiet(rank != 0);
-    return usage_error("crawl-mpi", e.what());
+    early = read_command_line(argc, argv, rank, size, o);
+    if (!early) {
+      identity = crawl_identity(o);  // as given, before this rank's share is cut
+      cfg = rank_share(o, rank, size);
+      raise_open_files_limit();
+      try {  // as crawl would
+        check_crawl_config(cfg);
+      } catch (const std::invalid_argument& e) {
+        early = usage_error("crawl-mpi", e.what());
+      }
+    }
+    said = quiet.captured();
   }
+  if (auto rc = agree(rank, size, early, said, identity)) return *rc;
   ClockSample before;
   const std::int64_t start_at = start_together(cfg, rank, size, o.deadline_s, before);
   if (o.die_rank == rank) die_at(cfg.start_at_us + o.die_ms * 1000);
 
-  // Step 4: this rank's crawl. A failure is told to rank 0 through the
+  // Step 5: this rank's crawl. A failure is told to rank 0 through the
   // gather, so that no rank waits for it in vain.
   CrawlSummary mine;
   std::string failure;

@@ -6,6 +6,7 @@
 #include "crawlers/crawl.hpp"
 
 #include "client/http_client.hpp"
+#include "common/cli.hpp"
 #include "common/clock.hpp"
 #include "crawlers/cost_meter.hpp"
 
@@ -49,7 +50,8 @@ std::int64_t effective_timeout_ms(const CrawlConfig& c) {
   if (d.shape == DelayShape::lognormal) longest *= std::exp(4.5 * d.sigma);
   if (d.shape == DelayShape::pareto) longest *= d.cap;
   if (d.knee > 0) longest *= 1 + c.concurrency / d.knee;
-  return static_cast<std::int64_t>(std::ceil(longest)) + 10'000;
+  // A far tail of a long median could pass what a clock can hold: no further.
+  return static_cast<std::int64_t>(std::min(std::ceil(longest) + 10'000, static_cast<double>(kMaxSettingMs)));
 }
 
 namespace {
@@ -78,20 +80,43 @@ std::vector<std::string> make_targets(const CrawlConfig& cfg, const BaseUrl& bas
   return targets;
 }
 
-// Every model holds one socket per request in flight: a concurrency the
-// open-files limit cannot hold is refused before anything starts, rather than
-// failing halfway. (crawl raises the soft limit to the hard one first.)
-void check_open_files(std::int64_t in_flight) {
-  constexpr std::int64_t kReserved = 16;  // standard streams, event loops, the timeline
-  rlimit rl{};
-  if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return;
-  auto limit = static_cast<std::int64_t>(rl.rlim_cur);
-  if (in_flight + kReserved <= limit) return;
-  throw std::invalid_argument("--concurrency " + std::to_string(in_flight) + " needs about " +
-                              std::to_string(in_flight + kReserved) +
-                              " open files (a socket per request in flight); the open-files limit is " +
-                              std::to_string(limit) + " (ulimit -n): at most --concurrency " +
-                              std::to_string(std::max<std::int64_t>(1, limit - kReserved)) + " here");
+}  // namespace
+
+namespace {
+
+// "--FLAG must be ..." unless `v` is a time the clocks can hold (see kMaxSettingMs).
+void check_ms(const char* flag, std::int64_t v) {
+  if (v < 0) throw std::invalid_argument(std::string("--") + flag + " cannot be negative");
+  if (v > kMaxSettingMs)
+    throw std::invalid_argument(std::string("--") + flag + " " + std::to_string(v) +
+                                " is over the longest time " + "a setting may name, " +
+                                std::to_string(kMaxSettingMs) + " ms (about 31 years)");
+}
+
+// --rate, --arrivals, --duration: an open loop that can be scheduled and held.
+void check_open_loop(const CrawlConfig& config) {
+  if (!(config.rate == 0 || (config.rate >= kMinRate && config.rate <= 1e6)))
+    throw std::invalid_argument("--rate must be 0 (a closed loop) or within 0.001..1000000 per second");
+  if (!std::isfinite(config.duration_s) || config.duration_s < 0)
+    throw std::invalid_argument("--duration must be a finite number of seconds, not negative");
+  if (config.duration_s > 0 && config.rate == 0) throw std::invalid_argument("--duration needs --rate");
+  if (config.duration_s > 0 && config.rate * config.duration_s > static_cast<double>(kMaxRequests))
+    throw std::invalid_argument("--rate " + std::to_string(config.rate) + " for --duration " +
+                                std::to_string(config.duration_s) + " s is more requests than a run holds (" +
+                                std::to_string(kMaxRequests) +
+                                ": each takes memory before the first is sent)");
+  if (config.rate > 0 && config.loops > 1)
+    throw std::invalid_argument("--rate runs one event loop (--loops 1): the schedule is one sequence");
+  if (config.rate > 0 && config.batched)
+    throw std::invalid_argument(
+        "--rate and --batched do not go together: batches wait for answers, an open loop does not");
+}
+
+std::string event_loop_models() {
+  std::string names;
+  for (const auto& m : models())
+    if (m.event_loops) names += (names.empty() ? "" : ", ") + std::string(m.name);
+  return names;
 }
 
 }  // namespace
@@ -100,38 +125,30 @@ void check_crawl_config(const CrawlConfig& config) {
   const ModelEntry* model = find_model(config.model);
   if (!model) throw std::invalid_argument("unknown model '" + config.model + "'");
   if (config.num < 0) throw std::invalid_argument("--num cannot be negative");
-  if (config.delay_ms < 0) throw std::invalid_argument("--delay cannot be negative");
+  if (config.num > kMaxRequests)
+    throw std::invalid_argument("--num " + std::to_string(config.num) +
+                                " is more requests than a run holds (" + std::to_string(kMaxRequests) +
+                                ": each takes memory before the first is sent)");
+  check_ms("delay", config.delay_ms);
+  check_ms("timeout-ms", config.timeout_ms);
   if (config.concurrency < 1) throw std::invalid_argument("--concurrency must be at least 1");
   if (config.retries < 0) throw std::invalid_argument("--retries cannot be negative");
   if (config.loops < 1) throw std::invalid_argument("--loops must be at least 1");
-  if (config.loops > 1 && !model->event_loops) {
-    std::string names;
-    for (const auto& m : models())
-      if (m.event_loops) names += (names.empty() ? "" : ", ") + std::string(m.name);
-    throw std::invalid_argument("--loops applies to the event-loop models only (" + names + ")");
-  }
-  if (config.timeout_ms < 0) throw std::invalid_argument("--timeout-ms cannot be negative");
-  if (!(config.rate >= 0 && config.rate <= 1e6))
-    throw std::invalid_argument("--rate must be within 0..1000000 per second");
-  if (config.duration_s < 0) throw std::invalid_argument("--duration cannot be negative");
-  if (config.duration_s > 0 && config.rate == 0) throw std::invalid_argument("--duration needs --rate");
-  if (config.rate > 0 && config.loops > 1)
-    throw std::invalid_argument("--rate runs one event loop (--loops 1): the schedule is one sequence");
-  if (config.rate > 0 && config.batched)
-    throw std::invalid_argument(
-        "--rate and --batched do not go together: batches wait for answers, an open loop does not");
+  if (config.loops > 1 && !model->event_loops)
+    throw std::invalid_argument("--loops applies to the event-loop models only (" + event_loop_models() +
+                                ")");
+  if (config.batched && !model->event_loops)
+    throw std::invalid_argument("--batched applies to the event-loop models only (" + event_loop_models() +
+                                ")");
+  check_open_loop(config);
   if (config.shard_begin < 0 || (config.shard_end >= 0 && config.shard_end < config.shard_begin))
     throw std::invalid_argument("a shard is a range of URLs: begin " + std::to_string(config.shard_begin) +
                                 ", end " + std::to_string(config.shard_end));
-  if (config.batched && !model->event_loops) {
-    std::string names;
-    for (const auto& m : models())
-      if (m.event_loops) names += (names.empty() ? "" : ", ") + std::string(m.name);
-    throw std::invalid_argument("--batched applies to the event-loop models only (" + names + ")");
-  }
-  check_open_files(model->one_in_flight ? 1
-                   : config.rate > 0    ? config.concurrency
-                                        : std::min<std::int64_t>(config.concurrency, config.num));
+  // Every model holds one socket per request in flight.
+  require_open_files(model->one_in_flight ? 1
+                     : config.rate > 0    ? config.concurrency
+                                          : std::min<std::int64_t>(config.concurrency, config.num),
+                     "--concurrency", "a socket per request in flight");
   std::string error;
   if (!parse_base_url(config.url, &error)) throw std::invalid_argument(error);
 }

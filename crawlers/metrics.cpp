@@ -130,10 +130,12 @@ CrawlSummary summarize(CrawlRun run) {
   s.timeout_ms = effective_timeout_ms(c);
   for (const RequestRecord& r : run.records) {
     s.retries += std::max(0, r.attempts - 1);
-    if (r.status == 200)
+    if (r.status == 200) {
       s.bytes += r.bytes;
-    else
+      ++s.answered;
+    } else {
       ++s.failed;
+    }
   }
   std::size_t said = 0;
   const std::vector<std::int64_t> delays_us = given_delays(run, said);
@@ -144,7 +146,7 @@ CrawlSummary summarize(CrawlRun run) {
   if (c.rate > 0)
     for (const RequestRecord& r : run.records) due_us.push_back(r.intended_us);
   s.ideal_seconds = ideal_seconds(delays_us, s.concurrency, due_us);
-  s.efficiency = run.seconds > 0 ? s.ideal_seconds / run.seconds : 0.0;
+  if (s.answered > 0) s.efficiency = run.seconds > 0 ? s.ideal_seconds / run.seconds : 0.0;
   if (c.batched) s.batched_ideal_seconds = batched_ideal_seconds(delays_us, s.concurrency);
   // Every answered request: its latency, and what the model added to the
   // delay the server gave it (its overhead).

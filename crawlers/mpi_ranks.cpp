@@ -41,6 +41,22 @@ void wait_request(MPI_Request& req, double deadline, const std::string& what, in
   }
 }
 
+namespace {
+
+// A ping-pong's wait: the peer is answering at once, so a sleep between tests
+// would be the round trip measured; test without one, up to the deadline.
+void wait_active(MPI_Request& req, double deadline, int rank) {
+  for (unsigned k = 0;; ++k) {
+    int done = 0;
+    MPI_Test(&req, &done, MPI_STATUS_IGNORE);
+    if (done) return;
+    if (k % 1024 == 1023 && mono_seconds() > deadline)
+      wait_request(req, deadline, "measuring its clock", rank);
+  }
+}
+
+}  // namespace
+
 // Collective: rank 0 answers each other rank in turn, kClockRounds times. A
 // rank waits for its turn asleep (a "go" from rank 0), so that only the two
 // ranks measuring run: on a shared core a spinning third would stretch the
@@ -54,7 +70,13 @@ ClockSample measure_clock(int rank, int size, double deadline) {
       MPI_Send(&go, 1, MPI_INT, r, kTagGo, MPI_COMM_WORLD);
       for (int k = 0; k < kClockRounds; ++k) {
         std::int64_t ping = 0;
-        MPI_Recv(&ping, 1, MPI_INT64_T, r, kTagPing, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+        MPI_Request req;
+        MPI_Irecv(&ping, 1, MPI_INT64_T, r, kTagPing, MPI_COMM_WORLD, &req);
+        if (k == 0)  // rank r may still be waking up to its "go"
+          wait_request(req, deadline, "waiting for rank " + std::to_string(r) + " to measure its clock",
+                       rank);
+        else
+          wait_active(req, deadline, rank);
         std::int64_t t = now_us();
         MPI_Send(&t, 1, MPI_INT64_T, r, kTagPong, MPI_COMM_WORLD);
       }
@@ -69,7 +91,9 @@ ClockSample measure_clock(int rank, int size, double deadline) {
   for (int k = 0; k < kClockRounds; ++k) {
     std::int64_t t1 = now_us(), t0 = 0;
     MPI_Send(&t1, 1, MPI_INT64_T, 0, kTagPing, MPI_COMM_WORLD);
-    MPI_Recv(&t0, 1, MPI_INT64_T, 0, kTagPong, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+    MPI_Request pong;
+    MPI_Irecv(&t0, 1, MPI_INT64_T, 0, kTagPong, MPI_COMM_WORLD, &pong);
+    wait_active(pong, deadline, rank);
     std::int64_t t2 = now_us();
     if (t2 - t1 < best.round_trip_us) {
       best.round_trip_us = t2 - t1;
@@ -161,16 +185,18 @@ Quiet::Quiet(bool on) {
   std::fflush(stdout);
   std::fflush(stderr);
   std::cout.flush();
-  null_ = open("/dev/null", O_WRONLY | O_CLOEXEC);
-  if (null_ < 0) return;  // no /dev/null: say it on every rank, then
+  std::FILE* f = std::tmpfile();  // unlinked already: gone with the process
+  sink_ = f ? dup(fileno(f)) : -1;
+  if (f) std::fclose(f);
+  if (sink_ < 0) return;  // no temporary file: say it on every rank, then
   out_ = dup(1);
   err_ = dup(2);
-  dup2(null_, 1);
-  dup2(null_, 2);
+  dup2(sink_, 1);
+  dup2(sink_, 2);
 }
 
-Quiet::~Quiet() {
-  if (null_ < 0) return;
+void Quiet::restore() {
+  if (out_ < 0) return;
   std::fflush(stdout);
   std::fflush(stderr);
   std::cout.flush();
@@ -179,7 +205,26 @@ Quiet::~Quiet() {
   dup2(err_, 2);
   close(out_);
   close(err_);
-  close(null_);
+  out_ = err_ = -1;
+}
+
+std::string Quiet::captured() {
+  if (sink_ < 0) return "";
+  restore();
+  std::string text;
+  char buf[4096];
+  for (off_t at = 0;;) {
+    ssize_t n = pread(sink_, buf, sizeof buf, at);
+    if (n <= 0) break;
+    text.append(buf, static_cast<std::size_t>(n));
+    at += n;
+  }
+  return text;
+}
+
+Quiet::~Quiet() {
+  restore();
+  if (sink_ >= 0) close(sink_);
 }
 
 }  // namespace testbed

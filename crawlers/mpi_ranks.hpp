@@ -47,16 +47,20 @@ bool rank_value(const std::string& text, int& rank, std::int64_t& value);
 std::vector<std::string> split_urls(const std::string& list);
 
 // Silences this rank's stdout and stderr while it lives (ranks other than 0
-// while the command line is read: one message, not one per rank).
+// while the command line is read: one message, not one per rank), keeping
+// what was written to stderr for captured().
 class Quiet {
  public:
   explicit Quiet(bool on);
   ~Quiet();
   Quiet(const Quiet&) = delete;
   Quiet& operator=(const Quiet&) = delete;
+  // What was written to stderr so far while silenced ("" when not silenced).
+  std::string captured();
 
  private:
-  int null_ = -1, out_ = -1, err_ = -1;
+  void restore();
+  int sink_ = -1, out_ = -1, err_ = -1;
 };
 
 }  // namespace testbed

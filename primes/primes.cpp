@@ -3,6 +3,7 @@
 #include "primes/primes.hpp"
 
 #include "client/sync_client.hpp"
+#include "common/cli.hpp"
 #include "common/clock.hpp"
 #include "common/csv.hpp"
 
@@ -350,6 +351,17 @@ void check_primes_config(const PrimesConfig& config) {
   if (config.concurrency < 1) throw std::invalid_argument("--concurrency must be at least 1");
   if (config.retries < 0) throw std::invalid_argument("--retries cannot be negative");
   if (config.timeout_ms < 0) throw std::invalid_argument("--timeout-ms cannot be negative");
+  if (config.timeout_ms > kMaxSettingMs)
+    throw std::invalid_argument("--timeout-ms is over the longest time a setting may name, " +
+                                std::to_string(kMaxSettingMs) + " ms (about 31 years)");
+  // A socket per save in flight: at most --batch (batched) or --concurrency (async).
+  const std::string flag = config.mode == "batched" ? "--batch" : "--concurrency";
+  const PrimeMode& mode = *find_prime_mode(config.mode);
+  if (mode.saves)
+    require_open_files(mode.one_at_a_time         ? 1
+                       : config.mode == "batched" ? config.batch
+                                                  : config.concurrency,
+                       mode.one_at_a_time ? "--concurrency" : flag, "a socket per save in flight");
 }
 
 // The best `mode` could do with the compute it needed and the latency the

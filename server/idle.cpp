@@ -1,6 +1,7 @@
 #include "server/idle.hpp"
 
 #include <algorithm>
+#include <limits>
 
 namespace testbed {
 
@@ -23,7 +24,9 @@ void Registry::remove(SessionBase* s) {
 IdleClock::IdleClock(std::int64_t read_timeout_ms) {
   if (read_timeout_ms <= 0) return;
   period_ = std::chrono::milliseconds(std::clamp<std::int64_t>(read_timeout_ms / 4, 5, 1000));
-  timeout_ticks_ = static_cast<std::uint32_t>((read_timeout_ms + period_.count() - 1) / period_.count());
+  // At most 2^32 - 1 ticks: past that (136 years) the timeout would wrap.
+  timeout_ticks_ = static_cast<std::uint32_t>(std::min<std::int64_t>(
+      (read_timeout_ms + period_.count() - 1) / period_.count(), std::numeric_limits<std::uint32_t>::max()));
 }
 
 }  // namespace testbed

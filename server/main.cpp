@@ -64,13 +64,22 @@ std::optional<int> finish_server_options(const po::variables_map& vm, testbed::S
   if (port < 0 || port > 65535) return testbed::usage_error("delayserver", "--port must be 0..65535");
   if (cfg.threads < 1 || cfg.threads > 256)
     return testbed::usage_error("delayserver", "--threads must be 1..256");
-  if (cfg.db_latency_ms < 0 || cfg.max_delay_ms < 0 || cfg.db_lock_wait_ms < 0)
-    return testbed::usage_error("delayserver", "latencies and delays cannot be negative");
+  // Every millisecond setting within what the clocks hold (a delay near
+  // INT64_MAX would turn negative in microseconds).
+  for (auto [flag, ms] : {std::pair{"db-latency-ms", cfg.db_latency_ms},
+                          {"max-delay-ms", cfg.max_delay_ms},
+                          {"db-lock-wait-ms", cfg.db_lock_wait_ms},
+                          {"read-timeout-ms", cfg.read_timeout_ms}}) {
+    if (ms < 0) return testbed::usage_error("delayserver", "--" + std::string(flag) + " cannot be negative");
+    if (ms > testbed::kMaxSettingMs)
+      return testbed::usage_error("delayserver", "--" + std::string(flag) + " " + std::to_string(ms) +
+                                                     " is over the longest time a setting may name, " +
+                                                     std::to_string(testbed::kMaxSettingMs) +
+                                                     " ms (about 31 years)");
+  }
   if (!(cfg.error_rate >= 0 && cfg.drop_rate >= 0 && cfg.error_rate + cfg.drop_rate <= 1))
     return testbed::usage_error("delayserver",
                                 "--error-rate and --drop-rate must be >= 0 and add up to at most 1");
-  if (cfg.read_timeout_ms < 0)
-    return testbed::usage_error("delayserver", "--read-timeout-ms cannot be negative");
   for (auto [flag, dist] :
        {std::pair{"delay-dist", &cfg.delay_dist}, {"db-latency-dist", &cfg.db_latency_dist}}) {
     std::string err;

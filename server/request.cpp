@@ -4,6 +4,7 @@
 
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/error.hpp>
+#include <boost/beast/http/rfc7230.hpp>
 #include <boost/url/parse.hpp>
 
 #include <algorithm>
@@ -31,6 +32,9 @@ void RequestHead::on_request_impl(http::verb method, string_view, string_view ta
 void RequestHead::on_field_impl(http::field f, string_view name, string_view value, error_code& ec) {
   if (f == http::field::host) ++host_fields_;
   if (f == http::field::transfer_encoding) transfer_encoding_ = true;
+  if (f == http::field::connection)
+    for (auto token : http::token_list(value))
+      if (boost::beast::iequals(token, "close")) close_ = true;
   if (f == http::field::unknown && boost::beast::iequals(name, "X-Attempt")) {
     std::int64_t n = 0;
     if (parse_nonneg_int({value.data(), value.size()}, n) != IntError::ok || n < 1 || n > 1'000'000) {

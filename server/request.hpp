@@ -34,6 +34,11 @@ class RequestHead : public boost::beast::http::basic_parser<true> {
   boost::beast::http::verb method() const { return method_; }
   const std::string& target() const { return target_; }
   unsigned version() const { return version_; }
+  // Whether the connection stays open after this request. Never with a
+  // close option (RFC 9112 9.6: a server that receives one closes, whatever
+  // else the field says; Beast alone keeps an HTTP/1.0 connection whose
+  // field says "keep-alive, close").
+  bool keep_alive() const { return !close_ && basic_parser::keep_alive(); }
   // A status this parser chose itself (400, 413, 414); 0 if none.
   int reject_status() const { return reject_status_; }
   // Why, for the statuses that need a word more than the status (or null).
@@ -65,6 +70,7 @@ class RequestHead : public boost::beast::http::basic_parser<true> {
   const char* reject_reason_ = nullptr;
   int host_fields_ = 0;
   bool transfer_encoding_ = false;
+  bool close_ = false;  // a close option in a Connection field
   bool has_request_line_ = false;
   int attempt_ = 1;
 };

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # crawl-mpi for real: mpirun ranks against real delay servers, on loopback or
 # on network namespaces (hosts with their own addresses). CTest runs each case:
-#   tests/mpi_test.sh BUILD_DIR local|shards|skew|idle|die|rankfail|badflag|hosts
+#   tests/mpi_test.sh BUILD_DIR local|shards|skew|idle|die|rankfail|disagree|badflag|hosts
 # Exit 77 (CTest: skipped) only when network namespaces cannot be created,
 # with the reason printed.
 set -euo pipefail
@@ -140,6 +140,40 @@ for r in rows:
 print("ok: ranks 0 and 2 saved, rank 1's 100 failed with its reason")
 PY
     ;;
+  disagree)
+    # Ranks given different crawls (a typo on one host, an MPMD ':' line) or
+    # a bad flag on one rank only: every rank refuses, exit 2, one message,
+    # at once (no rank copies another's records past its arrays, none waits
+    # for a rank that has gone).
+    server S
+    u="http://127.0.0.1:$S_PORT"
+    ok=(--model callback --url "$u" --num 10 --concurrency 4 --delay 5)
+    more=(--model callback --url "$u" --num 20 --concurrency 4 --delay 5)
+    other=(--model coroutine --url "$u" --num 10 --concurrency 4 --delay 5)
+    bad=(--model callback --url "$u" --num 10 --concurrency 0 --delay 5)
+    expect() {  # expect 'WHAT THE MESSAGE SAYS' RANK0-ARGS -- RANK1-ARGS
+      local want=$1; shift
+      local a=() b=()
+      while [ "$1" != -- ]; do a+=("$1"); shift; done; shift
+      b=("$@")
+      local rc=0 start=$SECONDS
+      timeout 60 "${MPI[@]}" -np 1 "${CRAWL[@]}" "${a[@]}" : -np 1 "${CRAWL[@]}" "${b[@]}" \
+        >"$WORK/out" 2>"$WORK/err" || rc=$?
+      local took=$((SECONDS - start)) n
+      n=$(grep -c '^crawl-mpi:' "$WORK/err" || true)
+      if [ "$rc" != 2 ] || [ "$n" != 1 ] || ! grep -q -- "$want" "$WORK/err" || [ "$took" -gt 20 ] ||
+         grep -qi 'malloc\|corrupt\|signal' "$WORK/err"; then
+        cat "$WORK/err" >&2
+        echo "FAIL: ranks '${a[*]}' and '${b[*]}': exit $rc after $took s, $n messages (want exit 2, one message with '$want')" >&2
+        exit 1
+      fi
+      echo "ok: exit 2 after $took s: $(grep '^crawl-mpi:' "$WORK/err")"
+    }
+    expect "num=20 against rank 0's num=10" "${ok[@]}" -- "${more[@]}"
+    expect "model=coroutine against rank 0's model=callback" "${ok[@]}" -- "${other[@]}"
+    expect "rank 1 refused its command line: --concurrency must be at least 1" "${ok[@]}" -- "${bad[@]}"
+    expect "--concurrency must be at least 1" "${bad[@]}" -- "${ok[@]}"
+    ;;
   badflag)
     # A bad flag: exit 2, the message once (not once per rank).
     for args in "--model callback --concurrency 0" "--model callback --delay-dist bogus" \
@@ -196,7 +230,7 @@ print(f"ok: {n} at once from {', '.join(addrs)}: {s['seconds']:.3f} s against th
 PY
     ;;
   *)
-    echo "usage: tests/mpi_test.sh BUILD_DIR local|shards|skew|idle|die|rankfail|badflag|hosts" >&2
+    echo "usage: tests/mpi_test.sh BUILD_DIR local|shards|skew|idle|die|rankfail|disagree|badflag|hosts" >&2
     exit 2
     ;;
 esac
