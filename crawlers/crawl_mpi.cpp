@@ -27,7 +27,6 @@
 
 #include <curl/curl.h>
 #include <mpi.h>
-#include <sys/resource.h>
 
 #include <algorithm>
 #include <csignal>
@@ -140,59 +139,6 @@ std::string crawl_identity(const MpiOptions& o) {
   return out.str();
 }
 
-// The first line where two identities differ, as "A against B".
-std::string first_difference(const std::string& a, const std::string& b) {
-  std::istringstream x(a), y(b);
-  for (std::string p, q; std::getline(x, p) && std::getline(y, q);)
-    if (p != q) return q + " against rank 0's " + p;
-  return "a different crawl";
-}
-
-// Step 3, on every rank: the ranks agree on the crawl or all of them leave,
-// with one message, from rank 0. Every rank takes part, one that refused its
-// command line too (with what it would have said, `said`), so no rank ever
-// waits for one that has gone: differing --num values would have had rank 0
-// copy another rank's records past its arrays, and a rank that left early
-// would have had the others wait for it. Returns the exit code to leave with.
-std::optional<int> agree(int rank, int size, std::optional<int> early, const std::string& said,
-                         const std::string& identity) {
-  constexpr double kAgreeSeconds = 60;  // every rank is past its command line within this
-  const std::string mine = std::to_string(early ? *early : -1) + "\n" + (early ? said : identity);
-  std::vector<int> sizes;
-  std::vector<char> all =
-      gather_bytes(mine, rank, size, mono_seconds() + kAgreeSeconds, "agreeing on the crawl", sizes);
-  int verdict = -1;  // -1: run; else the exit code of every rank
-  std::string why;
-  if (rank == 0) {
-    verdict = early ? *early : -1;
-    std::size_t at = static_cast<std::size_t>(sizes[0]);
-    for (int r = 1; r < size && why.empty(); ++r) {
-      const std::string theirs(all.data() + at, static_cast<std::size_t>(sizes[r]));
-      at += static_cast<std::size_t>(sizes[r]);
-      if (theirs == mine) continue;
-      verdict = 2;
-      const int rc = std::stoi(theirs.substr(0, theirs.find('\n')));
-      std::string text = theirs.substr(theirs.find('\n') + 1);
-      if (early && *early == 2) break;  // rank 0 has said what is wrong with its own line
-      if (rc >= 0) {
-        if (text.rfind("crawl-mpi: ", 0) == 0) text = text.substr(11);
-        while (!text.empty() && text.back() == '\n') text.pop_back();
-        why = "rank " + std::to_string(r) + " refused its command line: " + text.substr(0, text.find('\n'));
-      } else {
-        why = "rank " + std::to_string(r) + " was given another crawl than rank 0 (" +
-              first_difference(mine.substr(mine.find('\n') + 1), text) + ")";
-      }
-      why += "; every rank must run the same command line and build";
-    }
-  }
-  MPI_Request req;
-  MPI_Ibcast(&verdict, 1, MPI_INT, 0, MPI_COMM_WORLD, &req);
-  wait_request(req, mono_seconds() + kAgreeSeconds, "waiting for the ranks to agree", rank);
-  if (!why.empty()) std::cerr << "crawl-mpi: " << why << std::endl;
-  if (verdict == -1) return std::nullopt;
-  return verdict;
-}
-
 // Step 4: one URL list everywhere (rank 0's seed), every clock measured
 // against rank 0's, and one start instant of rank 0's clock, which each rank
 // turns into its own (cfg.start_at_us). Returns that instant in rank 0's clock.
@@ -208,34 +154,6 @@ std::int64_t start_together(CrawlConfig& cfg, int rank, int size, double deadlin
   wait_request(bcast, mono_seconds() + deadline_s, "waiting for the start time", rank);
   cfg.start_at_us = start_at - before.offset_us;
   return start_at;
-}
-
-// What waiting for the others cost this rank: next to nothing, unless it spun.
-struct Wait {
-  double seconds = 0, cpu_seconds = 0;
-  ClockSample clock_after;
-};
-
-double cpu_of(const rusage& r) {
-  return static_cast<double>(r.ru_utime.tv_sec + r.ru_stime.tv_sec) +
-         static_cast<double>(r.ru_utime.tv_usec + r.ru_stime.tv_usec) / 1e6;
-}
-
-// Step 6: every rank has crawled (a barrier, polled: the slowest rank may
-// still be crawling); then the clocks again, for how far each drifted.
-Wait finish_together(int rank, int size, double deadline) {
-  Wait w;
-  rusage r0{}, r1{};
-  getrusage(RUSAGE_SELF, &r0);
-  const double t0 = mono_seconds();
-  MPI_Request bar;
-  MPI_Ibarrier(MPI_COMM_WORLD, &bar);
-  wait_request(bar, deadline, "waiting for every rank to finish its crawl", rank);
-  getrusage(RUSAGE_SELF, &r1);
-  w.seconds = mono_seconds() - t0;
-  w.cpu_seconds = cpu_of(r1) - cpu_of(r0);
-  w.clock_after = measure_clock(rank, size, deadline);
-  return w;
 }
 
 // This rank's section of the merged summary (mpi.per_rank): where it ran, its
@@ -436,6 +354,7 @@ int run(int argc, char** argv, int rank, int size) {
     }
     said = quiet.captured();
   }
+  // Step 3: the ranks agree on the crawl, or all leave (mpi_ranks.hpp).
   if (auto rc = agree(rank, size, early, said, identity)) return *rc;
   ClockSample before;
   const std::int64_t start_at = start_together(cfg, rank, size, o.deadline_s, before);
@@ -454,7 +373,7 @@ int run(int argc, char** argv, int rank, int size) {
     mine = summarize(std::move(none));
   }
   const double deadline = mono_seconds() + o.deadline_s;
-  const Wait wait = finish_together(rank, size, deadline);
+  const Wait wait = finish_together(rank, size, deadline);  // step 6
   const nlohmann::json section = rank_section(mine, failure, rank, before, wait, start_at);
   const Gathered g =
       gather_on_rank0(section, std::move(mine.run.records), before.offset_us, rank, size, deadline);

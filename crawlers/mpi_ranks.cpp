@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -14,6 +15,7 @@
 #include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <sstream>
 #include <thread>
 #include <type_traits>
 
@@ -225,6 +227,77 @@ std::string Quiet::captured() {
 Quiet::~Quiet() {
   restore();
   if (sink_ >= 0) close(sink_);
+}
+
+namespace {
+
+// The first line where two identities differ, as "A against B".
+std::string first_difference(const std::string& a, const std::string& b) {
+  std::istringstream x(a), y(b);
+  for (std::string p, q; std::getline(x, p) && std::getline(y, q);)
+    if (p != q) return q + " against rank 0's " + p;
+  return "a different crawl";
+}
+
+}  // namespace
+
+std::optional<int> agree(int rank, int size, std::optional<int> early, const std::string& said,
+                         const std::string& identity) {
+  constexpr double kAgreeSeconds = 60;  // every rank is past its command line within this
+  const std::string mine = std::to_string(early ? *early : -1) + "\n" + (early ? said : identity);
+  std::vector<int> sizes;
+  std::vector<char> all =
+      gather_bytes(mine, rank, size, mono_seconds() + kAgreeSeconds, "agreeing on the crawl", sizes);
+  int verdict = -1;  // -1: run; else the exit code of every rank
+  std::string why;
+  if (rank == 0) {
+    verdict = early ? *early : -1;
+    std::size_t at = static_cast<std::size_t>(sizes[0]);
+    for (int r = 1; r < size && why.empty(); ++r) {
+      const std::string theirs(all.data() + at, static_cast<std::size_t>(sizes[r]));
+      at += static_cast<std::size_t>(sizes[r]);
+      if (theirs == mine) continue;
+      verdict = 2;
+      const int rc = std::stoi(theirs.substr(0, theirs.find('\n')));
+      std::string text = theirs.substr(theirs.find('\n') + 1);
+      if (early && *early == 2) break;  // rank 0 has said what is wrong with its own line
+      if (rc >= 0) {
+        if (text.rfind("crawl-mpi: ", 0) == 0) text = text.substr(11);
+        while (!text.empty() && text.back() == '\n') text.pop_back();
+        why = "rank " + std::to_string(r) + " refused its command line: " + text.substr(0, text.find('\n'));
+      } else {
+        why = "rank " + std::to_string(r) + " was given another crawl than rank 0 (" +
+              first_difference(mine.substr(mine.find('\n') + 1), text) + ")";
+      }
+      why += "; every rank must run the same command line and build";
+    }
+  }
+  MPI_Request req;
+  MPI_Ibcast(&verdict, 1, MPI_INT, 0, MPI_COMM_WORLD, &req);
+  wait_request(req, mono_seconds() + kAgreeSeconds, "waiting for the ranks to agree", rank);
+  if (!why.empty()) std::cerr << "crawl-mpi: " << why << std::endl;
+  if (verdict == -1) return std::nullopt;
+  return verdict;
+}
+
+double cpu_of(const rusage& r) {
+  return static_cast<double>(r.ru_utime.tv_sec + r.ru_stime.tv_sec) +
+         static_cast<double>(r.ru_utime.tv_usec + r.ru_stime.tv_usec) / 1e6;
+}
+
+Wait finish_together(int rank, int size, double deadline) {
+  Wait w;
+  rusage r0{}, r1{};
+  getrusage(RUSAGE_SELF, &r0);
+  const double t0 = mono_seconds();
+  MPI_Request bar;
+  MPI_Ibarrier(MPI_COMM_WORLD, &bar);
+  wait_request(bar, deadline, "waiting for every rank to finish its crawl", rank);
+  getrusage(RUSAGE_SELF, &r1);
+  w.seconds = mono_seconds() - t0;
+  w.cpu_seconds = cpu_of(r1) - cpu_of(r0);
+  w.clock_after = measure_clock(rank, size, deadline);
+  return w;
 }
 
 }  // namespace testbed

@@ -7,6 +7,7 @@
 #include <mpi.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -39,6 +40,24 @@ std::vector<char> gather_bytes(const std::string& mine, int rank, int size, doub
 // The address this rank's connections to the server leave from (a UDP
 // socket connected to it says, sending nothing); empty if unknown.
 std::string source_address(const CrawlConfig& cfg);
+
+// Every rank, one that refused its command line too, agrees on the run or all
+// of them leave, with one message, from rank 0; a rank never waits for one
+// that has gone (or copies a record past its arrays for one given another N).
+// `early`: this rank's exit code if it would stop here (and `said`, what it
+// would have printed); else `identity`, the run it was given (key=value
+// lines). Returns the exit code every rank leaves with, or nothing: run.
+std::optional<int> agree(int rank, int size, std::optional<int> early, const std::string& said,
+                         const std::string& identity);
+
+// What waiting for the others cost this rank: next to nothing, unless it spun.
+struct Wait {
+  double seconds = 0, cpu_seconds = 0;
+  ClockSample clock_after;
+};
+// Every rank has crawled (a barrier, polled: the slowest rank may still be
+// crawling); then the clocks again, for how far each drifted.
+Wait finish_together(int rank, int size, double deadline);
 
 // "RANK:VALUE" for the test-only options.
 bool rank_value(const std::string& text, int& rank, std::int64_t& value);
