@@ -22,7 +22,7 @@ whole run in one page: open it in a browser) and prints the tables.
   --num N          URLs per model (default 500, as in the book)
   --delay MS       server delay per request (default 100)
   --concurrency C  requests in flight for the concurrent models (default 100)
-  --out DIR        output folder (default: results/<date-time>/)
+  --out DIR        output folder, new or empty (default: a new results/<date-time>/)
   --quick          small settings, the scale stage up to C=1,000: under two minutes
   --no-sweep       skip the concurrency sweep, the scale stage and the primes sweep
 USAGE
@@ -66,14 +66,42 @@ PY=$(scripts/find-python.sh)
 # shellcheck source=scripts/lib.sh
 . scripts/lib.sh
 
-out=${out:-results/$(date +%Y%m%d-%H%M%S)}
-mkdir -p "$out"
+# A results folder belongs to one run: a given --out must be new or empty (a
+# past run's files would show in this run's report and manifest), and the
+# default one is made with mkdir, which two runs started in the same second
+# cannot both win.
+if [ -n "$out" ]; then
+  if [ -e "$out" ] && [ -n "$(ls -A "$out" 2>/dev/null)" ]; then
+    echo "benchmark.sh: --out $out is not empty (a past run's files would show in this run's report): name a new folder, or remove it first" >&2
+    exit 2
+  fi
+  mkdir -p "$out"
+else
+  mkdir -p results
+  base=results/$(date +%Y%m%d-%H%M%S) out=$base n=1
+  until mkdir "$out" 2>/dev/null; do out=$base-$n; n=$((n + 1)); done
+fi
 echo "benchmark: writing to $out/"
 
 SRV_PID=""
 cleanup() { stop_server "$SRV_PID"; SRV_PID=""; }
 trap cleanup EXIT
-trap 'echo "benchmark: interrupted" >&2; exit 130' INT TERM
+# Any signal that ends the run ends everything it started (a closed terminal's
+# SIGHUP too): a stage left running would crawl a stopped server and write a
+# stage of failures into the folder.
+on_signal() {
+  echo "benchmark: $1: stopping the run and everything it started" >&2
+  trap - HUP INT TERM
+  kill_tree $$ TERM
+  cleanup
+  exit $((128 + $2))
+}
+trap 'on_signal SIGHUP 1' HUP
+trap 'on_signal SIGINT 2' INT
+trap 'on_signal SIGTERM 15' TERM
+# stage CMD...: runs a long stage as a child the script waits for, so a
+# signal is acted on at once (bash runs a trap only between commands).
+stage() { "$@" & wait $!; }
 
 # A fixed seed: the tails stage's delays (drawn from it and each URL) are the
 # same from one run to the next.
@@ -100,13 +128,13 @@ json_array "$out/summary.json" "${summaries[@]}"
 http_get "$SRV_PORT" '/add?flush=True' | sed 's/^/benchmark: server /'
 
 if [ $sweep = 1 ]; then
-  "$PY" bench/sweep.py --crawl "$BUILD_DIR/crawl" --url "$url" --num "$sweep_num" \
+  stage "$PY" bench/sweep.py --crawl "$BUILD_DIR/crawl" --url "$url" --num "$sweep_num" \
     --delays "$sweep_delays" --concurrency "$sweep_conc" --out "$out/sweep.csv" || failed=1
 fi
 
 if [ $sweep = 1 ]; then
   echo "benchmark: scale: every concurrent model at C = $scale_conc, N = 2C, delay 100 ms"
-  "$PY" bench/scale.py --crawl "$BUILD_DIR/crawl" --url "$url" --concurrency "$scale_conc" \
+  stage "$PY" bench/scale.py --crawl "$BUILD_DIR/crawl" --url "$url" --concurrency "$scale_conc" \
     --out "$out/scale.csv" || failed=1
 fi
 
@@ -132,7 +160,7 @@ primes_pair() {
 # The second half of the chapter: primes saved to the server's SQLite database.
 primes_pair "$url" "$out/primes"
 if [ $sweep = 1 ]; then
-  "$PY" bench/primes_sweep.py --primes "$BUILD_DIR/primes" --url "$url" "${primes_sweep[@]}" \
+  stage "$PY" bench/primes_sweep.py --primes "$BUILD_DIR/primes" --url "$url" "${primes_sweep[@]}" \
     --out "$out/primes-sweep.csv" || failed=1
 fi
 cleanup
@@ -143,7 +171,7 @@ cleanup
 echo "benchmark: tails: ${tails[*]}, every concurrent model, and the batched pattern"
 start_server SRV --timeline "$out/tails-server-timeline.csv" --db "$out/tails-primes.sqlite" \
   --seed 2026 --db-latency-dist "$tails_dist" >"$out/tails-server.log" 2>&1
-"$PY" bench/tails.py --crawl "$BUILD_DIR/crawl" --url "http://127.0.0.1:$SRV_PORT" "${tails[@]}" \
+stage "$PY" bench/tails.py --crawl "$BUILD_DIR/crawl" --url "http://127.0.0.1:$SRV_PORT" "${tails[@]}" \
   --out-dir "$out" || failed=1
 primes_pair "http://127.0.0.1:$SRV_PORT" "$out/tails-primes"  # save latency $tails_dist
 cleanup
@@ -152,7 +180,7 @@ cleanup
 echo "benchmark: load: ${load[*]}, every concurrent model"
 start_server SRV --timeline "$out/load-server-timeline.csv" --db "$out/load-primes.sqlite" \
   >"$out/load-server.log" 2>&1
-"$PY" bench/load.py --crawl "$BUILD_DIR/crawl" --url "http://127.0.0.1:$SRV_PORT" "${load[@]}" \
+stage "$PY" bench/load.py --crawl "$BUILD_DIR/crawl" --url "http://127.0.0.1:$SRV_PORT" "${load[@]}" \
   --out-dir "$out" || failed=1
 cleanup
 rm -f "$out/load-primes.sqlite"  # no saves in this stage

@@ -93,10 +93,26 @@ def main():
         "os": platform.freedesktop_os_release().get("PRETTY_NAME", "") if hasattr(platform, "freedesktop_os_release") else "",
         "pinned": args.pinned,
     }
-    with open(os.path.join(args.dir, "manifest.json"), "w", encoding="utf-8") as f:
-        json.dump(manifest, f, indent=1)
-        f.write("\n")
+    write_atomic(os.path.join(args.dir, "manifest.json"), json.dumps(manifest, indent=1) + "\n")
     return 0
+
+
+def write_atomic(path, text):
+    """Writes a file whole or not at all: a temporary file beside it, synced,
+    then renamed over it (a full disk leaves the old file, never 0 bytes)."""
+    tmp = f"{path}.{os.getpid()}.tmp"
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
 
 
 if __name__ == "__main__":

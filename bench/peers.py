@@ -9,12 +9,13 @@
                  the event-loop models with one loop (the book's) and with --loops 2.
   4. c10k:       crawl --model coroutine --num 10000 --concurrency 10000 --delay 1000;
                  seconds against the ideal 1.0 s and the server's memory per connection.
-  5. cost:       CPU seconds per 1k requests (client and server) per model, and
+  5. cost:       CPU ms per 1k requests per model (the client's is crawl's own
+                 cost.cpu_ms_per_1k; the server's measured around the run), and
                  instructions per request under callgrind (repeatable on a noisy machine).
   6. primes:     primes --mode async against a 50 ms database, at --max-number 8192
-                 (bound: compute + one save) and 2^20 with --concurrency 4096 (bound:
-                 ceil(primes / 4096) saves in a row); seconds against the bound, and the
-                 database's count checked after each run.
+                 and 2^20 with --concurrency 4096; seconds against primes' own bound
+                 (bound_seconds: compute + one save at 8192, ceil(primes / 4096) saves in a
+                 row at 2^20), and the database's count checked after each run.
   7. spread:     every event-loop model at N=20,000, C=9,000, delay 100 ms (ideal 0.3 s):
                  seconds, the ratio to the fastest model and to the ideal.
 
@@ -509,7 +510,8 @@ def markdown(res, args):
             out.append(f"| {m} | {xs[0]['concurrency']} | {xs[0]['primes']:,} | {r['seconds_median'][m]:.3f} | "
                        f"{r['bound_median'][m]:.3f} | {r['seconds_median'][m] / r['bound_median'][m]:.2f} | "
                        f"{floor} | {xs[0]['db_count']:,} |")
-        out += ["", "Bound: compute plus ceil(primes / concurrency) saves one after another; the count is the "
+        out += ["", "Bound: primes' own bound_seconds, the longer of the compute plus one save and ceil(primes / "
+                "concurrency) saves one after another (async computes while it saves); the count is the "
                 "database's after each run. Bare sockets: `connect-floor`, one thread of socket/connect/send for "
                 "the same number of requests at once with the same 50 ms answer (no database), the floor of "
                 "one connection per save on this machine.", ""]

@@ -42,7 +42,7 @@ def run_point(crawl, url, model, conc, num, delay, timeout, seed):
         return row
     cost = s["cost"]
     row.update(seconds=f"{s['seconds']:.6f}", ideal_seconds=f"{s['ideal_seconds']:.6f}",
-               efficiency=f"{s['efficiency']:.6f}", cpu_ms_per_1k=f"{cost['cpu_ms_per_1k']:.3f}",
+               efficiency="" if s["efficiency"] is None else f"{s['efficiency']:.6f}", cpu_ms_per_1k=f"{cost['cpu_ms_per_1k']:.3f}",
                peak_rss_kib=cost["peak_rss_kib"], peak_threads=cost["peak_threads"],
                connections_opened=cost["connections_opened"], failed=s["failed"])
     if s["failed"]:

@@ -16,7 +16,7 @@ def crawl_table(runs):
     for r in runs:
         ok = r["seconds"] > 0 and not r["failed"]
         speedup = f"{serial / r['seconds']:.1f}x" if serial and r["seconds"] > 0 else "-"
-        eff = f"{r['efficiency']:.1%}" if ok else "-"
+        eff = f"{r['efficiency']:.1%}" if ok and r["efficiency"] is not None else "-"
         over = r.get("overhead_us") or {}
         cost = r.get("cost") or {}
         p50 = f"{over['p50'] / 1000:.2f} ms" if over else "-"

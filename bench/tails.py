@@ -54,13 +54,13 @@ def main():
         latency = s["latency_ms"] or {}
         rows.append({"model": model, "pattern": pattern, "num": s["num"], "concurrency": s["concurrency"],
                      "delay_ms": s["delay_ms"], "delay_dist": s["delay_dist"], "seconds": f"{s['seconds']:.6f}",
-                     "ideal_seconds": f"{s['ideal_seconds']:.6f}", "efficiency": f"{s['efficiency']:.6f}",
+                     "ideal_seconds": f"{s['ideal_seconds']:.6f}", "efficiency": "" if s["efficiency"] is None else f"{s['efficiency']:.6f}",
                      "batched_ideal_seconds": "" if s["batched_ideal_seconds"] is None
                      else f"{s['batched_ideal_seconds']:.6f}",
                      "latency_p50_ms": latency.get("p50", ""), "latency_p99_ms": latency.get("p99", ""),
                      "failed": s["failed"]})
         progress.step(k, f"{model} {pattern}: {s['seconds']:.3f} s, ideal {s['ideal_seconds']:.3f} s "
-                         f"(efficiency {s['efficiency']:.3f})")
+                         + ("(no answer)" if s["efficiency"] is None else f"(efficiency {s['efficiency']:.3f})"))
     progress.done()
     write_results(args.out_dir, "tails", summaries, FIELDS, rows)
     return 1 if failed else 0

@@ -88,10 +88,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       check_answer(head.version() == 10 ? 10 : 11, routed.status, head.keep_alive(), routed.error);
     } else if (r == Route::add_delay) {
       check(routed.delay_ms >= 0 && routed.delay_ms <= limits.max_delay_ms);
-      // Whatever distribution it asked for, the draw stays within the maximum.
+      // Whatever distribution it asked for, with any seed, the draw is finite
+      // (never the INT64_MIN of a NaN) and within the maximum, and a pareto's
+      // within its cap; a median of 0 is 0 for the shapes that scale it.
       const std::int64_t max_us = limits.max_delay_ms * 1000;
-      std::int64_t us = draw_delay_us(routed.dist, routed.delay_ms, 42, request_key(routed.query), max_us);
+      const std::uint64_t seed = size * 0x9E3779B97F4A7C15ull ^ data[0];
+      std::int64_t us = draw_delay_us(routed.dist, routed.delay_ms, seed, request_key(routed.query), max_us);
       check(us >= 0 && us <= max_us);
+      if (routed.dist.shape == DelayShape::pareto)
+        check(static_cast<double>(us) <= routed.dist.cap * static_cast<double>(routed.delay_ms) * 1000.0 + 1);
+      if (routed.delay_ms == 0) check(us == 0);
       check(head.attempt() >= 1);
     } else if (r == Route::add_prime) {
       check(routed.prime >= 0);

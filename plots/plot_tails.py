@@ -54,7 +54,7 @@ def main():
                 ax.add_collection(LineCollection(bad, colors="red", linewidths=0.8))
             ax.axvline(s["ideal_seconds"], color="black", linestyle="--", linewidth=0.9)
             label = (f"{model}{' --batched' if batched else ''}: {s['seconds']:.2f} s, "
-                     f"ideal {s['ideal_seconds']:.2f} s ({s['efficiency']:.2f})")
+                     f"ideal {s['ideal_seconds']:.2f} s ({tp.efficiency_text(s['efficiency'])})")
             if batched and s["batched_ideal_seconds"] is not None:
                 ax.axvline(s["batched_ideal_seconds"], color="black", linestyle=":", linewidth=0.9)
                 label += f", batches' floor {s['batched_ideal_seconds']:.2f} s"

@@ -25,6 +25,7 @@ import html
 import json
 import os
 import sys
+import urllib.parse
 
 from testbed_plots import PALETTE, colours, in_flight
 
@@ -44,20 +45,55 @@ def find_plotly():
     raise SystemExit("report: plotly.js not found (install python3-plotly, or set TESTBED_PLOTLY_JS)")
 
 
+# What could not be read, named in the page's file list instead of stopping it.
+UNREADABLE = {}
+
+
 def read_json(directory, name):
     path = os.path.join(directory, name)
     if not os.path.exists(path):
         return None
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (OSError, ValueError) as e:
+        UNREADABLE[name] = str(e)
+        return None
 
 
 def read_csv(directory, name):
     path = os.path.join(directory, name)
     if not os.path.exists(path):
         return None
-    with open(path, newline="", encoding="utf-8") as f:
-        return list(csv.DictReader(f))
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            return list(csv.DictReader(f))
+    except (OSError, ValueError, csv.Error) as e:
+        UNREADABLE[name] = str(e)
+        return None
+
+
+def esc(value):
+    """Any value as HTML text: a results folder may come from anyone (a colleague's
+    run, a CI artifact), so nothing read from it lands in the page unescaped."""
+    return html.escape(str(value))
+
+
+def script_json(value):
+    """JSON to inline in a <script>: no '<' (so no '</script>' or '<!--' can end
+    or bend the block), no '>' or '&', and no line separators JavaScript reads
+    as line ends."""
+    text = json.dumps(value, separators=(",", ":"))
+    for ch, code in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"),
+                     ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
+        text = text.replace(ch, code)
+    return text
+
+
+def file_link(name):
+    """A relative link to a file of the folder: percent-encoded, so no name
+    (javascript:..., //host/...) can make it point anywhere else."""
+    return "./" + urllib.parse.quote(name, safe="")
 
 
 def timeline_columns(rows):
@@ -81,7 +117,13 @@ def in_flight_series(columns):
 
 
 def fmt(v, spec=".3f", none="-"):
-    return none if v is None else format(v, spec)
+    """A number as `spec` says, `none` for a null; anything else (a crafted
+    field) as escaped text."""
+    if v is None:
+        return none
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return format(v, spec)
+    return esc(v)
 
 
 class Page:
@@ -92,7 +134,7 @@ class Page:
         self.toc.append((anchor, title))
         self.parts.append(f'<h2 id="{anchor}">{html.escape(title)}</h2>')
         if text:
-            self.parts.append(f"<p>{text}</p>")
+            self.parts.append(f"<p>{esc(text)}</p>")
 
     def raw(self, markup):
         self.parts.append(markup)
@@ -105,6 +147,27 @@ class Page:
         self.parts.append(f'<div class="{cls}" id="{cid}" style="height:{height}px"></div>')
 
 
+def folder_files(directory):
+    """The folder's file names, as the file system has them (bytes that are not
+    UTF-8 kept as surrogate escapes), report.html aside."""
+    return sorted(f for f in os.listdir(directory) if f != "report.html")
+
+
+def file_item(directory, name):
+    """One file of the folder in the list: a link and its size; a name that is
+    not text, a dangling link, or a file that cannot be read is named, not linked."""
+    shown = name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    try:
+        size = f'{os.path.getsize(os.path.join(directory, name)) / 1024:.0f} KiB'
+    except OSError as e:
+        return f'<li>{esc(shown)} <span class="size">(cannot be read: {esc(e.strerror or e)})</span></li>'
+    if shown != name:
+        return f'<li>{esc(shown)} <span class="size">{size} (its name is not UTF-8: not linked)</span></li>'
+    why = UNREADABLE.get(name)
+    note = f" (not drawn: {esc(why)})" if why else ""
+    return f'<li><a href="{file_link(name)}">{esc(name)}</a> <span class="size">{size}{note}</span></li>'
+
+
 def comparison_table(runs):
     head = ("<tr><th>model</th><th>C</th><th>seconds</th><th>ideal</th><th>efficiency</th>"
             "<th>overhead p50</th><th>p99</th><th>CPU ms / 1k</th><th>peak RSS</th><th>threads</th>"
@@ -114,14 +177,14 @@ def comparison_table(runs):
         over, cost = r.get("overhead_us") or {}, r.get("cost") or {}
         name = r["model"] + (" --batched" if r.get("batched") else "")
         body.append(
-            f"<tr><td>{html.escape(name)}</td><td>{r['concurrency']}</td><td>{r['seconds']:.3f}</td>"
-            f"<td>{r['ideal_seconds']:.3f}</td>"
-            f"<td>{format(r['efficiency'], '.1%') if r['ideal_seconds'] > 0 else '-'}</td>"
+            f"<tr><td>{esc(name)}</td><td>{esc(r['concurrency'])}</td><td>{fmt(r['seconds'])}</td>"
+            f"<td>{fmt(r['ideal_seconds'])}</td>"
+            f"<td>{fmt(r['efficiency'], '.1%', 'no answer')}</td>"
             f"<td>{fmt(over.get('p50') and over['p50'] / 1000, '.2f')} ms</td>"
             f"<td>{fmt(over.get('p99') and over['p99'] / 1000, '.2f')} ms</td>"
             f"<td>{fmt(cost.get('cpu_ms_per_1k'), '.0f')}</td>"
             f"<td>{fmt(cost.get('peak_rss_kib') and cost['peak_rss_kib'] / 1024, '.1f')} MB</td>"
-            f"<td>{cost.get('peak_threads', '-')}</td><td>{r['failed']}</td></tr>")
+            f"<td>{esc(cost.get('peak_threads', '-'))}</td><td>{esc(r['failed'])}</td></tr>")
     return f'<table class="numbers">{head}{"".join(body)}</table>'
 
 
@@ -137,9 +200,10 @@ def build(directory):
     if summary:
         s0 = summary[0]
         conc = max(s["concurrency"] for s in summary)
-        when = "; ".join(html.escape(manifest[k]) for k in ("date", "command") if manifest.get(k))
-        page.raw(f"<p>{len(summary)} model{'s' if len(summary) != 1 else ''}, N={s0['num']} URLs each, delay {s0['delay_ms']} ms "
-                 f"({html.escape(s0.get('delay_dist', 'fixed'))}), C={conc} for the concurrent models"
+        when = "; ".join(esc(manifest[k]) for k in ("date", "command") if manifest.get(k))
+        page.raw(f"<p>{len(summary)} model{'s' if len(summary) != 1 else ''}, N={esc(s0['num'])} URLs each, "
+                 f"delay {esc(s0['delay_ms'])} ms "
+                 f"({esc(s0.get('delay_dist', 'fixed'))}), C={esc(conc)} for the concurrent models"
                  f"{'; ' + when if when else ''}. Ideal: a perfect semaphore with the delays the server "
                  "gave; overhead: each request's time beyond its delay; CPU and memory: the crawl "
                  "process's own.</p>")
@@ -160,7 +224,7 @@ def build(directory):
             if m in timelines:
                 s = next(x for x in summary if x["model"] == m)
                 title = (f"{m}: {s['seconds']:.3f} s, ideal {s['ideal_seconds']:.3f} s "
-                         f"(efficiency {s['efficiency']:.3f})")
+                         f"(efficiency {fmt(s['efficiency'], '.3f', 'none: no answer')})")
                 page.chart("chronology", {"title": title, "colour": colour[m], "runs": [timelines[m]]},
                            height=300)
         page.section("inflight", "Requests in flight",
@@ -215,7 +279,7 @@ def build(directory):
     if tails:
         s0 = tails[0]
         page.section("tails", "Delays with long tails",
-                     f"The same {html.escape(s0['delay_dist'])} delays (median {s0['delay_ms']} ms) for every "
+                     f"The same {s0['delay_dist']} delays (median {s0['delay_ms']} ms) for every "
                      f"run, N={s0['num']}, C={s0['concurrency']}: each model's semaphore, and the batched "
                      "pattern (fire C, wait for all C). Dashed: the ideal; dotted: the batches' floor.")
         page.raw(comparison_table(tails))
@@ -226,7 +290,7 @@ def build(directory):
             if not rows:
                 continue
             title = (f"{s['model']}{' --batched' if s['batched'] else ''}: {s['seconds']:.2f} s, "
-                     f"ideal {s['ideal_seconds']:.2f} s ({s['efficiency']:.2f})")
+                     f"ideal {s['ideal_seconds']:.2f} s ({fmt(s['efficiency'], '.2f', 'no answer')})")
             marks = [{"x": s["ideal_seconds"], "dash": "dash"}]
             if s.get("batched_ideal_seconds"):
                 marks.append({"x": s["batched_ideal_seconds"], "dash": "dot"})
@@ -305,16 +369,12 @@ def build(directory):
 
     # Every file, and the manifest.
     page.section("files", "Every file of the run")
-    files = sorted(f for f in os.listdir(directory) if f != "report.html")
-    page.raw("<ul class=\"files\">" + "".join(
-        f'<li><a href="{html.escape(f)}">{html.escape(f)}</a> '
-        f'<span class="size">{os.path.getsize(os.path.join(directory, f)) / 1024:.0f} KiB</span></li>'
-        for f in files) + "</ul>")
+    page.raw("<ul class=\"files\">" + "".join(file_item(directory, f) for f in folder_files(directory)) + "</ul>")
     page.section("manifest", "Manifest")
     if manifest:
-        rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(json.dumps(v) if not isinstance(v, str) else v)}</td></tr>"
+        rows = "".join(f"<tr><th>{esc(k)}</th><td>{esc(json.dumps(v) if not isinstance(v, str) else v)}</td></tr>"
                        for k, v in manifest.items())
-        page.raw(f'<table class="manifest">{rows}</table><p><a href="manifest.json">manifest.json</a></p>')
+        page.raw(f'<table class="manifest">{rows}</table><p><a href="{file_link("manifest.json")}">manifest.json</a></p>')
     else:
         page.raw("<p>This run has no manifest.json.</p>")
     return page
@@ -428,8 +488,8 @@ Promise.all(CHARTS.map(function(c){
 
 
 def render(page, plotly_js, title):
-    toc = " ".join(f'<a href="#{a}">{html.escape(t)}</a>' for a, t in page.toc)
-    charts = json.dumps(page.charts, separators=(",", ":"))
+    toc = " ".join(f'<a href="#{a}">{esc(t)}</a>' for a, t in page.toc)
+    charts = script_json(page.charts)
     return (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
             f"<style>{STYLE}</style>"
             # Registered before anything else runs, so an error anywhere is caught.

@@ -69,6 +69,11 @@ def read_stage(directory, name, program):
         return json.load(f)
 
 
+def efficiency_text(efficiency):
+    """A summary's efficiency for a title: null when no request was answered."""
+    return "no answer" if efficiency is None else f"{efficiency:.2f}"
+
+
 def in_flight(spans):
     """Step function of how many [start, end) spans are open: (times, counts)."""
     events = sorted([(s, 1) for s, _ in spans] + [(e, -1) for _, e in spans],

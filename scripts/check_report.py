@@ -11,7 +11,11 @@ NUL-terminated JSON on file descriptors 3 and 4), so nothing listens on a port
 and no library is needed. Exit status 0 when the page passes, 1 with the
 reasons when it does not, 2 when it cannot be checked at all.
 
-Usage: check_report.py DIR [--min-charts N] [--timeout S]
+Every link must stay in the page or the folder ("#..." or "./..."), and with
+--forbid-global NAME (a hostile folder's test) no script of the folder's may
+have run: window.NAME must not exist.
+
+Usage: check_report.py DIR [--min-charts N] [--timeout S] [--forbid-global NAME]
 """
 import argparse
 import base64
@@ -109,6 +113,8 @@ def main():
     ap.add_argument("--min-charts", type=int, default=1)
     ap.add_argument("--min-webgl", type=int, default=0, help="charts that must be WebGL ones (big timelines)")
     ap.add_argument("--timeout", type=float, default=120, help="seconds for the page to draw (default 120)")
+    ap.add_argument("--forbid-global", action="append", default=[], metavar="NAME",
+                    help="fail if window.NAME exists: a script smuggled in by the folder ran")
     args = ap.parse_args()
     report = os.path.abspath(os.path.join(args.dir, "report.html"))
     if not os.path.exists(report):
@@ -157,6 +163,19 @@ def main():
                 problems.append(f"{status['charts']} charts, expected at least {args.min_charts}")
             if status.get("webgl_charts", 0) < args.min_webgl:
                 problems.append(f"{status.get('webgl_charts', 0)} WebGL charts, expected at least {args.min_webgl}")
+        # Links only within the page or the folder, and nothing the folder smuggled in ran.
+        r = browser.send("Runtime.evaluate", {
+            "expression": "Array.from(document.querySelectorAll('a[href]')).map(function(a){"
+                          "return a.getAttribute('href');}).filter(function(h){return !/^(#|\\.\\/)/.test(h);})",
+            "returnByValue": True}, session=session)
+        outside = r.get("result", {}).get("value") or []
+        if outside:
+            problems.append(f"{len(outside)} links lead out of the page and its folder: {outside[:3]}")
+        for name in args.forbid_global:
+            r = browser.send("Runtime.evaluate", {"expression": f"typeof window[{json.dumps(name)}]",
+                                                  "returnByValue": True}, session=session)
+            if r.get("result", {}).get("value") != "undefined":
+                problems.append(f"window.{name} exists: a script from the folder ran in the page")
         # What the browser itself saw go wrong, beyond the page's own hook.
         for e in browser.events:
             if e.get("method") == "Runtime.exceptionThrown":

@@ -49,6 +49,37 @@ start_server() {
   return 1
 }
 
+# descendants PID: every process below PID, children before their children
+# (from /proc: no procps on a bare machine).
+descendants() {
+  local -A kids=()
+  local stat content rest pid ppid
+  for stat in /proc/[0-9]*/stat; do
+    content=$(cat "$stat" 2>/dev/null) || continue
+    pid=${stat#/proc/}; pid=${pid%/stat}
+    rest=${content##*) }  # after the command name, which may hold spaces
+    ppid=$(set -- $rest; echo "$2")
+    kids[$ppid]+="$pid "
+  done
+  local queue=("$1") next
+  while [ ${#queue[@]} -gt 0 ]; do
+    next=${queue[0]}; queue=("${queue[@]:1}")
+    for pid in ${kids[$next]:-}; do
+      echo "$pid"
+      queue+=("$pid")
+    done
+  done
+}
+
+# kill_tree PID [SIGNAL]: SIGNAL (TERM) to every process below PID, found
+# before any is signalled, so none escapes by being reparented meanwhile.
+kill_tree() {
+  local pids
+  pids=$(descendants "$1")
+  [ -n "$pids" ] && kill -"${2:-TERM}" $pids 2>/dev/null
+  return 0
+}
+
 # stop_server PID: SIGTERM (the server flushes its timeline and exits 0), then wait.
 stop_server() {
   local pid=$1
