@@ -80,16 +80,12 @@ std::vector<std::string> make_targets(const CrawlConfig& cfg, const BaseUrl& bas
   return targets;
 }
 
-}  // namespace
-
-namespace {
-
 // "--FLAG must be ..." unless `v` is a time the clocks can hold (see kMaxSettingMs).
 void check_ms(const char* flag, std::int64_t v) {
   if (v < 0) throw std::invalid_argument(std::string("--") + flag + " cannot be negative");
   if (v > kMaxSettingMs)
     throw std::invalid_argument(std::string("--") + flag + " " + std::to_string(v) +
-                                " is over the longest time " + "a setting may name, " +
+                                " is over the longest time a setting may name, " +
                                 std::to_string(kMaxSettingMs) + " ms (about 31 years)");
 }
 

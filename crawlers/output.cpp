@@ -105,8 +105,10 @@ bool read_timeline_csv(std::string_view csv, CrawlRun& run, std::string* error) 
     if (model != run.config.model)
       return fail(where + "model '" + model + "' in a timeline of '" + run.config.model + "'");
     std::size_t index = 0;
-    if (!parse_int(row[col["index"]], index) || index > (std::size_t{1} << 32))
-      return fail(where + "index is not a request's number");
+    if (!parse_int(row[col["index"]], index)) return fail(where + "index is not a request's number");
+    if (index >= static_cast<std::size_t>(kMaxRequests))
+      return fail(where + "index " + std::to_string(index) + " is past the most requests a run holds (" +
+                  std::to_string(kMaxRequests) + ")");
     if (index >= by_index.size()) {
       by_index.resize(index + 1);
       seen.resize(index + 1, false);

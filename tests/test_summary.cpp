@@ -204,7 +204,10 @@ TEST_CASE("crawl summarize reads timelines from files, merges shards, and refuse
                     "request 1 is missing"},
           std::pair{"model,index,start,end,bytes,status,attempts,conn,opened,delay,intended\n"
                     "x,0,1.5,soon,1,200,1,1,0,,\n",
-                    "'end' is not valid"}}) {
+                    "'end' is not valid"},
+          std::pair{"model,index,start,end,bytes,status,attempts,conn,opened,delay,intended\n"
+                    "x,4000000000,1.5,2.5,1,200,1,1,0,,\n",
+                    "past the most requests a run holds"}}) {
       std::string err;
       REQUIRE(write_file_atomic(path("bad.csv"), text, &err));
       run_command(summarize + path("bad.csv") + " 2>" + path("err.txt"), &st);
