@@ -70,6 +70,9 @@ def merged(summary, rows, n, c, peaks):
     span, seconds = max(ends) - min(starts), summary["seconds"]
     check(-0.002 <= seconds - span <= 0.05 + 0.02 * seconds,
           f"seconds {seconds} does not hold the merged timeline's span {span:.6f} closely")
+    check(summary["cost"]["cpu_ms_per_1k"] >= 0, f"negative CPU per 1k: {summary['cost']['cpu_ms_per_1k']}")
+    for k in ranks:
+        check(k["cpu_user_seconds"] >= 0 and k["cpu_system_seconds"] >= 0, f"rank {k['rank']}: negative CPU time")
     check(sum(peaks) <= c, f"the servers held {sum(peaks)} in flight at their peaks, more than C={c}")
     check(sum(peaks) > 0, "the servers saw nothing in flight")
 

@@ -54,3 +54,22 @@ grep -q 'tails-summary.json.*not drawn' "$html" ||
   { echo "FAIL: the unreadable tails-summary.json is not named" >&2; exit 1; }
 "$PY" "$ROOT/scripts/check_report.py" "$DIR" --min-charts 2 --forbid-global __pwned
 echo "ok: a hostile folder's report runs none of its scripts and links only within the folder"
+
+# A full disk: manifest.py fails and leaves the manifest that was there (never
+# 0 bytes), so the folder can still be drawn. A small tmpfs is the full disk.
+FULL=$WORK/full
+mkdir -p "$FULL"
+if mount -t tmpfs -o size=64k tmpfs "$FULL" 2>/dev/null; then
+  trap 'umount "$FULL" 2>/dev/null; stop_server "${S_PID:-}"; rm -rf "$WORK"' EXIT
+  echo '{"command": "the run before"}' >"$FULL/manifest.json"
+  dd if=/dev/zero of="$FULL/filler" bs=1k count=64 2>/dev/null || true  # fills it
+  if "$PY" "$ROOT/bench/manifest.py" --dir "$FULL" --build "$BUILD_DIR" --command "./benchmark.sh" 2>/dev/null; then
+    echo "FAIL: manifest.py said it wrote a manifest to a full disk" >&2; exit 1
+  fi
+  [ "$(cat "$FULL/manifest.json")" = '{"command": "the run before"}' ] ||
+    { echo "FAIL: a full disk left manifest.json as: $(head -c 80 "$FULL/manifest.json")" >&2; exit 1; }
+  ls "$FULL" | grep -q '\.tmp$' && { echo "FAIL: a temporary file was left behind" >&2; exit 1; }
+  echo "ok: on a full disk manifest.py fails and the manifest before it stays whole"
+else
+  echo "note: no tmpfs could be mounted here, so the full-disk check did not run"
+fi
