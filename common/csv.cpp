@@ -39,7 +39,7 @@ void append_seconds(std::string& out, std::int64_t us) {
     us = -us;
   }
   append_int(out, us / 1000000);
-  char frac[8];
+  char frac[16];  // ".123456" and its NUL; room enough for the compiler to see it
   std::snprintf(frac, sizeof frac, ".%06lld", static_cast<long long>(us % 1000000));
   out.append(frac);
 }
