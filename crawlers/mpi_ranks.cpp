@@ -256,10 +256,12 @@ std::optional<int> agree(int rank, int size, std::optional<int> early, const std
     for (int r = 1; r < size && why.empty(); ++r) {
       const std::string theirs(all.data() + at, static_cast<std::size_t>(sizes[r]));
       at += static_cast<std::size_t>(sizes[r]);
-      if (theirs == mine) continue;
-      verdict = 2;
       const int rc = std::stoi(theirs.substr(0, theirs.find('\n')));
       std::string text = theirs.substr(theirs.find('\n') + 1);
+      // The same early exit everywhere (--help, --list-models, the same bad
+      // flag) is agreement; so is the same run.
+      if (early ? rc == *early : (rc == -1 && text == identity)) continue;
+      verdict = 2;
       if (early && *early == 2) break;  // rank 0 has said what is wrong with its own line
       if (rc >= 0) {
         if (text.rfind("crawl-mpi: ", 0) == 0) text = text.substr(11);

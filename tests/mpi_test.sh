@@ -186,6 +186,16 @@ PY
       [ "$n" = 1 ] || { cat "$WORK/err" >&2; echo "FAIL: '$args' printed $n messages, not 1" >&2; exit 1; }
       echo "ok: $args -> exit 2: $(grep '^crawl-mpi:' "$WORK/err")"
     done
+    # The same early exit on every rank is agreement: exit 0, printed once.
+    for args in --help --list-models; do
+      rc=0
+      timeout 60 "${MPI[@]}" -np 3 "${CRAWL[@]}" $args >"$WORK/out" 2>"$WORK/err" || rc=$?
+      want=$([ "$args" = --help ] && echo 1 || "$BUILD_DIR/crawl" --list-models | wc -l)
+      got=$([ "$args" = --help ] && grep -c '^Usage' "$WORK/out" || wc -l <"$WORK/out")
+      [ "$rc" = 0 ] && [ "$got" = "$want" ] ||
+        { cat "$WORK/err" >&2; echo "FAIL: '$args' on 3 ranks: exit $rc, $got lines where $want" >&2; exit 1; }
+      echo "ok: $args on 3 ranks -> exit 0, printed once"
+    done
     ;;
   hosts)
     # Three hosts (network namespaces, each its own address and port range)
