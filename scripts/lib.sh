@@ -55,10 +55,10 @@ descendants() {
   local -A kids=()
   local stat content rest pid ppid
   for stat in /proc/[0-9]*/stat; do
-    content=$(cat "$stat" 2>/dev/null) || continue
+    read -r content 2>/dev/null <"$stat" || continue  # gone meanwhile
     pid=${stat#/proc/}; pid=${pid%/stat}
     rest=${content##*) }  # after the command name, which may hold spaces
-    ppid=$(set -- $rest; echo "$2")
+    read -r _ ppid _ <<<"$rest"
     kids[$ppid]+="$pid "
   done
   local queue=("$1") next
