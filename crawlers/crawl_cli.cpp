@@ -75,17 +75,22 @@ std::optional<int> finish_crawl_options(const po::variables_map& vm, CrawlConfig
   if (out.list_models) return std::nullopt;
   if (!vm.count("model")) return usage_error(program, "--model is required (see --list-models)");
   cfg.progress = vm.count("progress") > 0;
+  if (std::string err = read_run_shape(vm, cfg); !err.empty()) return usage_error(program, err);
+  if (!vm["arrivals"].defaulted() && cfg.rate == 0) return usage_error(program, "--arrivals needs --rate");
+  return std::nullopt;
+}
+
+std::string read_run_shape(const po::variables_map& vm, CrawlConfig& cfg) {
   cfg.batched = vm.count("batched") > 0;
   if (const auto& a = vm["arrivals"].as<std::string>(); a == "poisson")
     cfg.arrivals = Arrivals::poisson;
   else if (a != "constant")
-    return usage_error(program, "--arrivals must be constant or poisson, not '" + a + "'");
-  if (!vm["arrivals"].defaulted() && cfg.rate == 0) return usage_error(program, "--arrivals needs --rate");
+    return "--arrivals must be constant or poisson, not '" + a + "'";
   std::string err;
   auto dist = parse_delay_spec(vm["delay-dist"].as<std::string>(), &err);
-  if (!dist) return usage_error(program, "--delay-dist: " + err);
+  if (!dist) return "--delay-dist: " + err;
   cfg.delay_dist = *dist;
-  return std::nullopt;
+  return "";
 }
 
 void print_crawl_errors(const CrawlSummary& s, const std::string& program) {

@@ -29,6 +29,10 @@ std::string crawl_models_help();
 std::optional<int> finish_crawl_options(const boost::program_options::variables_map& vm, CrawlConfig& cfg,
                                         CrawlOutputs& out, const std::string& program);
 
+// The run's shape from the options both crawl and `crawl summarize` take:
+// --batched, --arrivals, --delay-dist into `cfg`. An error, or "".
+std::string read_run_shape(const boost::program_options::variables_map& vm, CrawlConfig& cfg);
+
 // Prints what went wrong in a run on stderr (stopped early, retries, each
 // error with its count), as `program: model: ...`.
 void print_crawl_errors(const CrawlSummary& s, const std::string& program);

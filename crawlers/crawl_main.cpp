@@ -120,15 +120,7 @@ std::string settings_from_run(const po::variables_map& vm, const std::vector<std
 
 // The run's settings from summarize's flags; the model comes from the timeline.
 std::string settings_from_flags(const po::variables_map& vm, CrawlConfig cfg, CrawlRun& run) {
-  cfg.batched = vm.count("batched") > 0;
-  if (const auto& a = vm["arrivals"].as<std::string>(); a == "poisson")
-    cfg.arrivals = Arrivals::poisson;
-  else if (a != "constant")
-    return "--arrivals must be constant or poisson, not '" + a + "'";
-  std::string err;
-  auto dist = parse_delay_spec(vm["delay-dist"].as<std::string>(), &err);
-  if (!dist) return "--delay-dist: " + err;
-  cfg.delay_dist = *dist;
+  if (std::string err = read_run_shape(vm, cfg); !err.empty()) return err;
   cfg.model.clear();
   run.config = cfg;
   return "";

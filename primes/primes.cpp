@@ -303,18 +303,14 @@ std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return b > 0 ? (a + b - 
 const std::vector<PrimeMode>& prime_modes() {
   // clang-format off
   static const std::vector<PrimeMode> table = {
-      {"noio", "the compute alone, no database (the lower bound)", "never", false, false,
-       [](std::int64_t, const PrimesConfig&) -> std::int64_t { return 0; }, false, loop_noio},
-      {"serial", "save_prime_serial: a blocking request per prime", "for every save", true, true,
-       [](std::int64_t primes, const PrimesConfig&) { return primes; }, false, loop_serial},
+      {"noio", "the compute alone, no database (the lower bound)", "never", false, false, false, loop_noio},
+      {"serial", "save_prime_serial: a blocking request per prime", "for every save", true, true, false,
+       loop_serial},
       {"batched", "the book's AsyncBatcher: --batch saves at once, then wait for them all",
-       "after every --batch primes, for the whole batch", true, false,
-       [](std::int64_t primes, const PrimesConfig& c) { return ceil_div(primes, c.batch); }, false,
-       loop_batched},
+       "after every --batch primes, for the whole batch", true, false, false, loop_batched,
+       &PrimesConfig::batch, "--batch"},
       {"async", "saves in flight while computing, at most --concurrency", "at the end, for the last saves",
-       true, false,
-       [](std::int64_t primes, const PrimesConfig& c) { return ceil_div(primes, c.concurrency); }, true,
-       loop_async},
+       true, false, true, loop_async, &PrimesConfig::concurrency, "--concurrency"},
   };
   // clang-format on
   return table;
@@ -354,14 +350,12 @@ void check_primes_config(const PrimesConfig& config) {
   if (config.timeout_ms > kMaxSettingMs)
     throw std::invalid_argument("--timeout-ms is over the longest time a setting may name, " +
                                 std::to_string(kMaxSettingMs) + " ms (about 31 years)");
-  // A socket per save in flight: at most --batch (batched) or --concurrency (async).
-  const std::string flag = config.mode == "batched" ? "--batch" : "--concurrency";
+  // A socket per save in flight: the mode's cap of them (one at a time: one).
   const PrimeMode& mode = *find_prime_mode(config.mode);
   if (mode.saves)
-    require_open_files(mode.one_at_a_time         ? 1
-                       : config.mode == "batched" ? config.batch
-                                                  : config.concurrency,
-                       mode.one_at_a_time ? "--concurrency" : flag, "a socket per save in flight");
+    require_open_files(mode.in_flight ? config.*mode.in_flight : 1,
+                       mode.in_flight_flag ? mode.in_flight_flag : "--concurrency",
+                       "a socket per save in flight");
 }
 
 // The best `mode` could do with the compute it needed and the latency the
@@ -370,7 +364,8 @@ double bound_seconds(const PrimeMode& mode, const PrimesSummary& s) {
   if (!mode.saves) return s.compute_seconds;
   if (s.save_latency_ms < 0) return -1;
   const double latency = s.save_latency_ms / 1000.0;
-  const double in_turn = static_cast<double>(mode.sequential_saves(s.primes, s.config)) * latency;
+  const std::int64_t cap = mode.in_flight ? s.config.*mode.in_flight : 1;
+  const double in_turn = static_cast<double>(ceil_div(s.primes, cap)) * latency;
   return mode.computes_while_saving ? std::max(s.compute_seconds + latency, in_turn)
                                     : s.compute_seconds + in_turn;
 }

@@ -49,17 +49,19 @@ struct SaveLoop;  // what a mode's loop works with (primes.cpp)
 // `primes --list-modes` prints it, and benchmark.sh, bench/ and plots/ ask it.
 struct PrimeMode {
   const char* name;
-  const char* mirrors;  // what it stands for in the book
-  const char* waits;    // when the compute thread waits for the database
-  bool saves;           // false: compute only (noio, the lower bound)
-  bool one_at_a_time;   // every save waits out its latency alone (serial): slow at scale
-  // The saves whose latencies must pass one after another, at best, for
-  // `primes` found. The bound is the compute time plus that many latencies;
-  // for a mode that computes while it saves (async), the longer of the
-  // compute plus one latency (the last prime's save) and those latencies.
-  std::int64_t (*sequential_saves)(std::int64_t primes, const PrimesConfig& c);
-  bool computes_while_saving;
+  const char* mirrors;          // what it stands for in the book
+  const char* waits;            // when the compute thread waits for the database
+  bool saves;                   // false: compute only (noio, the lower bound)
+  bool one_at_a_time;           // every save waits out its latency alone (serial): slow at scale
+  bool computes_while_saving;   // keeps computing while saves are in flight (async)
   void (*loop)(SaveLoop& run);  // the compute loop with this mode's saves
+  // The setting that caps its saves in flight (a socket each) and its flag;
+  // none for one at a time. With P primes, ceil(P / cap) latencies must pass
+  // one after another at best (P for one at a time): the bound is the compute
+  // time plus those; for a mode that computes while it saves, the longer of
+  // the compute plus one latency (the last prime's save) and those.
+  int PrimesConfig::*in_flight = nullptr;
+  const char* in_flight_flag = nullptr;
 };
 const std::vector<PrimeMode>& prime_modes();
 const PrimeMode* find_prime_mode(std::string_view name);  // nullptr: no such mode
