@@ -1,22 +1,23 @@
 #!/usr/bin/env python3
 """Writes a run's manifest.json: what was run and on what, so a result can be
-traced and repeated. Date, the command line, every seed used (the server's and
-each crawl's, read from the run's summaries), the git commit and version of
-the three programs and what they were built with (their --version), CPU model
-and count, memory, kernel, and whether server and load were pinned to cores.
+traced and repeated. Date, the command line, each stage's seeds
+(read from its STAGE-summary.json: the seed it gave, the server's, and the
+seeds its runs report), the git commit and version of the three programs and
+what they were built with (their --version), CPU model and count, memory,
+kernel, and whether server and load were pinned to cores.
 
-Usage: manifest.py --dir DIR --build BUILD --command "..." [--server-seed S] [--pinned no]
-                   [--stage-seed STAGE=SEED ...]
+Usage: manifest.py --dir DIR --build BUILD --command "..." [--pinned no]
 Standard library only.
 """
 import argparse
 import datetime
-import glob
 import json
 import os
 import platform
 import subprocess
 import sys
+
+import runfolder
 
 
 def version(binary):
@@ -50,22 +51,19 @@ def memory_gib():
     return None
 
 
-def seeds(directory):
-    """Every crawl's seed, by summary file and run."""
-    found = {}
-    for path in sorted(glob.glob(os.path.join(directory, "*summary*.json"))):
+def stages(directory):
+    """Each stage the folder has, in the run's order: its seeds and settings."""
+    found = []
+    for stage in runfolder.stages_in(directory):
         try:
-            with open(path, encoding="utf-8") as f:
-                runs = json.load(f)
-        except (OSError, json.JSONDecodeError):
+            summary = runfolder.read_summary(directory, stage)
+        except (OSError, ValueError) as e:
+            found.append({"stage": stage, "unreadable": str(e)})
             continue
-        for r in runs if isinstance(runs, list) else []:
-            if "seed" in r and "model" in r:
-                name = r.get("name") or r["model"]
-                key = f"{os.path.basename(path)}: {name}"
-                if r.get("open_loop"):
-                    key += f" at {r['open_loop']['rate_per_s']:g}/s"
-                found[key] = r["seed"]
+        run_seeds = sorted({r["seed"] for r in summary["runs"] if isinstance(r, dict) and "seed" in r})
+        found.append({"stage": stage, "seed": summary.get("seed"),
+                      "server_seed": (summary.get("server") or {}).get("seed"), "run_seeds": run_seeds,
+                      "runs": len(summary["runs"]), "summary": runfolder.summary_name(stage)})
     return found
 
 
@@ -74,17 +72,12 @@ def main():
     ap.add_argument("--dir", required=True)
     ap.add_argument("--build", default="build")
     ap.add_argument("--command", required=True, help="the command line that made the run")
-    ap.add_argument("--server-seed", type=int, help="the delay server's --seed")
     ap.add_argument("--pinned", default="no", help="whether server and load were pinned to cores")
-    ap.add_argument("--stage-seed", action="append", default=[], metavar="STAGE=SEED",
-                    help="the crawl seed of a stage that keeps no summaries (sweep, scale)")
     args = ap.parse_args()
     manifest = {
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
         "command": args.command,
-        "server_seed": args.server_seed,
-        "crawl_seeds": seeds(args.dir),
-        "stage_seeds": dict(s.split("=", 1) for s in args.stage_seed),
+        "stages": stages(args.dir),
         "programs": {p: version(os.path.join(args.build, p)) for p in ("delayserver", "crawl", "primes")},
         "cpu": cpu_model(),
         "cpus": os.cpu_count(),
@@ -93,26 +86,8 @@ def main():
         "os": platform.freedesktop_os_release().get("PRETTY_NAME", "") if hasattr(platform, "freedesktop_os_release") else "",
         "pinned": args.pinned,
     }
-    write_atomic(os.path.join(args.dir, "manifest.json"), json.dumps(manifest, indent=1) + "\n")
+    runfolder.write_atomic(runfolder.path(args.dir, runfolder.MANIFEST), json.dumps(manifest, indent=1) + "\n")
     return 0
-
-
-def write_atomic(path, text):
-    """Writes a file whole or not at all: a temporary file beside it, synced,
-    then renamed over it (a full disk leaves the old file, never 0 bytes)."""
-    tmp = f"{path}.{os.getpid()}.tmp"
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 if __name__ == "__main__":

@@ -1,86 +1,60 @@
-#!/usr/bin/env python3
 """The scale stage: every concurrent model (crawl --list-models) at each
-concurrency C, with N = a small multiple of C and a fixed delay, against a
-running delayserver. Where a model cannot run a point (not enough threads,
-open files or memory), the point is recorded as failed with the reason and the
-run goes on. Writes one CSV row per point:
-    model,concurrency,num,delay_ms,seconds,ideal_seconds,efficiency,cpu_ms_per_1k,
-    peak_rss_kib,peak_threads,connections_opened,failed,error
-Every figure is crawl's own (--json). Standard library only; plots/plot_scale.py
-draws the CSV.
-"""
-import argparse
-import csv
-import json
+concurrency C, with N = a small multiple of C and a fixed delay. Where a
+model cannot run a point (not enough threads, open files or memory), the
+point is recorded with the reason and the stage goes on: a point a model
+cannot run is a result, not a failure. One row per point in scale.csv; every
+figure is crawl's own (--json); plots/plot_scale.py draws it."""
 import subprocess
-import sys
 
-from runner import Progress, int_list, list_models
+from runner import Progress, last_json
+PROGRAM = "crawl"  # whose table (--list-models, --list-modes) its runs come from
 
 FIELDS = ["model", "concurrency", "num", "delay_ms", "seconds", "ideal_seconds", "efficiency", "cpu_ms_per_1k",
           "peak_rss_kib", "peak_threads", "connections_opened", "failed", "error"]
 
 
-def run_point(crawl, url, model, conc, num, delay, timeout, seed):
-    """One crawl; a row, with the reason in `error` when it did not complete."""
-    row = {"model": model, "concurrency": conc, "num": num, "delay_ms": delay, "error": ""}
-    argv = [crawl, "--model", model, "--url", url, "--num", str(num), "--concurrency", str(conc),
-            "--delay", str(delay), "--seed", str(seed), "--name", f"scale-{model}", "--json"]
+def run_point(ctx, s, model, conc):
+    """One crawl: its --json summary, or a stand-in that says why there is none."""
+    num = s["multiple"] * conc
+    argv = [ctx.crawl, "--model", model, "--url", ctx.url, "--num", str(num), "--concurrency", str(conc),
+            "--delay", str(s["delay_ms"]), "--seed", str(ctx.seed), "--name", f"scale-{model}", "--json"]
+    stand_in = {"model": model, "concurrency": conc, "num": num, "delay_ms": s["delay_ms"]}
     try:
-        p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+        p = subprocess.run(argv, capture_output=True, text=True, timeout=s["timeout_s"])
     except subprocess.TimeoutExpired:
-        row.update(failed=num, error=f"no result within {timeout} s")
-        return row
-    lines = p.stdout.strip().splitlines()
-    try:
-        s = json.loads(lines[-1]) if lines else None
-    except json.JSONDecodeError:
-        s = None
-    if s is None:  # refused up front (exit 2) or died: the reason is on stderr
-        reason = (p.stderr.strip().splitlines() or [f"exit status {p.returncode}"])[-1]
-        row.update(failed=num, error=reason)
-        return row
-    cost = s["cost"]
-    row.update(seconds=f"{s['seconds']:.6f}", ideal_seconds=f"{s['ideal_seconds']:.6f}",
-               efficiency="" if s["efficiency"] is None else f"{s['efficiency']:.6f}", cpu_ms_per_1k=f"{cost['cpu_ms_per_1k']:.3f}",
-               peak_rss_kib=cost["peak_rss_kib"], peak_threads=cost["peak_threads"],
-               connections_opened=cost["connections_opened"], failed=s["failed"])
-    if s["failed"]:
-        row["error"] = s.get("stopped_early") or "; ".join(f"{n} x {msg}" for msg, n in s["errors"].items())
-    return row
+        return {**stand_in, "error": f"no result within {s['timeout_s']} s"}
+    r = last_json(p.stdout)
+    if r is None:  # refused up front (exit 2) or died: the reason is on stderr
+        return {**stand_in, "error": (p.stderr.strip().splitlines() or [f"exit status {p.returncode}"])[-1]}
+    if r["failed"]:
+        r["error"] = r.get("stopped_early") or "; ".join(f"{n} x {msg}" for msg, n in r["errors"].items())
+    return r
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--url", required=True, help="delayserver base URL")
-    ap.add_argument("--crawl", default="build/crawl", help="path to the crawl binary")
-    ap.add_argument("--concurrency", type=int_list, default=[10, 100, 1000, 10000])
-    ap.add_argument("--multiple", type=int, default=2, help="N = this many times C (default 2)")
-    ap.add_argument("--delay", type=int, default=100, help="server delay, ms (default 100)")
-    ap.add_argument("--seed", type=int, default=2026, help="crawl --seed for every point (default 2026)")
-    ap.add_argument("--timeout", type=int, default=120, help="seconds one point may take")
-    ap.add_argument("--out", required=True, help="CSV file to write")
-    args = ap.parse_args()
-    models = [m["name"] for m in list_models(args.crawl, concurrent=True)]
-    points = [(m, c) for c in args.concurrency for m in models]
+def row(r):
+    if "seconds" not in r:
+        return {k: r.get(k, "") for k in ("model", "concurrency", "num", "delay_ms", "error")} | {"failed": r["num"]}
+    cost = r["cost"]
+    return {"model": r["model"], "concurrency": r["concurrency"], "num": r["num"], "delay_ms": r["delay_ms"],
+            "seconds": f"{r['seconds']:.6f}", "ideal_seconds": f"{r['ideal_seconds']:.6f}",
+            "efficiency": "" if r["efficiency"] is None else f"{r['efficiency']:.6f}",
+            "cpu_ms_per_1k": f"{cost['cpu_ms_per_1k']:.3f}", "peak_rss_kib": cost["peak_rss_kib"],
+            "peak_threads": cost["peak_threads"], "connections_opened": cost["connections_opened"],
+            "failed": r["failed"], "error": r.get("error", "")}
+
+
+def run(ctx, s, got):
+    models = [m["name"] for m in ctx.models if not m["one_in_flight"]]
+    points = [(m, c) for c in s["concurrency"] for m in models]
     progress = Progress("scale", len(points))
-    failed_points = 0
-    with open(args.out, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=FIELDS)
-        w.writeheader()
-        for k, (model, conc) in enumerate(points, 1):
-            row = run_point(args.crawl, args.url, model, conc, args.multiple * conc, args.delay, args.timeout,
-                            args.seed)
-            w.writerow(row)
-            f.flush()
-            failed_points += bool(row["error"])
-            what = row["error"] or f"{float(row['seconds']):.3f} s, efficiency {float(row['efficiency']):.3f}"
-            progress.step(k, f"{model} C={conc}: {what}")
+    unfinished = 0
+    for k, (model, conc) in enumerate(points, 1):
+        r = run_point(ctx, s, model, conc)
+        got.runs.append(r)
+        got.rows.append(row(r))
+        unfinished += bool(r.get("error"))
+        what = r.get("error") or f"{r['seconds']:.3f} s, efficiency {r['efficiency']:.3f}"
+        progress.step(k, f"{model} C={conc}: {what}")
     progress.done()
-    if failed_points:
-        print(f"scale: {failed_points} points did not complete (see the error column)", file=sys.stderr)
-    return 0  # a point a model cannot run is a result, not a failure of the stage
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    if unfinished:
+        print(f"scale: {unfinished} points did not complete (see the error column)", flush=True)

@@ -1,54 +1,93 @@
 #!/usr/bin/env python3
-"""Prints benchmark.sh's tables from a JSON array of `crawl --json` objects or
-of `primes --json` objects. Every figure is one the programs computed (time,
-ideal, efficiency, overhead percentiles, CPU, memory, threads); the only one
-made here is the speedup over the first model when that is serial (the runs
-come in the model table's order). Standard library only."""
-import json
+"""The tables of a run: benchmark.sh prints them, report.html shows the same
+rows (plots/report.py asks this module for them). Every figure is one the
+programs computed (time, ideal, efficiency, overhead percentiles, CPU, memory,
+threads); the only one made here is the speedup over the first model when that
+is serial (the runs come in the model table's order).
+
+Usage: table.py DIR   (the run folder: one table per stage that has one)
+Standard library only."""
+import os
 import sys
 
+import runfolder
 
-def crawl_table(runs):
-    serial = runs[0]["seconds"] if runs and runs[0]["concurrency"] == 1 else None
-    head = (f"{'model':<18} {'C':>5} {'seconds':>8} {'ideal':>7} {'speedup':>7} {'effic.':>7} "
-            f"{'overhead p50':>12} {'p99':>9} {'CPU ms/1k':>9} {'peak RSS':>9} {'threads':>7} {'failed':>6}")
-    print(head)
+
+def number(v, spec, none="-", unit=""):
+    """A number as `spec` says (with its unit), `none` for a null, anything
+    else (a crafted field) as its text."""
+    if v is None:
+        return none
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return format(v, spec) + unit
+    return str(v)
+
+
+def crawl_rows(runs):
+    """(head, rows) of crawl --json objects: one row of text cells per run."""
+    serial = runs[0]["seconds"] if runs and runs[0].get("concurrency") == 1 else None
+    head = ["model", "C", "seconds", "ideal", "speedup", "efficiency", "overhead p50", "p99", "CPU ms / 1k",
+            "peak RSS", "threads", "failed"]
+    rows = []
     for r in runs:
-        ok = r["seconds"] > 0 and not r["failed"]
-        speedup = f"{serial / r['seconds']:.1f}x" if serial and r["seconds"] > 0 else "-"
-        eff = f"{r['efficiency']:.1%}" if ok and r["efficiency"] is not None else "-"
-        over = r.get("overhead_us") or {}
-        cost = r.get("cost") or {}
-        p50 = f"{over['p50'] / 1000:.2f} ms" if over else "-"
-        p99 = f"{over['p99'] / 1000:.2f} ms" if over else "-"
-        cpu = f"{cost['cpu_ms_per_1k']:.0f}" if cost else "-"
-        rss = f"{cost['peak_rss_kib'] / 1024:.1f} MB" if cost else "-"
-        threads = cost.get("peak_threads", "-")
-        name = r["model"] + (" --batched" if r.get("batched") else "")
-        print(f"{name:<18} {r['concurrency']:>5} {r['seconds']:>8.3f} {r['ideal_seconds']:>7.3f} "
-              f"{speedup:>7} {eff:>7} {p50:>12} {p99:>9} {cpu:>9} {rss:>9} {threads:>7} {r['failed']:>6}")
-    dist = runs[0].get("delay_dist", "fixed") if runs else "fixed"
-    print(f"delays: {dist}; ideal: a perfect semaphore with the delays the server gave; "
-          "overhead: each request's time beyond its delay; CPU and memory: the crawl process's own")
+        over, cost = r.get("overhead_us") or {}, r.get("cost") or {}
+        seconds = r.get("seconds")
+        speedup = serial / seconds if serial and isinstance(seconds, (int, float)) and seconds > 0 else None
+        rows.append([
+            f"{r.get('model')}{' --batched' if r.get('batched') else ''}",
+            number(r.get("concurrency"), "d"),
+            number(seconds, ".3f"),
+            number(r.get("ideal_seconds"), ".3f"),
+            number(speedup, ".1f", unit="x"),
+            number(r.get("efficiency"), ".1%", "no answer"),
+            number(over.get("p50") and over["p50"] / 1000, ".2f", unit=" ms"),
+            number(over.get("p99") and over["p99"] / 1000, ".2f", unit=" ms"),
+            number(cost.get("cpu_ms_per_1k"), ".0f"),
+            number(cost.get("peak_rss_kib") and cost["peak_rss_kib"] / 1024, ".1f", unit=" MB"),
+            number(cost.get("peak_threads"), "d"),
+            number(r.get("failed"), "d")])
+    return head, rows
 
 
-def primes_table(runs):
-    print(f"{'mode':<10} {'max_number':>10} {'primes':>7} {'seconds':>9} {'compute':>9} {'failed':>6}")
-    for r in runs:
-        print(f"{r['mode']:<10} {r['max_number']:>10} {r['primes']:>7} {r['seconds']:>9.3f} "
-              f"{r['compute_seconds']:>9.4f} {r['failed']:>6}")
+CRAWL_NOTE = ("ideal: a perfect semaphore with the delays the server gave; overhead: each request's time "
+              "beyond its delay; CPU and memory: the crawl process's own")
+
+
+def primes_rows(runs):
+    head = ["mode", "max_number", "primes", "seconds", "compute", "bound", "failed"]
+    rows = [[str(r.get("mode")), number(r.get("max_number"), "d"), number(r.get("primes"), "d"),
+             number(r.get("seconds"), ".3f"), number(r.get("compute_seconds"), ".4f"),
+             number(r.get("bound_seconds"), ".3f"), number(r.get("failed"), "d")] for r in runs]
+    return head, rows
+
+
+# The stages with a table of their runs, and how to make its rows.
+TABLES = {"crawl": crawl_rows, "tails": crawl_rows, "primes": primes_rows, "tails-primes": primes_rows}
+
+
+def text(head, rows):
+    """The table as text: the first column to the left, the rest to the right."""
+    widths = [max(len(c) for c in col) for col in zip(head, *rows)]
+    line = lambda cells: " ".join(c.ljust(w) if k == 0 else c.rjust(w)  # noqa: E731
+                                  for k, (c, w) in enumerate(zip(cells, widths)))
+    return "\n".join(line(r) for r in [head] + rows)
 
 
 def main():
-    if len(sys.argv) != 2:
-        print("usage: table.py SUMMARY_JSON", file=sys.stderr)
+    if len(sys.argv) != 2 or not os.path.isdir(sys.argv[1]):
+        print("usage: table.py DIR (a benchmark.sh run folder)", file=sys.stderr)
         return 2
-    with open(sys.argv[1], encoding="utf-8") as f:
-        runs = json.load(f)
-    if runs and "mode" in runs[0]:
-        primes_table(runs)
-    else:
-        crawl_table(runs)
+    directory = sys.argv[1]
+    for stage in runfolder.stages_in(directory):
+        if stage not in TABLES:
+            continue
+        summary = runfolder.read_summary(directory, stage)
+        head, rows = TABLES[stage](summary["runs"])
+        print(f"\n{stage}: {summary['title']}")
+        print(text(head, rows))
+        if TABLES[stage] is crawl_rows:
+            dist = (summary["runs"] or [{}])[0].get("delay_dist", "fixed")
+            print(f"delays: {dist}; {CRAWL_NOTE}")
     return 0
 
 

@@ -1,70 +1,49 @@
-#!/usr/bin/env python3
-"""The tails stage: the same N, C and long-tailed delays (the server draws each
-URL's delay from its seed, so every run meets exactly the same ones) for every
-concurrent model with its semaphore, and for every event-loop model in the
-batched pattern (--batched: fire C, wait for all C, fire the next C, as the
-book's AsyncBatcher does). Writes, into --out-dir:
-    tails-<model>.csv, tails-<model>-batched.csv   the client timelines
-    tails-summary.json                              every run's crawl --json summary
-    tails.csv                                       one row per run:
-        model,pattern,num,concurrency,delay_ms,delay_dist,seconds,ideal_seconds,efficiency,
-        batched_ideal_seconds,latency_p50_ms,latency_p99_ms,failed
-Every figure is crawl's own (--json): the ideal is a perfect semaphore's time
-with the delays the server gave. Standard library only; plots/plot_tails.py
-draws the picture.
-"""
-import argparse
-import os
-import sys
-
-from runner import Progress, write_results, list_models, run_json
+"""The tails stage: the same N, C and long-tailed delays (the server draws
+each URL's delay from its seed, so every run meets exactly the same ones) for
+every concurrent model with its semaphore, and for every event-loop model in
+the batched pattern (--batched: fire C, wait for all C, fire the next C, as
+the book's AsyncBatcher does). Writes each run's timeline
+(tails-MODEL[-batched].csv) and one row per run in tails.csv. Every figure is
+crawl's own (--json): the ideal is a perfect semaphore's time with the delays
+the server gave. plots/plot_tails.py draws it."""
+import runfolder
+from runner import Progress, run_json
+PROGRAM = "crawl"  # whose table (--list-models, --list-modes) its runs come from
 
 FIELDS = ["model", "pattern", "num", "concurrency", "delay_ms", "delay_dist", "seconds", "ideal_seconds",
           "efficiency", "batched_ideal_seconds", "latency_p50_ms", "latency_p99_ms", "failed"]
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--url", required=True, help="delayserver base URL")
-    ap.add_argument("--crawl", default="build/crawl", help="path to the crawl binary")
-    ap.add_argument("--num", type=int, default=1000)
-    ap.add_argument("--concurrency", type=int, default=100)
-    ap.add_argument("--delay", type=int, default=100, help="the delays' median, ms (default 100)")
-    ap.add_argument("--dist", default="lognormal:sigma=0.6", help="crawl --delay-dist (default %(default)s)")
-    ap.add_argument("--seed", type=int, default=2026, help="crawl --seed: the URLs, hence the delays")
-    ap.add_argument("--out-dir", required=True)
-    args = ap.parse_args()
-    table = list_models(args.crawl, concurrent=True)
-    runs = [(m["name"], "semaphore") for m in table] + [(m["name"], "batched") for m in table if m["event_loops"]]
+def optional(v, spec=".6f"):
+    return "" if v is None else format(v, spec)
+
+
+def row(r, pattern):
+    latency = r["latency_ms"] or {}
+    return {"model": r["model"], "pattern": pattern, "num": r["num"], "concurrency": r["concurrency"],
+            "delay_ms": r["delay_ms"], "delay_dist": r["delay_dist"], "seconds": f"{r['seconds']:.6f}",
+            "ideal_seconds": f"{r['ideal_seconds']:.6f}", "efficiency": optional(r["efficiency"]),
+            "batched_ideal_seconds": optional(r["batched_ideal_seconds"]),
+            "latency_p50_ms": latency.get("p50", ""), "latency_p99_ms": latency.get("p99", ""),
+            "failed": r["failed"]}
+
+
+def run(ctx, s, got):
+    table = [m for m in ctx.models if not m["one_in_flight"]]
+    runs = [(m["name"], False) for m in table] + [(m["name"], True) for m in table if m["event_loops"]]
     progress = Progress("tails", len(runs))
-    summaries, rows, failed = [], [], 0
-    for k, (model, pattern) in enumerate(runs, 1):
-        stem = f"tails-{model}" + ("-batched" if pattern == "batched" else "")
-        argv = [args.crawl, "--model", model, "--url", args.url, "--num", str(args.num),
-                "--concurrency", str(args.concurrency), "--delay", str(args.delay), "--delay-dist", args.dist,
-                "--seed", str(args.seed), "--name", stem, "--timeline", os.path.join(args.out_dir, stem + ".csv"),
-                "--json"]
-        if pattern == "batched":
-            argv.append("--batched")
-        s, rc, err = run_json(argv, f"tails: {model} {pattern}")
+    for k, (model, batched) in enumerate(runs, 1):
+        pattern = "batched" if batched else "semaphore"
+        timeline = runfolder.tails_timeline_name(model, batched)
+        argv = [ctx.crawl, "--model", model, "--url", ctx.url, "--num", str(s["num"]),
+                "--concurrency", str(s["concurrency"]), "--delay", str(s["delay_ms"]),
+                "--delay-dist", s["delay_dist"], "--seed", str(ctx.seed), "--name", timeline[:-len(".csv")],
+                "--timeline", ctx.file(timeline), "--json"] + (["--batched"] if batched else [])
+        r, rc, err = run_json(argv, f"tails: {model} {pattern}")
+        got.runs.append(r)
+        got.rows.append(row(r, pattern))
         if rc != 0:
-            print(f"tails: {model} {pattern} exited {rc}: {err.strip()}", file=sys.stderr)
-            failed += 1
-        summaries.append(s)
-        latency = s["latency_ms"] or {}
-        rows.append({"model": model, "pattern": pattern, "num": s["num"], "concurrency": s["concurrency"],
-                     "delay_ms": s["delay_ms"], "delay_dist": s["delay_dist"], "seconds": f"{s['seconds']:.6f}",
-                     "ideal_seconds": f"{s['ideal_seconds']:.6f}", "efficiency": "" if s["efficiency"] is None else f"{s['efficiency']:.6f}",
-                     "batched_ideal_seconds": "" if s["batched_ideal_seconds"] is None
-                     else f"{s['batched_ideal_seconds']:.6f}",
-                     "latency_p50_ms": latency.get("p50", ""), "latency_p99_ms": latency.get("p99", ""),
-                     "failed": s["failed"]})
-        progress.step(k, f"{model} {pattern}: {s['seconds']:.3f} s, ideal {s['ideal_seconds']:.3f} s "
-                         + ("(no answer)" if s["efficiency"] is None else f"(efficiency {s['efficiency']:.3f})"))
+            got.fail(f"{model} {pattern} exited {rc}: {err.strip()}")
+        progress.step(k, f"{model} {pattern}: {r['seconds']:.3f} s, ideal {r['ideal_seconds']:.3f} s "
+                         + ("(no answer)" if r["efficiency"] is None else f"(efficiency {r['efficiency']:.3f})"))
     progress.done()
-    write_results(args.out_dir, "tails", summaries, FIELDS, rows)
-    return 1 if failed else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -56,11 +56,11 @@ grep -q "SIGHUP: stopping the run" "$WORK/run.log" || { echo "FAIL: it did not s
 echo "ok: SIGHUP mid-stage ended benchmark.sh (exit 129) and all $(echo $tree | wc -w) processes under it"
 
 # 2. A non-empty --out is refused and left as it was.
-mkdir -p "$WORK/used" && echo "a past run" >"$WORK/used/summary.json"
+mkdir -p "$WORK/used" && echo "a past run" >"$WORK/used/crawl-summary.json"
 rc=0
 ./benchmark.sh --quick --out "$WORK/used" >"$WORK/used.log" 2>&1 || rc=$?
-[ "$rc" = 2 ] && grep -q "is not empty" "$WORK/used.log" && [ "$(cat "$WORK/used/summary.json")" = "a past run" ] &&
-  [ "$(ls "$WORK/used")" = summary.json ] ||
+[ "$rc" = 2 ] && grep -q "is not empty" "$WORK/used.log" && [ "$(cat "$WORK/used/crawl-summary.json")" = "a past run" ] &&
+  [ "$(ls "$WORK/used")" = crawl-summary.json ] ||
   { cat "$WORK/used.log" >&2; echo "FAIL: a non-empty --out was not refused (exit $rc)" >&2; exit 1; }
 echo "ok: a non-empty --out is refused: $(grep 'is not empty' "$WORK/used.log" | cut -c1-90)"
 
