@@ -1,15 +1,17 @@
 #!/usr/bin/env python3
-"""Draws a benchmark run's crawl pictures from its CSV files.
+"""Draws the crawl stage's pictures from its timelines and crawl-summary.json.
 
-  chronology-<model>.png  every request a horizontal line from its start to its end,
-                          request number on the y axis (the book's Figures 8-2, 8-4 to 8-6)
-  comparison.png          every model as a small multiple: the concurrent ones on one
-                          shared time axis, the serial one on its own (it is 100x longer)
-  inflight.png            requests in flight over time, per model
-  latency.png             each model's overhead spectrum (time beyond the delay, by
-                          percentile, log axes), from summary.json
+  crawl-chronology-<model>.png  every request a horizontal line from its start to its
+                                end, request number on the y axis (the book's Figures
+                                8-2, 8-4 to 8-6)
+  crawl-comparison.png          every model as a small multiple: the concurrent ones on
+                                one shared time axis, the serial one on its own (it is
+                                100x longer)
+  crawl-inflight.png            requests in flight over time, per model
+  crawl-latency.png             each model's overhead spectrum (time beyond the delay,
+                                by percentile, log axes)
 
-Usage: plot_crawl.py DIR  (reads DIR/client-<model>.csv and, if present, DIR/summary.json)
+Usage: plot_crawl.py DIR
 """
 import argparse
 import os
@@ -18,6 +20,7 @@ import sys
 from matplotlib.collections import LineCollection
 
 import testbed_plots as tp
+from testbed_plots import runfolder
 
 
 def title(model, facts):
@@ -46,20 +49,18 @@ def line_width(n):
     return max(0.3, min(1.5, 400 / max(n, 1)))
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("dir", help="a benchmark.sh output folder")
-    args = ap.parse_args()
+def draw(directory, summary):
     plt = tp.setup_matplotlib()
-    summaries = tp.read_summaries(args.dir)
-    models = tp.run_models(args.dir)
-    colour = tp.colours(models)
+    colour = tp.model_colours(summary)
     runs = []
-    for model in models:
-        rows = tp.read_client_timeline(os.path.join(args.dir, f"client-{model}.csv"))
-        runs.append((model, rows, tp.describe(model, rows, summaries.get(model))))
+    for s in summary["runs"]:
+        model = s["model"]
+        path = runfolder.path(directory, runfolder.client_timeline_name(model))
+        if os.path.exists(path):
+            rows = tp.read_client_timeline(path)
+            runs.append((model, rows, tp.describe(model, rows, s)))
     if not runs:
-        print(f"plot_crawl: no client-<model>.csv files in {args.dir}", file=sys.stderr)
+        print(f"plot_crawl: no client timelines in {directory}", file=sys.stderr)
         return 1
 
     for model, rows, facts in runs:
@@ -69,7 +70,7 @@ def main():
         ax.set_xlabel("time since the first request (s)")
         ax.set_ylabel("request number")
         fig.tight_layout()
-        fig.savefig(os.path.join(args.dir, f"chronology-{model}.png"))
+        fig.savefig(tp.picture(directory, "crawl", f"chronology-{model}"))
         plt.close(fig)
 
     # Small multiples. The concurrent models share one time axis, so their
@@ -96,7 +97,7 @@ def main():
     fig.suptitle(f"Request chronologies: N={f0['num']} URLs, delay {f0['delay_ms']} ms, C={conc} "
                  f"(serial: one at a time)")
     fig.tight_layout()
-    fig.savefig(os.path.join(args.dir, "comparison.png"))
+    fig.savefig(tp.picture(directory, "crawl", "comparison"))
     plt.close(fig)
 
     # In flight over time: each model on its own time scale, so the ramp up to the
@@ -115,30 +116,37 @@ def main():
     axes[-1, 0].set_xlabel("time since the model's first request (s)")
     fig.suptitle(f"Requests in flight over time: N={f0['num']} URLs, delay {f0['delay_ms']} ms, C={conc}")
     fig.tight_layout()
-    fig.savefig(os.path.join(args.dir, "inflight.png"))
+    fig.savefig(tp.picture(directory, "crawl", "inflight"))
     plt.close(fig)
 
-    if any(summaries.get(model, {}).get("overhead_us_spectrum") for model, _, _ in runs):
-        draw_latency(plt, runs, summaries, colour, os.path.join(args.dir, "latency.png"))
+    spectra = {s["model"]: s["overhead_us_spectrum"] for s in summary["runs"] if s.get("overhead_us_spectrum")}
+    if spectra:
+        draw_latency(plt, runs, spectra, colour, tp.picture(directory, "crawl", "latency"))
     return 0
 
 
-def draw_latency(plt, runs, summaries, colour, path):
-    """Overhead by percentile, HDR-histogram style: the x axis stretches towards
-    the tail (1 / (1 - q), log), both axes log, one line per model. Every value
-    is crawl's own (overhead_us_spectrum in summary.json)."""
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("dir", help="a benchmark.sh output folder")
+    args = ap.parse_args()
+    summary = tp.stage_summary(args.dir, "crawl", "plot_crawl")
+    return 1 if summary is None else draw(args.dir, summary)
+
+
+def draw_latency(plt, runs, spectra, colour, path):
+    """Overhead by percentile, HDR-histogram style (testbed_plots.spectrum_axis,
+    as report.html draws it), one line per model. Every value is crawl's own
+    (overhead_us_spectrum)."""
     fig, ax = plt.subplots(figsize=(9.5, 5.8))
-    ticks = [(0.0, "0%"), (0.5, "50%"), (0.9, "90%"), (0.99, "99%"), (0.999, "99.9%"), (0.9999, "99.99%")]
+    ticks = tp.SPECTRUM_TICKS
     for model, rows, facts in runs:
-        spectrum = summaries.get(model, {}).get("overhead_us_spectrum") or []
-        finite = [q for q, _ in spectrum if q < 1]
-        top = 1 / (1 - max(finite)) * 2 if finite else 2
-        xs = [1 / (1 - q) if q < 1 else top for q, _ in spectrum]
-        ys = [max(v, 1.0) / 1000 for _, v in spectrum]  # ms; a zero overhead sits at 1 µs
+        if model not in spectra:
+            continue
+        xs, ys, ticks = tp.spectrum_axis(spectra[model])
         ax.plot(xs, ys, "o-", color=colour[model], markersize=3, label=f"{model} (max {ys[-1]:.2f} ms)")
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xticks([1 / (1 - q) for q, _ in ticks])
+    ax.set_xticks([x for x, _ in ticks])
     ax.set_xticklabels([label for _, label in ticks])
     ax.minorticks_off()
     ax.set_xlabel("percentile of requests (the rightmost point of each line is its slowest request)")

@@ -11,7 +11,7 @@ open loop at a series of offered rates against one fixed delay.
          Little's law (rate x delay, the line) with the cap C (dashed): a model
          follows the line until it runs out of slots.
 
-Every figure is crawl's own (load-summary.json). Usage: plot_load.py DIR [OUT]
+Every figure is crawl's own (load-summary.json). Usage: plot_load.py DIR
 """
 import argparse
 import os
@@ -22,16 +22,13 @@ from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
 import testbed_plots as tp
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("dir", help="a folder with load-summary.json")
-    ap.add_argument("out", nargs="?", help="the PNG to write (default DIR/load.png)")
-    args = ap.parse_args()
-    runs = tp.read_stage(args.dir, "load-summary.json", "plot_load")
-    if runs is None:
+def draw(directory, summary):
+    runs = summary["runs"]
+    if not runs:
+        print("plot_load: the load stage has no runs", file=sys.stderr)
         return 1
     models = list(dict.fromkeys(s["model"] for s in runs))
-    colour = tp.colours(models)
+    colour = tp.model_colours(summary)
     plt = tp.setup_matplotlib()
     fig, (lat, held) = plt.subplots(1, 2, figsize=(13, 5.2))
     for model in models:
@@ -74,9 +71,17 @@ def main():
                    "whose last delay only drains: d / (duration + d) under the line)", loc="left", fontsize=10)
     held.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(args.out or os.path.join(args.dir, "load.png"))
+    fig.savefig(tp.picture(directory, "load"))
     plt.close(fig)
     return 0
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("dir", help="a benchmark.sh output folder")
+    args = ap.parse_args()
+    summary = tp.stage_summary(args.dir, "load", "plot_load")
+    return 1 if summary is None else draw(args.dir, summary)
 
 
 if __name__ == "__main__":

@@ -1,29 +1,25 @@
 #!/usr/bin/env python3
-"""Draws the scale stage (bench/scale.py's CSV): efficiency, CPU per 1k
+"""Draws the scale stage (scale.csv and scale-summary.json): efficiency, CPU per 1k
 requests and peak memory of the crawl against the concurrency C, one line per
 model, log x. A point a model could not run is marked with an x at the bottom
 of each panel and its reason listed under the chart.
 
-Usage: plot_scale.py SCALE_CSV OUT_PNG [--order m1,m2,...]
+Usage: plot_scale.py DIR   (writes DIR/scale.png)
 """
 import argparse
 import sys
 
 import testbed_plots as tp
+from testbed_plots import runfolder
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("csv")
-    ap.add_argument("png")
-    ap.add_argument("--order", default="", help="model order for the colours (default: as in the CSV)")
-    args = ap.parse_args()
-    rows = tp.read_rows(args.csv)
+def draw(directory, summary):
+    rows = tp.read_rows(runfolder.path(directory, runfolder.rows_name("scale")))
     if not rows:
-        print(f"plot_scale: {args.csv} has no rows", file=sys.stderr)
+        print("plot_scale: scale.csv has no rows", file=sys.stderr)
         return 1
-    models = [m for m in args.order.split(",") if m] or list(dict.fromkeys(r["model"] for r in rows))
-    colour = tp.colours(models)
+    colour = tp.model_colours(summary)
+    models = list(colour)
     plt = tp.setup_matplotlib()
     panels = [("efficiency", "efficiency (ideal / measured)", 1.0),
               ("cpu_ms_per_1k", "CPU ms per 1k requests", 1.0),
@@ -56,8 +52,16 @@ def main():
         fig.text(0.01, 0.01, "\n".join(failures)[:600], fontsize=7, va="bottom")
         fig.subplots_adjust(bottom=0.12 + 0.03 * min(len(failures), 6))
     fig.tight_layout(rect=(0, 0.04 * min(len(failures), 6), 1, 0.95))
-    fig.savefig(args.png)
+    fig.savefig(tp.picture(directory, "scale"))
     return 0
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("dir", help="a benchmark.sh output folder")
+    args = ap.parse_args()
+    summary = tp.stage_summary(args.dir, "scale", "plot_scale")
+    return 1 if summary is None else draw(args.dir, summary)
 
 
 if __name__ == "__main__":

@@ -1,24 +1,21 @@
 #!/usr/bin/env python3
-"""Draws the concurrency sweep (the book's Figure 8-3) from bench/sweep.py's CSV:
+"""Draws the concurrency sweep (the book's Figure 8-3) from sweep.csv:
 time to fetch N URLs against the number of concurrent requests, one line per
 delay, log axes, with the ideal ceil(N/C)*delay dashed for reference.
 
-Usage: plot_sweep.py SWEEP_CSV OUT_PNG
+Usage: plot_sweep.py DIR   (writes DIR/sweep.png)
 """
 import argparse
 import sys
 
 import testbed_plots as tp
+from testbed_plots import runfolder
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("csv")
-    ap.add_argument("png")
-    args = ap.parse_args()
-    rows = tp.read_rows(args.csv)
+def draw(directory, summary):
+    rows = tp.read_rows(runfolder.path(directory, runfolder.rows_name("sweep")))
     if not rows:
-        print(f"plot_sweep: {args.csv} has no rows", file=sys.stderr)
+        print("plot_sweep: sweep.csv has no rows", file=sys.stderr)
         return 1
     plt = tp.setup_matplotlib()
     fig, ax = plt.subplots(figsize=(8.5, 5.5))
@@ -38,8 +35,16 @@ def main():
     ax.set_title(f"Finding the right concurrency: {rows[0]['model']}, N={rows[0]['num']} URLs")
     ax.legend()
     fig.tight_layout()
-    fig.savefig(args.png)
+    fig.savefig(tp.picture(directory, "sweep"))
     return 0
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("dir", help="a benchmark.sh output folder")
+    args = ap.parse_args()
+    summary = tp.stage_summary(args.dir, "sweep", "plot_sweep")
+    return 1 if summary is None else draw(args.dir, summary)
 
 
 if __name__ == "__main__":

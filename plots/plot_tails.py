@@ -7,7 +7,7 @@ dashed line is the run's ideal (a perfect semaphore with the delays the server
 gave), the dotted one the batched pattern's own floor (each batch as long as
 its slowest request). Every figure is crawl's own (tails-summary.json).
 
-Usage: plot_tails.py DIR [OUT]   (OUT: DIR/tails.png)
+Usage: plot_tails.py DIR   (writes DIR/tails.png)
 """
 import argparse
 import os
@@ -16,21 +16,19 @@ import sys
 from matplotlib.collections import LineCollection
 
 import testbed_plots as tp
+from testbed_plots import runfolder
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("dir", help="a folder with tails-summary.json and tails-*.csv")
-    ap.add_argument("out", nargs="?", help="the PNG to write (default DIR/tails.png)")
-    args = ap.parse_args()
-    summaries = tp.read_stage(args.dir, "tails-summary.json", "plot_tails")
-    if summaries is None:
+def draw(directory, summary):
+    summaries = summary["runs"]
+    if not summaries:
+        print("plot_tails: the tails stage has no runs", file=sys.stderr)
         return 1
     models = list(dict.fromkeys(s["model"] for s in summaries))
-    colour = tp.colours(models)
+    colour = tp.model_colours(summary)
     runs = {}
     for s in summaries:
-        rows = tp.read_client_timeline(os.path.join(args.dir, s["name"] + ".csv"))
+        rows = tp.read_client_timeline(runfolder.path(directory, runfolder.tails_timeline_name(s["model"], s["batched"])))
         runs[(s["model"], s["batched"])] = (s, rows)
     plt = tp.setup_matplotlib()
     fig, axes = plt.subplots(len(models), 2, figsize=(12, 1.75 * len(models) + 1.2), squeeze=False,
@@ -72,9 +70,17 @@ def main():
                  f"Dashed: the ideal (a perfect semaphore with the same delays); dotted: the batches' own "
                  f"floor (each batch waits for its slowest request)", fontsize=10)
     fig.tight_layout()
-    fig.savefig(args.out or os.path.join(args.dir, "tails.png"))
+    fig.savefig(tp.picture(directory, "tails"))
     plt.close(fig)
     return 0
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("dir", help="a benchmark.sh output folder")
+    args = ap.parse_args()
+    summary = tp.stage_summary(args.dir, "tails", "plot_tails")
+    return 1 if summary is None else draw(args.dir, summary)
 
 
 if __name__ == "__main__":

@@ -1,18 +1,22 @@
 #!/usr/bin/env python3
 """Writes DIR/report.html: the whole run in one page that opens from disk, with
-no network, and can be zoomed. Drawn from the run's CSV and JSON files alone
-(so `plots/report.py DIR` redraws it from any results folder), with plotly.js
-inlined. Every figure in its tables is the programs' own (--json).
+no network, and can be zoomed. Drawn from the run folder alone (its stage
+summaries and timelines, named by bench/runfolder.py), so `plots/report.py DIR`
+redraws it from any results folder, with plotly.js inlined. Every figure in
+its tables is the programs' own (--json); every setting it states is the one
+the stage's summary holds.
 
-In the order a reader of the chapter meets them: the settings and the
-comparison table; each model's chronology (WebGL, a hover per request); the
-requests in flight; the overhead spectrum; the scale, sweep, tails and load
-stages where the run has them; the primes call graphs and Figure 8-7; every raw
-file; the manifest (manifest.json).
+One section a function (SECTIONS, in the stages' order): the run and its
+stages; the crawl stage's table, each model's chronology, the requests in
+flight and the overhead spectrum; then the sweep, scale, primes, tails and
+load stages where the run has them; every raw file; the manifest. A stage the
+run left out is named in the first section, not drawn empty.
 
-The page checks itself: it counts the charts it drew, the ones that have data,
-and every JavaScript error, into <pre id="report-status"> (scripts/check-report.sh
-reads it in headless Chromium).
+The page's JavaScript is plots/report_prelude.js (catches every error) and
+plots/report.js (the drawers), its style plots/report.css, all read at build
+time. The page counts the charts it drew, the ones that have data, and every
+JavaScript error into <pre id="report-status"> (scripts/check_report.py reads
+it in headless Chromium).
 
 plotly.js comes from Debian's python3-plotly (/usr/share/python3-plotly/plotly.js),
 or from $TESTBED_PLOTLY_JS. Standard library only.
@@ -20,15 +24,19 @@ or from $TESTBED_PLOTLY_JS. Standard library only.
 Usage: report.py DIR
 """
 import argparse
-import csv
 import html
 import json
 import os
 import sys
 import urllib.parse
 
-from testbed_plots import PALETTE, colours, in_flight
+import testbed_plots as tp
+from testbed_plots import runfolder
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bench"))
+import table  # noqa: E402  (bench/table.py: the same rows benchmark.sh prints)
+
+HERE = os.path.dirname(os.path.abspath(__file__))
 PLOTLY_PATHS = ["/usr/share/python3-plotly/plotly.js"]
 
 
@@ -45,32 +53,9 @@ def find_plotly():
     raise SystemExit("report: plotly.js not found (install python3-plotly, or set TESTBED_PLOTLY_JS)")
 
 
-# What could not be read, named in the page's file list instead of stopping it.
-UNREADABLE = {}
-
-
-def read_json(directory, name):
-    path = os.path.join(directory, name)
-    if not os.path.exists(path):
-        return None
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except (OSError, ValueError) as e:
-        UNREADABLE[name] = str(e)
-        return None
-
-
-def read_csv(directory, name):
-    path = os.path.join(directory, name)
-    if not os.path.exists(path):
-        return None
-    try:
-        with open(path, newline="", encoding="utf-8") as f:
-            return list(csv.DictReader(f))
-    except (OSError, ValueError, csv.Error) as e:
-        UNREADABLE[name] = str(e)
-        return None
+def asset(name):
+    with open(os.path.join(HERE, name), encoding="utf-8") as f:
+        return f.read()
 
 
 def esc(value):
@@ -96,34 +81,59 @@ def file_link(name):
     return "./" + urllib.parse.quote(name, safe="")
 
 
-def timeline_columns(rows):
-    """A client timeline as compact columns, times relative to its first start (s)."""
-    rows = sorted(rows, key=lambda r: int(r["index"]))
-    t0 = min((float(r["start"]) for r in rows), default=0.0)
-    return {
-        "index": [int(r["index"]) for r in rows],
-        "start": [round(float(r["start"]) - t0, 6) for r in rows],
-        "end": [round(float(r["end"]) - t0, 6) for r in rows],
-        "status": [int(r["status"]) for r in rows],
-        "conn": [int(r.get("conn") or 0) for r in rows],
-        "delay": [round(float(r["delay"]) * 1000, 3) if r.get("delay") else None for r in rows],
-    }
+def html_table(head, rows, cls="numbers"):
+    """A table of text cells, every one escaped; head None: no header row."""
+    th = "<tr>" + "".join(f"<th>{esc(h)}</th>" for h in head) + "</tr>" if head else ""
+    body = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in r) + "</tr>" for r in rows)
+    return f'<table class="{cls}">{th}{body}</table>'
 
 
-def in_flight_series(columns):
-    """Requests in flight over one timeline (testbed_plots.in_flight, as inflight.png draws it)."""
-    times, counts = in_flight(list(zip(columns["start"], columns["end"])))
-    return {"x": times, "y": counts}
+def listed(values):
+    """A setting's value as text: a list as 'a, b, c'."""
+    return ", ".join(f"{v:,}" if isinstance(v, int) else str(v) for v in values) \
+        if isinstance(values, list) else (f"{values:,}" if isinstance(values, int) else str(values))
 
 
-def fmt(v, spec=".3f", none="-"):
-    """A number as `spec` says, `none` for a null; anything else (a crafted
-    field) as escaped text."""
-    if v is None:
-        return none
-    if isinstance(v, (int, float)) and not isinstance(v, bool):
-        return format(v, spec)
-    return esc(v)
+def settings_of(summary):
+    settings = summary.get("settings")
+    return settings if isinstance(settings, dict) else {}
+
+
+def v(settings, key):
+    """A stage's setting for the page's prose, as its summary holds it."""
+    return listed(settings[key]) if isinstance(settings, dict) and key in settings else "?"
+
+
+class Run:
+    """What the page is drawn from: the folder, its stages' summaries, and what
+    could not be read (named in the file list instead of stopping the page)."""
+
+    def __init__(self, directory):
+        self.dir, self.unreadable = directory, {}
+        self.summaries = {}
+        for stage in runfolder.STAGE_NAMES:
+            summary = runfolder.read_summary(directory, stage, self.unreadable)
+            if summary is not None:
+                self.summaries[stage] = summary
+        try:
+            with open(runfolder.path(directory, runfolder.MANIFEST), encoding="utf-8") as f:
+                self.manifest = json.load(f)
+        except FileNotFoundError:
+            self.manifest = {}
+        except (OSError, ValueError) as e:
+            self.unreadable[runfolder.MANIFEST] = str(e)
+            self.manifest = {}
+
+    def rows(self, name):
+        """A CSV of the folder as dicts, None when it is missing or unreadable."""
+        p = runfolder.path(self.dir, name)
+        if not os.path.exists(p):
+            return None
+        try:
+            return tp.read_rows(p)
+        except (OSError, ValueError) as e:
+            self.unreadable[name] = str(e)
+            return None
 
 
 class Page:
@@ -147,365 +157,370 @@ class Page:
         self.parts.append(f'<div class="{cls}" id="{cid}" style="height:{height}px"></div>')
 
 
+def timeline_columns(rows):
+    """A client timeline as compact columns, times relative to its first start
+    (s), each request's latency (ms) with them."""
+    rows = sorted(rows, key=lambda r: int(r["index"]))
+    t0 = min((float(r["start"]) for r in rows), default=0.0)
+    start = [round(float(r["start"]) - t0, 6) for r in rows]
+    end = [round(float(r["end"]) - t0, 6) for r in rows]
+    return {
+        "index": [int(r["index"]) for r in rows], "start": start, "end": end,
+        "latency": [round((e - s) * 1000, 3) for s, e in zip(start, end)],
+        "status": [int(r["status"]) for r in rows],
+        "conn": [int(r.get("conn") or 0) for r in rows],
+        "delay": [round(float(r["delay"]) * 1000, 3) if r.get("delay") else None for r in rows],
+    }
+
+
+def efficiency(run, spec=".3f"):
+    return table.number(run.get("efficiency"), spec, "none: no answer")
+
+
+# --- the run ---------------------------------------------------------------------
+
+def section_run(page, run):
+    """What ran: date and command, then each stage with the settings and seed
+    its summary holds; a stage the run left out is named, not drawn."""
+    page.section("settings", "The run")
+    when = "; ".join(esc(run.manifest[k]) for k in ("date", "command") if run.manifest.get(k))
+    if when:
+        page.raw(f"<p>{when}.</p>")
+    rows = []
+    for stage, s in run.summaries.items():
+        settings = "; ".join(f"{k} = {listed(value)}" for k, value in settings_of(s).items())
+        failures = len(s.get("failures") or [])
+        rows.append([stage, s.get("title", ""), settings, table.number(s.get("seed"), "d"), len(s["runs"]),
+                     failures or ""])
+    page.raw(html_table(["stage", "what", "settings", "seed", "runs", "failures"], rows, "stages"))
+    left_out = [st for st in runfolder.STAGE_NAMES if st not in run.summaries]
+    if left_out:
+        page.raw(f"<p>Not in this run (benchmark.sh --stages): {esc(', '.join(left_out))}.</p>")
+
+
+# --- the crawl stage -------------------------------------------------------------
+
+def crawl_runs(run):
+    """The crawl stage's runs that have a timeline: (summary, columns)."""
+    found = []
+    for s in run.summaries["crawl"]["runs"]:
+        rows = run.rows(runfolder.client_timeline_name(s["model"]))
+        if rows:
+            found.append((s, timeline_columns(rows)))
+    return found
+
+
+def section_crawl(page, run):
+    summary = run.summaries["crawl"]
+    s = settings_of(summary)
+    colour = tp.model_colours(summary)
+    page.section("comparison", "Every model side by side",
+                 f"{len(summary['runs'])} models, N = {v(s, 'num')} URLs each, delay {v(s, 'delay_ms')} ms, C = "
+                 f"{v(s, 'concurrency')} for the concurrent models. " + table.CRAWL_NOTE + ".")
+    page.raw(html_table(*table.crawl_rows(summary["runs"])))
+    timelines = crawl_runs(run)
+    if not timelines:
+        return
+    page.section("chronologies", "Each request's life",
+                 "Every request a line from when the crawler sent it to when the answer came, request "
+                 "number up, time since the model's first request across (the book's Figures 8-2 to "
+                 "8-6). Drag to zoom, double-click to reset; hover a line's ends for the request.")
+    for r, columns in timelines:
+        title = (f"{r['model']}: {r['seconds']:.3f} s, ideal {r['ideal_seconds']:.3f} s "
+                 f"(efficiency {efficiency(r)})")
+        page.chart("chronology", {"title": title, "colour": colour[r["model"]], "failed": tp.FAILED,
+                                  "runs": [columns]}, height=300)
+    section_inflight(page, summary, timelines, colour)
+    section_overhead(page, summary, colour)
+
+
+def section_inflight(page, summary, timelines, colour):
+    """The concurrent models on one time axis with their bound C; a model that
+    keeps one request in flight (serial) on its own, as crawl-comparison.png
+    draws it: on the shared axis its long run would flatten the others."""
+    alone = {m["name"] for m in summary.get("models") or [] if m["one_in_flight"]}
+
+    def series(r, columns):
+        xs, ys = tp.in_flight(list(zip(columns["start"], columns["end"])))
+        return {"name": r["model"], "colour": colour[r["model"]], "x": xs, "y": ys}
+
+    shared = [series(r, c) for r, c in timelines if r["model"] not in alone]
+    apart = [series(r, c) for r, c in timelines if r["model"] in alone]
+    page.section("inflight", "Requests in flight",
+                 "How quickly each model reaches its bound and how steadily it holds it: the concurrent "
+                 f"models together, against their bound C = {v(summary['settings'], 'concurrency')} (dashed)"
+                 + (f"; {', '.join(x['name'] for x in apart)} on its own time scale below (one request at a "
+                    "time, for far longer)." if apart else "."))
+    if shared:
+        page.chart("inflight", {"title": "the concurrent models", "runs": shared,
+                                "bound": settings_of(summary).get("concurrency")}, height=380)
+    for one in apart:
+        page.chart("inflight", {"title": f"{one['name']}: its own time scale", "runs": [one], "bound": 1},
+                   height=200)
+
+
+def section_overhead(page, summary, colour):
+    runs = [r for r in summary["runs"] if r.get("overhead_us_spectrum")]
+    if not runs:
+        return
+    page.section("overhead", "Where each model loses time",
+                 "Time beyond the server's delay by percentile of requests (log axes, the x axis "
+                 "stretching towards the slowest), from each model's overhead_us_spectrum.")
+    spec = {"runs": [], "tickvals": [x for x, _ in tp.SPECTRUM_TICKS], "ticktext": [t for _, t in tp.SPECTRUM_TICKS]}
+    for r in runs:
+        xs, ys, _ = tp.spectrum_axis(r["overhead_us_spectrum"])
+        spec["runs"].append({"name": r["model"], "colour": colour.get(r["model"], "#333"), "x": xs, "y": ys,
+                             "percent": [f"{q * 100:.2f}%" for q, _ in r["overhead_us_spectrum"]]})
+    page.chart("spectrum", spec, height=420)
+
+
+# --- the sweep and scale stages ----------------------------------------------------
+
+def section_sweep(page, run):
+    s = settings_of(run.summaries["sweep"])
+    rows = run.rows(runfolder.rows_name("sweep"))
+    page.section("sweep", "The concurrency sweep",
+                 f"Time for {v(s, 'model')} to fetch N = {v(s, 'num')} URLs against concurrency C = "
+                 f"{v(s, 'concurrency')}, one line per delay ({v(s, 'delays_ms')} ms; Figure 8-3); "
+                 "dashed: the ideal.")
+    if not rows:
+        return
+    series = []
+    for k, d in enumerate(dict.fromkeys(r["delay_ms"] for r in rows)):
+        pts = [r for r in rows if r["delay_ms"] == d]
+        c = tp.PALETTE[k % len(tp.PALETTE)]
+        x = [int(r["concurrency"]) for r in pts]
+        series.append({"name": f"{d} ms", "colour": c, "x": x, "y": [float(r["seconds"]) for r in pts]})
+        series.append({"name": f"{d} ms ideal", "colour": c, "dash": "dash", "x": x,
+                       "y": [float(r["ideal_seconds"]) for r in pts]})
+    page.chart("lines", {"series": series, "xtitle": "concurrency", "ytitle": "seconds", "xlog": True,
+                         "ylog": True}, height=400)
+
+
+def section_scale(page, run):
+    summary = run.summaries["scale"]
+    s = settings_of(summary)
+    rows = run.rows(runfolder.rows_name("scale"))
+    page.section("scale", "How each model scales",
+                 f"Every concurrent model at C = {v(s, 'concurrency')} (N = {v(s, 'multiple')}C, "
+                 f"{v(s, 'delay_ms')} ms): efficiency, CPU per 1k requests, peak memory. A point a model could "
+                 "not run is left out (its reason is in scale.csv).")
+    if not rows:
+        return
+    colour = tp.model_colours(summary)
+    for field, label, log in [("efficiency", "efficiency (ideal / measured)", False),
+                              ("cpu_ms_per_1k", "CPU ms per 1k requests", True),
+                              ("peak_rss_kib", "peak RSS (KiB)", True)]:
+        series = []
+        for m in dict.fromkeys(r["model"] for r in rows):
+            pts = [(int(r["concurrency"]), float(r[field])) for r in rows
+                   if r["model"] == m and not r["error"] and r[field]]
+            series.append({"name": m, "colour": colour.get(m, "#333"), "x": [p[0] for p in pts],
+                           "y": [p[1] for p in pts]})
+        page.chart("lines", {"series": series, "xtitle": "concurrency C", "ytitle": label, "xlog": True,
+                             "ylog": log}, height=320, wide=False)
+
+
+# --- the primes stages -------------------------------------------------------------
+
+def primes_chart(page, run, stage, mode, label):
+    rows = run.rows(runfolder.primes_timeline_name(stage, mode))
+    if not rows:
+        return
+    t0 = min((float(r["start"]) for r in rows), default=0.0)
+    saves = [r for r in rows if r["kind"] == "save"]
+    computes = [r for r in rows if r["kind"] == "compute"]
+    rel = lambda rs, key: [round(float(r[key]) - t0, 6) for r in rs]  # noqa: E731
+    page.chart("primes", {
+        "title": f"{label}: {len(saves)} saves", "save_colour": tp.SAVE, "compute_colour": tp.COMPUTE,
+        "save_start": rel(saves, "start"), "save_end": rel(saves, "end"), "save_value": [r["value"] for r in saves],
+        "save_ms": [round((float(r["end"]) - float(r["start"])) * 1000, 2) for r in saves],
+        "compute_start": rel(computes, "start"), "compute_end": rel(computes, "end")}, height=300, wide=False)
+
+
+def section_primes(page, run):
+    summary = run.summaries["primes"]
+    page.section("primes", "Saving primes to a slow database",
+                 f"The savers that compute while they save, at max_number = "
+                 f"{v(summary['settings'], 'max_number')}: each save a line from its request to its answer "
+                 "(save number up), the compute spans on the line below zero.")
+    page.raw(html_table(*table.primes_rows(summary["runs"])))
+    for r in summary["runs"]:
+        primes_chart(page, run, "primes", r["mode"], r["mode"])
+
+
+def section_primes_sweep(page, run):
+    s = settings_of(run.summaries["primes-sweep"])
+    rows = run.rows(runfolder.rows_name("primes-sweep"))
+    page.section("primes-sweep", "Every prime mode over max_number",
+                 f"Time against numbers probed, max_number = 2^{v(s, 'min_exp')} .. 2^{v(s, 'max_exp')} (a mode "
+                 f"that saves one prime at a time to 2^{v(s, 'serial_max_exp')}; {v(s, 'extend_modes')} to "
+                 f"2^{v(s, 'extend_exp')}), per mode (Figure 8-7), each with its bound dashed (compute plus the "
+                 "saves that must wait in turn).")
+    if not rows:
+        return
+    series = []
+    pmodes = list(dict.fromkeys(r["mode"] for r in rows))  # primes --list-modes' order
+    for mode, c in tp.colours(pmodes).items():
+        mine = sorted((int(r["max_number"]), r) for r in rows if r["mode"] == mode)
+        series.append({"name": mode, "colour": c, "x": [n for n, _ in mine],
+                       "y": [max(float(r["seconds"]), 1e-6) for _, r in mine]})
+        bound = [(n, float(r["bound_seconds"])) for n, r in mine if r.get("bound_seconds")]
+        if bound:  # as primes --json derives it
+            series.append({"name": f"{mode} bound", "colour": c, "dash": "dash",
+                           "x": [b[0] for b in bound], "y": [max(b[1], 1e-6) for b in bound]})
+    page.chart("lines", {"series": series, "xtitle": "numbers probed (max_number)",
+                         "ytitle": "seconds", "xlog": True, "ylog": True}, height=400)
+
+
+def section_tails_primes(page, run):
+    summary = run.summaries["tails-primes"]
+    s = settings_of(summary)
+    page.section("tails-primes", "Prime savers against a long-tailed database",
+                 f"The same savers at max_number = {v(s, 'max_number')}, each save's latency drawn from "
+                 f"{v(s, 'db_latency_dist')} (delayserver --db-latency-dist).")
+    page.raw(html_table(*table.primes_rows(summary["runs"])))
+    for r in summary["runs"]:
+        primes_chart(page, run, "tails-primes", r["mode"], f"{r['mode']}, long-tailed saves")
+
+
+# --- the tails and load stages -----------------------------------------------------
+
+def section_tails(page, run):
+    summary = run.summaries["tails"]
+    s = settings_of(summary)
+    page.section("tails", "Delays with long tails",
+                 f"The same {v(s, 'delay_dist')} delays (median {v(s, 'delay_ms')} ms) for every run, N = "
+                 f"{v(s, 'num')}, C = {v(s, 'concurrency')}: each model's semaphore, and the batched pattern (fire "
+                 "C, wait for all C). Dashed: the ideal; dotted: the batches' floor.")
+    page.raw(html_table(*table.crawl_rows(summary["runs"])))
+    colour = tp.model_colours(summary)
+    for r in summary["runs"]:
+        rows = run.rows(runfolder.tails_timeline_name(r["model"], r["batched"]))
+        if not rows:
+            continue
+        title = (f"{r['model']}{' --batched' if r['batched'] else ''}: {r['seconds']:.2f} s, "
+                 f"ideal {r['ideal_seconds']:.2f} s ({efficiency(r, '.2f')})")
+        marks = [{"x": r["ideal_seconds"], "dash": "dash"}]
+        if r.get("batched_ideal_seconds"):
+            marks.append({"x": r["batched_ideal_seconds"], "dash": "dot"})
+        page.chart("chronology", {"title": title, "colour": colour.get(r["model"], "#333"), "failed": tp.FAILED,
+                                  "runs": [timeline_columns(rows)], "marks": marks}, height=260, wide=False)
+
+
+def section_load(page, run):
+    summary = run.summaries["load"]
+    s = settings_of(summary)
+    load = summary["runs"]
+    page.section("load", "Requests that arrive at a rate",
+                 f"Every concurrent model in an open loop ({v(s, 'arrivals')} arrivals for {v(s, 'duration_s')} s at "
+                 f"each of {v(s, 'rates')} requests/s) against {v(s, 'delay_ms')} ms with C = "
+                 f"{v(s, 'concurrency')}: latency from when each request was due (p99 solid, p50 dotted) against "
+                 "the offered rate, and what the server held against Little's law.")
+    if not load:
+        return
+    colour = tp.model_colours(summary)
+    lat, held = [], []
+    for m in dict.fromkeys(r["model"] for r in load):
+        mine = sorted((r for r in load if r["model"] == m), key=lambda r: r["open_loop"]["rate_per_s"])
+        x = [r["open_loop"]["rate_per_s"] for r in mine]
+        c = colour.get(m, "#333")
+        due = [r["open_loop"]["latency_from_due_ms"] or {} for r in mine]
+        lat.append({"name": f"{m} p99", "colour": c, "x": x, "y": [d.get("p99") for d in due]})
+        lat.append({"name": f"{m} p50", "colour": c, "dash": "dot", "x": x, "y": [d.get("p50") for d in due]})
+        held.append({"name": m, "colour": c, "x": x, "y": [r["open_loop"]["server_mean_in_flight"] for r in mine]})
+    rates = sorted({r["open_loop"]["rate_per_s"] for r in load})
+    little = {r["open_loop"]["rate_per_s"]: r["open_loop"]["littles_law_in_flight"] for r in load}
+    held.append({"name": "Little's law: rate x delay", "colour": "#000", "x": rates, "y": [little[r] for r in rates]})
+    page.chart("lines", {"series": lat, "xtitle": "offered rate (per second)", "ytitle": "latency from due (ms)",
+                         "ylog": True, "vline": load[0]["open_loop"].get("capacity_per_s")}, height=380, wide=False)
+    page.chart("lines", {"series": held, "xtitle": "offered rate (per second)",
+                         "ytitle": "requests the server held, on average", "hline": s.get("concurrency")},
+               height=380, wide=False)
+
+
+# --- the folder and the manifest ---------------------------------------------------
+
 def folder_files(directory):
     """The folder's file names, as the file system has them (bytes that are not
     UTF-8 kept as surrogate escapes), report.html aside."""
-    return sorted(f for f in os.listdir(directory) if f != "report.html")
+    return sorted(f for f in os.listdir(directory) if f != runfolder.REPORT)
 
 
-def file_item(directory, name):
+def file_item(run, name):
     """One file of the folder in the list: a link and its size; a name that is
     not text, a dangling link, or a file that cannot be read is named, not linked."""
     shown = name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     try:
-        size = f'{os.path.getsize(os.path.join(directory, name)) / 1024:.0f} KiB'
+        size = f'{os.path.getsize(os.path.join(run.dir, name)) / 1024:.0f} KiB'
     except OSError as e:
         return f'<li>{esc(shown)} <span class="size">(cannot be read: {esc(e.strerror or e)})</span></li>'
     if shown != name:
         return f'<li>{esc(shown)} <span class="size">{size} (its name is not UTF-8: not linked)</span></li>'
-    why = UNREADABLE.get(name)
+    why = run.unreadable.get(name)
     note = f" (not drawn: {esc(why)})" if why else ""
     return f'<li><a href="{file_link(name)}">{esc(name)}</a> <span class="size">{size}{note}</span></li>'
 
 
-def comparison_table(runs):
-    head = ("<tr><th>model</th><th>C</th><th>seconds</th><th>ideal</th><th>efficiency</th>"
-            "<th>overhead p50</th><th>p99</th><th>CPU ms / 1k</th><th>peak RSS</th><th>threads</th>"
-            "<th>failed</th></tr>")
-    body = []
-    for r in runs:
-        over, cost = r.get("overhead_us") or {}, r.get("cost") or {}
-        name = r["model"] + (" --batched" if r.get("batched") else "")
-        body.append(
-            f"<tr><td>{esc(name)}</td><td>{esc(r['concurrency'])}</td><td>{fmt(r['seconds'])}</td>"
-            f"<td>{fmt(r['ideal_seconds'])}</td>"
-            f"<td>{fmt(r['efficiency'], '.1%', 'no answer')}</td>"
-            f"<td>{fmt(over.get('p50') and over['p50'] / 1000, '.2f')} ms</td>"
-            f"<td>{fmt(over.get('p99') and over['p99'] / 1000, '.2f')} ms</td>"
-            f"<td>{fmt(cost.get('cpu_ms_per_1k'), '.0f')}</td>"
-            f"<td>{fmt(cost.get('peak_rss_kib') and cost['peak_rss_kib'] / 1024, '.1f')} MB</td>"
-            f"<td>{esc(cost.get('peak_threads', '-'))}</td><td>{esc(r['failed'])}</td></tr>")
-    return f'<table class="numbers">{head}{"".join(body)}</table>'
+def section_files(page, run):
+    page.section("files", "Every file of the run")
+    page.raw('<ul class="files">' + "".join(file_item(run, f) for f in folder_files(run.dir)) + "</ul>")
+
+
+def section_manifest(page, run):
+    """manifest.json as tables: its facts, each stage's seeds, the programs."""
+    page.section("manifest", "Manifest")
+    m = run.manifest
+    if not m:
+        page.raw("<p>This run has no manifest.json.</p>")
+        return
+    facts = [[k, v if isinstance(v, str) else json.dumps(v)] for k, v in m.items() if k not in ("stages", "programs")]
+    page.raw(html_table(None, facts, "manifest"))
+    stages = [s for s in m.get("stages") or [] if isinstance(s, dict)]
+    if stages:
+        page.raw("<h3>Seeds</h3>" + html_table(
+            ["stage", "seed it gave", "server seed", "seeds its runs report", "runs"],
+            [[s.get("stage"), s.get("seed", "-"), s.get("server_seed", "-"),
+              ", ".join(map(str, s.get("run_seeds") or [])) or s.get("unreadable", "-"), s.get("runs", "-")]
+             for s in stages],
+            "manifest"))
+    programs = m.get("programs") or {}
+    if isinstance(programs, dict) and programs:
+        page.raw("<h3>Programs</h3>" + html_table(
+            ["program", "version", "built with"],
+            [[p, (v or {}).get("version", ""), (v or {}).get("built_with", "")] for p, v in programs.items()
+             if isinstance(v, dict)], "manifest"))
+    page.raw(f'<p><a href="{file_link(runfolder.MANIFEST)}">{runfolder.MANIFEST}</a></p>')
+
+
+# Every section in the page's order: the stage whose summary it needs (None:
+# always drawn) and its function. The stage sections follow the stages' order.
+SECTIONS = [(None, section_run), ("crawl", section_crawl), ("sweep", section_sweep), ("scale", section_scale),
+            ("primes", section_primes), ("primes-sweep", section_primes_sweep), ("tails", section_tails),
+            ("tails-primes", section_tails_primes), ("load", section_load), (None, section_files),
+            (None, section_manifest)]
+assert [s for s, _ in SECTIONS if s] == list(runfolder.STAGE_NAMES), "a section for every stage, in order"
 
 
 def build(directory):
+    run = Run(directory)
     page = Page()
-    summary = read_json(directory, "summary.json") or []
-    manifest = read_json(directory, "manifest.json") or {}
-    models = [s["model"] for s in summary]
-    colour = colours(models)
-
-    # Settings and the comparison.
-    page.section("settings", "The run")
-    if summary:
-        s0 = summary[0]
-        conc = max(s["concurrency"] for s in summary)
-        when = "; ".join(esc(manifest[k]) for k in ("date", "command") if manifest.get(k))
-        page.raw(f"<p>{len(summary)} model{'s' if len(summary) != 1 else ''}, N={esc(s0['num'])} URLs each, "
-                 f"delay {esc(s0['delay_ms'])} ms "
-                 f"({esc(s0.get('delay_dist', 'fixed'))}), C={esc(conc)} for the concurrent models"
-                 f"{'; ' + when if when else ''}. Ideal: a perfect semaphore with the delays the server "
-                 "gave; overhead: each request's time beyond its delay; CPU and memory: the crawl "
-                 "process's own.</p>")
-        page.raw(comparison_table(summary))
-
-    # Chronologies.
-    timelines = {}
-    for m in models:
-        rows = read_csv(directory, f"client-{m}.csv")
-        if rows:
-            timelines[m] = timeline_columns(rows)
-    if timelines:
-        page.section("chronologies", "Each request's life",
-                     "Every request a line from when the crawler sent it to when the answer came, request "
-                     "number up, time since the model's first request across (the book's Figures 8-2 to "
-                     "8-6). Drag to zoom, double-click to reset; hover a line's ends for the request.")
-        for m in models:
-            if m in timelines:
-                s = next(x for x in summary if x["model"] == m)
-                title = (f"{m}: {s['seconds']:.3f} s, ideal {s['ideal_seconds']:.3f} s "
-                         f"(efficiency {fmt(s['efficiency'], '.3f', 'none: no answer')})")
-                page.chart("chronology", {"title": title, "colour": colour[m], "runs": [timelines[m]]},
-                           height=300)
-        page.section("inflight", "Requests in flight",
-                     "How quickly each model reaches its bound and how steadily it holds it.")
-        page.chart("inflight", {"runs": [{"name": m, "colour": colour[m], **in_flight_series(timelines[m])}
-                                         for m in models if m in timelines]}, height=380)
-
-    spectra = [(s["model"], s.get("overhead_us_spectrum")) for s in summary if s.get("overhead_us_spectrum")]
-    if spectra:
-        page.section("overhead", "Where each model loses time",
-                     "Time beyond the server's delay by percentile of requests (log axes, the x axis "
-                     "stretching towards the slowest), from each model's overhead_us_spectrum.")
-        page.chart("spectrum", {"runs": [{"name": m, "colour": colour.get(m, "#333"), "points": sp}
-                                         for m, sp in spectra]}, height=420)
-
-    scale = read_csv(directory, "scale.csv")
-    if scale:
-        page.section("scale", "How each model scales",
-                     "Every concurrent model at C = 10 .. 10,000 (N = 2C, 100 ms): efficiency, CPU per 1k "
-                     "requests, peak memory. A point a model could not run is left out (its reason is in "
-                     "scale.csv).")
-        for field, label, log in [("efficiency", "efficiency (ideal / measured)", False),
-                                  ("cpu_ms_per_1k", "CPU ms per 1k requests", True),
-                                  ("peak_rss_kib", "peak RSS (KiB)", True)]:
-            series = []
-            for m in dict.fromkeys(r["model"] for r in scale):
-                pts = [(int(r["concurrency"]), float(r[field])) for r in scale
-                       if r["model"] == m and not r["error"] and r[field]]
-                series.append({"name": m, "colour": colour.get(m, "#333"), "x": [p[0] for p in pts],
-                               "y": [p[1] for p in pts]})
-            page.chart("lines", {"series": series, "xtitle": "concurrency C", "ytitle": label, "xlog": True,
-                                 "ylog": log}, height=320, wide=False)
-
-    sweep = read_csv(directory, "sweep.csv")
-    if sweep:
-        page.section("sweep", "The concurrency sweep",
-                     "Time to fetch N URLs against concurrency, one line per delay (Figure 8-3); dashed: "
-                     "the ideal.")
-        series = []
-        for k, d in enumerate(dict.fromkeys(r["delay_ms"] for r in sweep)):
-            pts = [r for r in sweep if r["delay_ms"] == d]
-            c = PALETTE[k % len(PALETTE)]
-            series.append({"name": f"{d} ms", "colour": c, "x": [int(r["concurrency"]) for r in pts],
-                           "y": [float(r["seconds"]) for r in pts]})
-            series.append({"name": f"{d} ms ideal", "colour": c, "dash": "dash",
-                           "x": [int(r["concurrency"]) for r in pts],
-                           "y": [float(r["ideal_seconds"]) for r in pts]})
-        page.chart("lines", {"series": series, "xtitle": "concurrency", "ytitle": "seconds", "xlog": True,
-                             "ylog": True}, height=400)
-
-    tails = read_json(directory, "tails-summary.json")
-    if tails:
-        s0 = tails[0]
-        page.section("tails", "Delays with long tails",
-                     f"The same {s0['delay_dist']} delays (median {s0['delay_ms']} ms) for every "
-                     f"run, N={s0['num']}, C={s0['concurrency']}: each model's semaphore, and the batched "
-                     "pattern (fire C, wait for all C). Dashed: the ideal; dotted: the batches' floor.")
-        page.raw(comparison_table(tails))
-        tail_models = list(dict.fromkeys(s["model"] for s in tails))
-        tcolour = {m: colour.get(m, PALETTE[k % len(PALETTE)]) for k, m in enumerate(tail_models)}
-        for s in tails:
-            rows = read_csv(directory, s["name"] + ".csv")
-            if not rows:
-                continue
-            title = (f"{s['model']}{' --batched' if s['batched'] else ''}: {s['seconds']:.2f} s, "
-                     f"ideal {s['ideal_seconds']:.2f} s ({fmt(s['efficiency'], '.2f', 'no answer')})")
-            marks = [{"x": s["ideal_seconds"], "dash": "dash"}]
-            if s.get("batched_ideal_seconds"):
-                marks.append({"x": s["batched_ideal_seconds"], "dash": "dot"})
-            page.chart("chronology", {"title": title, "colour": tcolour[s["model"]],
-                                      "runs": [timeline_columns(rows)], "marks": marks}, height=260, wide=False)
-
-    load = read_json(directory, "load-summary.json")
-    if load:
-        s0 = load[0]
-        page.section("load", "Requests that arrive at a rate",
-                     f"Every concurrent model in an open loop against {s0['delay_ms']} ms with C="
-                     f"{s0['concurrency']}: latency from when each request was due (p99 solid, p50 dotted) "
-                     "against the offered rate, and what the server held against Little's law.")
-        lat, held = [], []
-        for m in dict.fromkeys(s["model"] for s in load):
-            mine = sorted((s for s in load if s["model"] == m), key=lambda s: s["open_loop"]["rate_per_s"])
-            x = [s["open_loop"]["rate_per_s"] for s in mine]
-            c = colour.get(m, "#333")
-            lat.append({"name": f"{m} p99", "colour": c, "x": x,
-                        "y": [(s["open_loop"]["latency_from_due_ms"] or {}).get("p99") for s in mine]})
-            lat.append({"name": f"{m} p50", "colour": c, "dash": "dot", "x": x,
-                        "y": [(s["open_loop"]["latency_from_due_ms"] or {}).get("p50") for s in mine]})
-            held.append({"name": m, "colour": c, "x": x,
-                         "y": [s["open_loop"]["server_mean_in_flight"] for s in mine]})
-        rates = sorted({s["open_loop"]["rate_per_s"] for s in load})
-        little = {s["open_loop"]["rate_per_s"]: s["open_loop"]["littles_law_in_flight"] for s in load}
-        held.append({"name": "Little's law: rate x delay", "colour": "#000", "x": rates,
-                     "y": [little[r] for r in rates]})
-        cap = s0["open_loop"].get("capacity_per_s")
-        page.chart("lines", {"series": lat, "xtitle": "offered rate (per second)",
-                             "ytitle": "latency from due (ms)", "ylog": True,
-                             "vline": cap}, height=380, wide=False)
-        page.chart("lines", {"series": held, "xtitle": "offered rate (per second)",
-                             "ytitle": "requests the server held, on average",
-                             "hline": s0["concurrency"]}, height=380, wide=False)
-
-    # The savers benchmark.sh ran with timelines: the modes primes-summary.json
-    # (and tails-primes-summary.json) list, in their order.
-    primes_runs = []
-    for prefix, suffix in [("primes", ""), ("tails-primes", ", long-tailed saves")]:
-        for s in read_json(directory, f"{prefix}-summary.json") or []:
-            name = f"{prefix}-{s['mode']}.csv"
-            if os.path.exists(os.path.join(directory, name)):
-                primes_runs.append((s["mode"] + suffix, name))
-    psweep = read_csv(directory, "primes-sweep.csv")
-    if primes_runs or psweep:
-        page.section("primes", "Saving primes to a slow database",
-                     "Each save a line from its request to its answer (save number up); the compute spans "
-                     "on the line below zero. Then time against numbers probed per mode (Figure 8-7), each "
-                     "with its bound dashed (compute plus the saves that must wait in turn).")
-        for label, name in primes_runs:
-            rows = read_csv(directory, name)
-            t0 = min((float(r["start"]) for r in rows), default=0.0)
-            saves = [r for r in rows if r["kind"] == "save"]
-            computes = [r for r in rows if r["kind"] == "compute"]
-            page.chart("primes", {
-                "title": f"{label}: {len(saves)} saves",
-                "save_start": [round(float(r["start"]) - t0, 6) for r in saves],
-                "save_end": [round(float(r["end"]) - t0, 6) for r in saves],
-                "save_value": [r["value"] for r in saves],
-                "compute_start": [round(float(r["start"]) - t0, 6) for r in computes],
-                "compute_end": [round(float(r["end"]) - t0, 6) for r in computes]}, height=300, wide=False)
-        if psweep:
-            series = []
-            pmodes = list(dict.fromkeys(r["mode"] for r in psweep))  # primes --list-modes' order
-            for mode, c in colours(pmodes).items():
-                mine = sorted((int(r["max_number"]), r) for r in psweep if r["mode"] == mode)
-                series.append({"name": mode, "colour": c, "x": [n for n, _ in mine],
-                               "y": [max(float(r["seconds"]), 1e-6) for _, r in mine]})
-                bound = [(n, float(r["bound_seconds"])) for n, r in mine if r.get("bound_seconds")]
-                if bound:  # as primes --json derives it
-                    series.append({"name": f"{mode} bound", "colour": c, "dash": "dash",
-                                   "x": [b[0] for b in bound], "y": [max(b[1], 1e-6) for b in bound]})
-            page.chart("lines", {"series": series, "xtitle": "numbers probed (max_number)",
-                                 "ytitle": "seconds", "xlog": True, "ylog": True}, height=400)
-
-    # Every file, and the manifest.
-    page.section("files", "Every file of the run")
-    page.raw("<ul class=\"files\">" + "".join(file_item(directory, f) for f in folder_files(directory)) + "</ul>")
-    page.section("manifest", "Manifest")
-    if manifest:
-        rows = "".join(f"<tr><th>{esc(k)}</th><td>{esc(json.dumps(v) if not isinstance(v, str) else v)}</td></tr>"
-                       for k, v in manifest.items())
-        page.raw(f'<table class="manifest">{rows}</table><p><a href="{file_link("manifest.json")}">manifest.json</a></p>')
-    else:
-        page.raw("<p>This run has no manifest.json.</p>")
+    for stage, section in SECTIONS:
+        if stage is None or stage in run.summaries:
+            section(page, run)
     return page
-
-
-STYLE = """
-body{font:14px/1.45 system-ui,sans-serif;margin:0 auto;max-width:1320px;padding:0 16px 40px;color:#222}
-h1{font-size:22px;margin:18px 0 4px} h2{font-size:18px;margin:28px 0 6px;border-bottom:1px solid #ddd}
-nav a{margin-right:12px} table{border-collapse:collapse;margin:8px 0}
-td,th{padding:2px 8px;border-bottom:1px solid #eee;text-align:right} th{text-align:left}
-table.manifest td{text-align:left;font-family:monospace;font-size:12px}
-.charts{display:flex;flex-wrap:wrap} .charts>*{flex:0 0 100%} .charts>.chart:not(.wide){flex:0 0 50%}
-ul.files{columns:3;font-size:13px} .size{color:#888}
-"""
-
-SCRIPT = r"""
-// WebGL for the big ones only: a browser keeps at most 16 WebGL contexts per
-// page (Chromium drops the oldest beyond that, and its chart goes blank), and
-// SVG draws a few thousand lines as fast.
-var GL_FROM = 20000;
-function kind(n){return n>=GL_FROM?'scattergl':'scatter';}
-var drawers = {
-  chronology: function(s){
-    var traces=[];
-    s.runs.forEach(function(r){
-      var ok={x:[],y:[],customdata:[]}, bad={x:[],y:[],customdata:[]};
-      for(var i=0;i<r.start.length;i++){
-        var t=r.status[i]===200?ok:bad;
-        var cd=[r.index[i],r.start[i],r.end[i],((r.end[i]-r.start[i])*1000).toFixed(3),r.conn[i],r.status[i],
-                r.delay[i]===null?'-':r.delay[i]];
-        t.x.push(r.start[i],r.end[i],null); t.y.push(r.index[i],r.index[i],null);
-        t.customdata.push(cd,cd,null);
-      }
-      var hover='request %{customdata[0]}<br>start %{customdata[1]:.6f} s<br>end %{customdata[2]:.6f} s'+
-                '<br>latency %{customdata[3]} ms<br>connection %{customdata[4]}<br>status %{customdata[5]}'+
-                '<br>delay given %{customdata[6]} ms<extra></extra>';
-      traces.push({type:kind(r.start.length),mode:'lines',x:ok.x,y:ok.y,customdata:ok.customdata,
-                   line:{color:s.colour,width:1},hovertemplate:hover,name:'answered'});
-      if(bad.x.length) traces.push({type:kind(r.start.length),mode:'lines',x:bad.x,y:bad.y,customdata:bad.customdata,
-                   line:{color:'#d62728',width:2},hovertemplate:hover,name:'failed'});
-    });
-    var shapes=(s.marks||[]).map(function(m){return {type:'line',x0:m.x,x1:m.x,yref:'paper',y0:0,y1:1,
-      line:{color:'#000',width:1,dash:m.dash}};});
-    return [traces,{title:{text:s.title,font:{size:13},x:0.01,xanchor:'left'},showlegend:false,hovermode:'closest',shapes:shapes,
-      xaxis:{title:'time since the first request (s)'},yaxis:{title:'request'},margin:{t:36,r:10,b:40,l:55}}];
-  },
-  inflight: function(s){
-    var traces=s.runs.map(function(r){
-      return {type:kind(r.x.length/2),mode:'lines',line:{shape:'hv',color:r.colour,width:1},x:r.x,y:r.y,name:r.name};
-    });
-    return [traces,{hovermode:'closest',xaxis:{title:"time since the model's first request (s)"},
-      yaxis:{title:'requests in flight'},margin:{t:20,r:10,b:40,l:55}}];
-  },
-  spectrum: function(s){
-    var traces=s.runs.map(function(r){
-      var fin=r.points.filter(function(p){return p[0]<1;}).map(function(p){return p[0];});
-      var top=fin.length?2/(1-Math.max.apply(null,fin)):2;
-      return {type:'scatter',mode:'lines+markers',name:r.name,line:{color:r.colour},
-        x:r.points.map(function(p){return p[0]<1?1/(1-p[0]):top;}),
-        y:r.points.map(function(p){return Math.max(p[1],1)/1000;}),
-        customdata:r.points.map(function(p){return (p[0]*100).toFixed(2)+'%';}),
-        hovertemplate:r.name+': %{customdata} of requests within %{y:.3f} ms of their delay<extra></extra>'};
-    });
-    var q=[0,0.5,0.9,0.99,0.999,0.9999];
-    return [traces,{xaxis:{type:'log',title:'percentile of requests',tickvals:q.map(function(v){return 1/(1-v);}),
-      ticktext:['0%','50%','90%','99%','99.9%','99.99%']},yaxis:{type:'log',title:'overhead (ms)'},
-      margin:{t:20,r:10,b:45,l:60}}];
-  },
-  lines: function(s){
-    var traces=s.series.map(function(r){return {type:'scatter',mode:'lines+markers',name:r.name,x:r.x,y:r.y,
-      line:{color:r.colour,dash:r.dash||'solid'},marker:{size:5}};});
-    var shapes=[];
-    if(s.vline) shapes.push({type:'line',x0:s.vline,x1:s.vline,yref:'paper',y0:0,y1:1,line:{color:'#888',dash:'dot'}});
-    if(s.hline) shapes.push({type:'line',y0:s.hline,y1:s.hline,xref:'paper',x0:0,x1:1,line:{color:'#888',dash:'dash'}});
-    return [traces,{shapes:shapes,hovermode:'closest',xaxis:{title:s.xtitle,type:s.xlog?'log':'linear'},
-      yaxis:{title:s.ytitle,type:s.ylog?'log':'linear'},margin:{t:20,r:10,b:45,l:60},legend:{font:{size:10}}}];
-  },
-  primes: function(s){
-    var sx=[],sy=[],cd=[];
-    for(var i=0;i<s.save_start.length;i++){sx.push(s.save_start[i],s.save_end[i],null);sy.push(i,i,null);
-      var d=[s.save_value[i],((s.save_end[i]-s.save_start[i])*1000).toFixed(2)];cd.push(d,d,null);}
-    var cx=[],cy=[];
-    for(var k=0;k<s.compute_start.length;k++){cx.push(s.compute_start[k],s.compute_end[k],null);cy.push(-5,-5,null);}
-    return [[{type:kind(s.save_start.length),mode:'lines',x:sx,y:sy,customdata:cd,line:{color:'#4e79a7',width:1},name:'save',
-              hovertemplate:'prime %{customdata[0]}: saved in %{customdata[1]} ms<extra></extra>'},
-             {type:kind(s.compute_start.length),mode:'lines',x:cx,y:cy,line:{color:'#f28e2b',width:6},name:'computing'}],
-            {title:{text:s.title,font:{size:13},x:0.01,xanchor:'left'},hovermode:'closest',xaxis:{title:'time since the search started (s)'},
-             yaxis:{title:'save number'},margin:{t:36,r:10,b:40,l:55}}];
-  }
-};
-var reportStatus={charts:CHARTS.length,with_data:0,errors:window.__reportErrors};
-function finish(){
-  // A chart counts as drawn when it has data and its axes have tick labels
-  // (plotly draws them last, after the traces).
-  reportStatus.with_data=Array.prototype.filter.call(document.querySelectorAll('.js-plotly-plot'),function(gd){
-    return gd.data&&gd.data.length>0&&gd.data.some(function(t){return t.x&&t.x.length>0;})&&
-           gd.querySelectorAll('.xtick text').length>0&&gd.querySelectorAll('.ytick text').length>0;
-  }).length;
-  reportStatus.webgl=!!document.createElement('canvas').getContext('webgl');
-  reportStatus.webgl_charts=Array.prototype.filter.call(document.querySelectorAll('.js-plotly-plot'),function(gd){
-    return gd.data&&gd.data.some(function(t){return t.type==='scattergl';});
-  }).length;
-  document.getElementById('report-status').textContent=JSON.stringify(reportStatus);
-}
-Promise.all(CHARTS.map(function(c){
-  try{var fl=drawers[c.kind](c.spec);
-      return Plotly.newPlot(c.id,fl[0],fl[1],{responsive:true,displaylogo:false});}
-  catch(e){window.__reportErrors.push(c.id+': '+e);return null;}
-})).then(finish,function(e){window.__reportErrors.push(String(e));finish();});
-"""
 
 
 def render(page, plotly_js, title):
     toc = " ".join(f'<a href="#{a}">{esc(t)}</a>' for a, t in page.toc)
-    charts = script_json(page.charts)
     return (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
-            f"<style>{STYLE}</style>"
-            # Registered before anything else runs, so an error anywhere is caught.
-            "<script>window.__reportErrors=[];window.addEventListener('error',function(e){"
-            "window.__reportErrors.push(String(e.message||e));});"
-            # plotly reports what it cannot draw (no WebGL) on the console, not by throwing.
-            "document.addEventListener('webglcontextlost',function(){"
-            "window.__reportErrors.push('a WebGL context was lost (too many on the page?)');},true);"
-            "(function(){var ce=console.error;console.error=function(){"
-            "window.__reportErrors.push(Array.prototype.join.call(arguments,' '));return ce.apply(console,arguments);};"
-            "})();</script>"
+            f"<style>{asset('report.css')}</style>"
+            f"<script>{asset('report_prelude.js')}</script>"
             f"<script>{plotly_js}</script></head><body>"
             f"<h1>{html.escape(title)}</h1><nav>{toc}</nav>"
             f'<div class="charts">{"".join(page.parts)}</div>'
             '<pre id="report-status" hidden></pre>'
-            f"<script>var CHARTS={charts};{SCRIPT}</script></body></html>")
+            f"<script>var CHARTS={script_json(page.charts)};\n{asset('report.js')}</script></body></html>")
 
 
 def main():
@@ -518,7 +533,7 @@ def main():
     with open(find_plotly(), encoding="utf-8") as f:
         plotly_js = f.read().replace("</script", "<\\/script")
     page = build(args.dir)
-    out = os.path.join(args.dir, "report.html")
+    out = runfolder.path(args.dir, runfolder.REPORT)
     text = render(page, plotly_js, f"Concurrency testbed: {os.path.basename(os.path.abspath(args.dir))}")
     tmp = out + ".tmp"
     with open(tmp, "w", encoding="utf-8") as f:

@@ -1,28 +1,43 @@
-"""Shared pieces of the plotting scripts: reading our CSV files, the run's
-models and their colours, and in-flight counts derived from a timeline."""
+"""Shared pieces of the pictures (the PNG plots and report.html): the run
+folder's files (through bench/runfolder.py), the models' colours, and what a
+timeline or a spectrum becomes on an axis."""
 import csv
-import json
 import os
 import sys
 
-# A model's colour follows its place in the model table (the order summary.json
-# lists the models in), so it is the same in every picture of a run.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bench"))
+import runfolder  # noqa: E402  (bench/: the names of the run folder's files)
+
+# A model's colour follows its place in the model table (crawl --list-models,
+# which every crawl stage's summary keeps), so it is the same in every picture.
 PALETTE = ["#4e79a7", "#f28e2b", "#76b7b2", "#59a14f", "#b07aa1", "#e15759", "#edc948", "#9c755f",
            "#ff9da7", "#bab0ac"]
+FAILED = "#d62728"
+SAVE, COMPUTE = "#4e79a7", "#f28e2b"
 
 
-def colours(models):
-    return {m: PALETTE[k % len(PALETTE)] for k, m in enumerate(models)}
+def colours(names):
+    return {m: PALETTE[k % len(PALETTE)] for k, m in enumerate(names)}
 
 
-def run_models(directory):
-    """The models a run folder has timelines for, in the model table's order
-    (summary.json's), else by file name."""
-    summaries = read_summaries(directory)
-    found = sorted(f[len("client-"):-len(".csv")] for f in os.listdir(directory)
-                   if f.startswith("client-") and f.endswith(".csv"))
-    ordered = [m for m in summaries if m in found]
-    return ordered + [m for m in found if m not in ordered]
+def model_colours(summary):
+    """Colours by the model table a stage's summary keeps (its runs' models
+    after, should a summary lack the table)."""
+    names = [m["name"] for m in summary.get("models") or []]
+    names += [r["model"] for r in summary["runs"] if r.get("model") not in names]
+    return colours(dict.fromkeys(names))
+
+
+def stage_summary(directory, stage, program):
+    """A stage's summary, or None after saying on stderr that the folder has none."""
+    summary = runfolder.read_summary(directory, stage)
+    if summary is None:
+        print(f"{program}: no {runfolder.summary_name(stage)} in {directory}", file=sys.stderr)
+    return summary
+
+
+def picture(directory, stage, what=None):
+    return runfolder.path(directory, runfolder.picture_name(stage, what))
 
 
 def setup_matplotlib():
@@ -49,24 +64,20 @@ def read_client_timeline(path):
     return rows
 
 
-def read_summaries(directory):
-    """summary.json as {model: summary}, or {} when the run did not leave one."""
-    path = os.path.join(directory, "summary.json")
-    if not os.path.exists(path):
-        return {}
-    with open(path, encoding="utf-8") as f:
-        return {s["model"]: s for s in json.load(f)}
+def spectrum_axis(spectrum):
+    """An overhead spectrum ([quantile, us] pairs) on HDR-histogram axes: x =
+    1 / (1 - q), stretching towards the tail (the slowest request, q = 1, drawn
+    one step past the last finite point), y in ms (a zero overhead at 1 us, for
+    the log axis). (xs, ys, the ticks as (x, label))."""
+    finite = [q for q, _ in spectrum if q < 1]
+    top = 2 / (1 - max(finite)) if finite else 2
+    xs = [1 / (1 - q) if q < 1 else top for q, _ in spectrum]
+    ys = [max(v, 1.0) / 1000 for _, v in spectrum]
+    return xs, ys, SPECTRUM_TICKS
 
 
-def read_stage(directory, name, program):
-    """A stage's JSON array of summaries (tails-summary.json, load-summary.json),
-    or None after saying on stderr that the folder has none."""
-    path = os.path.join(directory, name)
-    if not os.path.exists(path):
-        print(f"{program}: no {name} in {directory}", file=sys.stderr)
-        return None
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
+SPECTRUM_TICKS = [(1 / (1 - q), label) for q, label in
+                  [(0.0, "0%"), (0.5, "50%"), (0.9, "90%"), (0.99, "99%"), (0.999, "99.9%"), (0.9999, "99.99%")]]
 
 
 def efficiency_text(efficiency):

@@ -33,8 +33,12 @@ s["name"] = script
 s["delay_dist"] = img
 s["concurrency"] = img  # a number's place, given text
 s["errors"] = {script: 1}
-json.dump([s], open(os.path.join(out, "summary.json"), "w"))
-json.dump({"date": img, "command": script, "cpu": "<svg onload=window.__pwned=3>"},
+json.dump({"stage": "crawl", "title": script, "settings": {"num": img, "delay_ms": script, "concurrency": 10},
+           "seed": img, "models": [{"name": "coroutine", "one_in_flight": False}], "runs": [s]},
+          open(os.path.join(out, "crawl-summary.json"), "w"))
+json.dump({"date": img, "command": script, "cpu": "<svg onload=window.__pwned=3>",
+           "stages": [{"stage": script, "seed": img, "run_seeds": [img]}],
+           "programs": {script: {"version": img, "built_with": script}}},
           open(os.path.join(out, "manifest.json"), "w"))
 open(os.path.join(out, "javascript:window.__pwned=4"), "w").write("x")
 open(os.path.join(out.encode(), b"not-utf8-\xff\xfe.csv"), "w").write("x")
