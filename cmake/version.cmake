@@ -1,4 +1,4 @@
-# Writes common/version.cpp's definitions into OUT at build time: the project
+# Writes the definitions common/version.hpp declares into OUT (the build's version.cpp) at build time: the project
 # version and the git commit the build was made from ("+changes" when the work
 # tree differed from it; "not from a git checkout" otherwise). Rewritten only
 # when it changes, so an unchanged tree rebuilds nothing.

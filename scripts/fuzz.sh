@@ -14,10 +14,14 @@ ensure_packages clang libclang-rt-14-dev
 out=build-fuzz
 mkdir -p "$out/corpus"
 cp -n fuzz/corpus/* "$out/corpus/" 2>/dev/null || true
-echo "fuzz: building $out/fuzz_request"
-clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-  -DBOOST_ASIO_NO_DEPRECATED -I. \
-  fuzz/fuzz_request.cpp server/request.cpp server/response.cpp common/query.cpp common/delay_dist.cpp common/csv.cpp -lboost_url -o "$out/fuzz_request"
+echo "fuzz: building $out/fuzz_request (the CMake target, with clang)"
+cmake -S . -B "$out" -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DTESTBED_SANITIZE=address,undefined -DTESTBED_FUZZ=ON -DTESTBED_TESTS=OFF >/dev/null
+grep -q '^TESTBED_CAN_FUZZ:INTERNAL=1' "$out/CMakeCache.txt" ||
+  { echo "fuzz: clang++ cannot build a libFuzzer target here (see $out/CMakeFiles/CMakeError.log)" >&2; exit 1; }
+rm -f "$out/fuzz_request"  # so that the check below sees this build's
+cmake --build "$out" --target fuzz_request -j "$(nproc)" -- --no-print-directory | grep -vE '^\[ *[0-9]+%\]' || true
+test -x "$out/fuzz_request" || { echo "fuzz: the build failed" >&2; exit 1; }
 echo "fuzz: running for ${seconds} s"
 cd "$out"
 ./fuzz_request -max_total_time="$seconds" -max_len=16384 -timeout=10 -print_final_stats=1 corpus 2>&1 |
