@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Every repository path a comment names exists: a comment that points a
-reader at `scripts/check-report.sh` when the file is scripts/check_report.py
-sends them nowhere.
+reader at a file since renamed (the report's check, once a shell script, is
+now a Python one) sends them nowhere.
 
 Looks at the comments of the C++, CMake, shell, JavaScript and CSS files, and
 at the whole of the Python files (their docstrings are their comments), for
