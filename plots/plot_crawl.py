@@ -13,7 +13,6 @@
 
 Usage: plot_crawl.py DIR
 """
-import argparse
 import os
 import sys
 
@@ -126,11 +125,7 @@ def draw(directory, summary):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("dir", help="a benchmark.sh output folder")
-    args = ap.parse_args()
-    summary = tp.stage_summary(args.dir, "crawl", "plot_crawl")
-    return 1 if summary is None else draw(args.dir, summary)
+    return tp.stage_main(__doc__, "crawl", draw)
 
 
 def draw_latency(plt, runs, spectra, colour, path):

@@ -13,7 +13,6 @@ open loop at a series of offered rates against one fixed delay.
 
 Every figure is crawl's own (load-summary.json). Usage: plot_load.py DIR
 """
-import argparse
 import os
 import sys
 
@@ -77,11 +76,7 @@ def draw(directory, summary):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("dir", help="a benchmark.sh output folder")
-    args = ap.parse_args()
-    summary = tp.stage_summary(args.dir, "load", "plot_load")
-    return 1 if summary is None else draw(args.dir, summary)
+    return tp.stage_main(__doc__, "load", draw)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,6 @@ of each panel and its reason listed under the chart.
 
 Usage: plot_scale.py DIR   (writes DIR/scale.png)
 """
-import argparse
 import sys
 
 import testbed_plots as tp
@@ -57,11 +56,7 @@ def draw(directory, summary):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("dir", help="a benchmark.sh output folder")
-    args = ap.parse_args()
-    summary = tp.stage_summary(args.dir, "scale", "plot_scale")
-    return 1 if summary is None else draw(args.dir, summary)
+    return tp.stage_main(__doc__, "scale", draw)
 
 
 if __name__ == "__main__":

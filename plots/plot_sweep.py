@@ -5,7 +5,6 @@ delay, log axes, with the ideal ceil(N/C)*delay dashed for reference.
 
 Usage: plot_sweep.py DIR   (writes DIR/sweep.png)
 """
-import argparse
 import sys
 
 import testbed_plots as tp
@@ -40,11 +39,7 @@ def draw(directory, summary):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("dir", help="a benchmark.sh output folder")
-    args = ap.parse_args()
-    summary = tp.stage_summary(args.dir, "sweep", "plot_sweep")
-    return 1 if summary is None else draw(args.dir, summary)
+    return tp.stage_main(__doc__, "sweep", draw)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ its slowest request). Every figure is crawl's own (tails-summary.json).
 
 Usage: plot_tails.py DIR   (writes DIR/tails.png)
 """
-import argparse
 import os
 import sys
 
@@ -76,11 +75,7 @@ def draw(directory, summary):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("dir", help="a benchmark.sh output folder")
-    args = ap.parse_args()
-    summary = tp.stage_summary(args.dir, "tails", "plot_tails")
-    return 1 if summary is None else draw(args.dir, summary)
+    return tp.stage_main(__doc__, "tails", draw)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Shared pieces of the pictures (the PNG plots and report.html): the run
 folder's files (through bench/runfolder.py), the models' colours, and what a
 timeline or a spectrum becomes on an axis."""
+import argparse
 import csv
 import os
 import sys
@@ -34,6 +35,15 @@ def stage_summary(directory, stage, program):
     if summary is None:
         print(f"{program}: no {runfolder.summary_name(stage)} in {directory}", file=sys.stderr)
     return summary
+
+
+def stage_main(doc, stage, draw):
+    """A plot script's command line: DIR, whose STAGE summary draw(DIR, summary) draws."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("dir", help="a benchmark.sh output folder")
+    args = ap.parse_args()
+    summary = stage_summary(args.dir, stage, os.path.basename(sys.argv[0]))
+    return 1 if summary is None else draw(args.dir, summary)
 
 
 def picture(directory, stage, what=None):
