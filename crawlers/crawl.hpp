@@ -11,6 +11,7 @@
 // model.hpp's.
 #include "client/http_client.hpp"
 #include "common/delay_dist.hpp"
+#include "common/work.hpp"
 #include "crawlers/model.hpp"
 
 #include <atomic>
@@ -50,6 +51,9 @@ struct CrawlConfig {
   int loops = 1;                // event-loop models (the table's event_loops): loops, one thread each
   int retries = 0;              // extra attempts for a failed or timed-out request
   std::int64_t timeout_ms = 0;  // per attempt; 0: the delay plus 10 s
+  // CPU work on every answer (common/work.hpp), on the thread that handled
+  // it, before the request counts as done; the same for every model.
+  WorkSpec work;
   // Open loop: requests are due at `rate` per second whatever the answers do
   // (concurrency stays the cap on those in flight; a due request waits for a
   // slot, and that wait is part of its latency). 0: closed loop, the book's.
@@ -119,6 +123,12 @@ struct CrawlRun {
 class RecordLog {
  public:
   RecordLog(std::size_t n, int retries) : records_(n), retry_(retries) {}
+  // --work: done on every answer; work that takes longer than `timeout_us`
+  // fails its request as a timeout. `work` must outlive the log.
+  void set_work(const Work* work, std::int64_t timeout_us) {
+    work_ = work;
+    work_timeout_us_ = timeout_us;
+  }
   // A view of records [begin, end), numbered from 0, for one model run.
   Recorder recorder(std::size_t begin, std::size_t end) {
     return Recorder(this, records_.data() + begin, end - begin);
@@ -137,6 +147,8 @@ class RecordLog {
 
   std::vector<RequestRecord> records_;
   std::atomic<std::size_t> completed_{0};
+  const Work* work_ = nullptr;
+  std::int64_t work_timeout_us_ = 0;
   RetryPolicy retry_;
   mutable std::mutex mu_;
   std::map<std::string, std::int64_t> errors_;
@@ -167,6 +179,15 @@ struct OpenLoopFigures {
   std::optional<double> capacity_per_s;  // the most `concurrency` slots carry with these delays
 };
 
+// --work: what the work cost and the bound it sets.
+struct WorkFigures {
+  std::string spec;                   // as given ("spin:us=250"; "from the timeline" when unknown)
+  double cpu_seconds = 0;             // every answer's work, summed
+  Percentiles per_request_us;         // each answered request's
+  int threads = 1;                    // those the model can do it on, at most the cores (per process)
+  double bound_seconds = 0;           // cpu_seconds spread over `threads`: no run can be shorter
+};
+
 // Every derived number of a run, computed once, here.
 struct CrawlSummary {
   CrawlRun run;
@@ -176,7 +197,8 @@ struct CrawlSummary {
   std::int64_t retries = 0;   // extra attempts made, over all requests
   std::int64_t timeout_ms = 0;
   // The ideal time (see ideal_seconds) of these requests' delays, from the
-  // server's answers (X-Delay-Us) or, where a request has none, the median asked.
+  // server's answers (X-Delay-Us) or, where a request has none, the median
+  // asked; with --work, the larger of that and the work's bound.
   double ideal_seconds = 0;
   const char* ideal_from = "server";
   // ideal / seconds; none when no request was answered (failures that end at
@@ -187,6 +209,7 @@ struct CrawlSummary {
   Percentiles overhead_us;  // latency less the delay the server gave: what the model added
   std::optional<OpenLoopFigures> open_loop;
   std::optional<double> cpu_ms_per_1k;  // CPU (user + system) per 1000 requests of --num
+  std::optional<WorkFigures> work;      // with --work, or a timeline that holds some
 };
 
 // The one derivation: records + config + measured cost in, every figure out.

@@ -58,9 +58,10 @@ void add_crawl_options(po::options_description& desc, CrawlConfig& cfg) {
     ("retries", po::value(&cfg.retries)->default_value(cfg.retries),
      "extra attempts for a request that failed (no answer, a timeout, 5xx, 408, 429), with backoff")
     ("timeout-ms", po::value(&cfg.timeout_ms)->default_value(cfg.timeout_ms),
-     "limit on each attempt, ms; 0: the delay plus 10 s")
+     "limit on each attempt, ms, and on the work on an answer; 0: the delay plus 10 s")
+    ("work", po::value<std::string>()->default_value("none"), kWorkHelp)
     ("timeline", po::value<std::string>(), "write the client timeline CSV here "
-     "(model,index,start,end,bytes,status,attempts,conn,opened,delay,intended)")
+     "(model,index,start,end,bytes,status,attempts,conn,opened,delay,intended,work_us)")
     ("json", "print one JSON summary object instead of the Result line")
     ("progress", "show done/total on stderr while running")
     ("seed", po::value(&cfg.seed)->default_value(0), "seed for the random URL tails (0: random)");
@@ -82,6 +83,10 @@ std::optional<int> finish_crawl_options(const po::variables_map& vm, CrawlConfig
 
 std::string read_run_shape(const po::variables_map& vm, CrawlConfig& cfg) {
   cfg.batched = vm.count("batched") > 0;
+  std::string why;
+  auto work = parse_work_spec(vm["work"].as<std::string>(), &why);
+  if (!work) return "--work: " + why;
+  cfg.work = *work;
   if (const auto& a = vm["arrivals"].as<std::string>(); a == "poisson")
     cfg.arrivals = Arrivals::poisson;
   else if (a != "constant")

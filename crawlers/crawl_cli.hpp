@@ -10,6 +10,12 @@
 
 namespace testbed {
 
+// --work's help, for crawl, crawl summarize and crawl-mpi.
+inline constexpr const char* kWorkHelp =
+    "CPU work on every answer, on the thread that handled it, before the request counts as done, the "
+    "same for every model: none, spin:us=N (N µs of computation, calibrated before the clock starts) or "
+    "bcrypt:cost=K (a bcrypt hash, as the book's later editions' workload)";
+
 // What the command line asks for beyond the crawl itself.
 struct CrawlOutputs {
   std::optional<std::string> timeline;  // --timeline

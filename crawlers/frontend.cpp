@@ -236,6 +236,8 @@ CrawlRun measure_crawl(const CrawlConfig& config) {
   const std::int64_t held0 = plan.job.open_loop() ? server_held_us(plan) : -1;
 
   RecordLog log(plan.job.size(), config.retries);
+  const Work work(config.work);  // a spin calibrated, a bcrypt setting made: before the clock
+  if (config.work.any()) log.set_work(&work, effective_timeout_ms(config) * 1000);
   CostMeter meter(config.progress, config.model, log);
   if (config.start_at_us > 0) sleep_until_us(config.start_at_us);
   meter.start();

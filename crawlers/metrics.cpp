@@ -9,6 +9,7 @@
 #include <cmath>
 #include <functional>
 #include <queue>
+#include <thread>
 
 namespace testbed {
 
@@ -120,6 +121,34 @@ OpenLoopFigures open_loop_figures(const CrawlRun& run, const std::vector<std::in
   return f;
 }
 
+// The threads a model can do --work on: one for one request in flight, one a
+// loop for the event-loop models, one a request in flight for the others
+// (threads); at most the cores, in each process.
+int work_threads(const ModelEntry* model, const CrawlConfig& c, int processes) {
+  int threads = !model || model->one_in_flight ? 1 : model->event_loops ? c.loops : c.concurrency;
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  return std::max(1, std::min(threads, cores)) * std::max(1, processes);
+}
+
+// What --work cost and the bound it sets; none when no request did any.
+std::optional<WorkFigures> work_figures(const CrawlRun& run, const ModelEntry* model) {
+  std::vector<double> per_request;
+  std::int64_t total_us = 0;
+  for (const RequestRecord& r : run.records)
+    if (r.work_us > 0) {
+      per_request.push_back(static_cast<double>(r.work_us));
+      total_us += r.work_us;
+    }
+  if (!run.config.work.any() && per_request.empty()) return std::nullopt;
+  WorkFigures w;
+  w.spec = run.config.work.any() ? work_spec_text(run.config.work) : "from the timeline";
+  w.cpu_seconds = static_cast<double>(total_us) / 1e6;
+  w.per_request_us = percentiles(std::move(per_request));
+  w.threads = work_threads(model, run.config, run.processes);
+  w.bound_seconds = w.cpu_seconds / w.threads;
+  return w;
+}
+
 }  // namespace
 
 CrawlSummary summarize(CrawlRun run) {
@@ -146,6 +175,8 @@ CrawlSummary summarize(CrawlRun run) {
   if (c.rate > 0)
     for (const RequestRecord& r : run.records) due_us.push_back(r.intended_us);
   s.ideal_seconds = ideal_seconds(delays_us, s.concurrency, due_us);
+  s.work = work_figures(run, model);
+  if (s.work) s.ideal_seconds = std::max(s.ideal_seconds, s.work->bound_seconds);
   if (s.answered > 0) s.efficiency = run.seconds > 0 ? s.ideal_seconds / run.seconds : 0.0;
   if (c.batched) s.batched_ideal_seconds = batched_ideal_seconds(delays_us, s.concurrency);
   // Every answered request: its latency, and what the model added to the

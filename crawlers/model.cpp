@@ -63,6 +63,13 @@ bool Recorder::try_again(std::size_t i, const HttpResult& r, int attempt) {
   rec.opened = r.opened;
   rec.delay_us = r.delay_us;
   if (log_->retry_.again(r, attempt)) return true;
+  if (r.status == 200 && log_->work_) {
+    rec.work_us = log_->work_->run(i);
+    if (log_->work_timeout_us_ > 0 && rec.work_us > log_->work_timeout_us_) {
+      fail(i, "timeout: the work on the answer took longer than --timeout-ms");
+      return false;
+    }
+  }
   if (r.status)
     finish(i, r.status, r.bytes);
   else

@@ -36,6 +36,7 @@ struct RequestRecord {
   std::int64_t conn = 0;         // the connection of its last attempt (0: none answered)
   bool opened = false;           // opened for that attempt (ramp-up, reconnects)
   std::int64_t delay_us = -1;    // the delay the server gave its last answer (X-Delay-Us); -1: unknown
+  std::int64_t work_us = 0;      // --work: the CPU time of the work done on its answer
 };
 
 struct CrawlJob {
@@ -85,7 +86,9 @@ class Recorder {
   // Attempt `attempt` (0-based) of request i ended with `r`. True: the
   // request is not done; wait retry_backoff(attempt, i) and try again (the
   // RetryPolicy of both clients decides). False: it is settled and recorded
-  // (any status but 200 counts as a failure).
+  // (any status but 200 counts as a failure). With --work, an answer's work
+  // is done here, on the calling thread (the one that handled the answer),
+  // before the request counts as done.
   bool try_again(std::size_t i, const HttpResult& r, int attempt);
 
  private:

@@ -12,7 +12,7 @@
 namespace testbed {
 
 std::string timeline_csv(const CrawlRun& run, const std::vector<int>* ranks) {
-  std::string out = "model,index,start,end,bytes,status,attempts,conn,opened,delay,intended";
+  std::string out = "model,index,start,end,bytes,status,attempts,conn,opened,delay,intended,work_us";
   out += ranks ? ",rank\n" : "\n";
   out.reserve(out.size() + run.records.size() * 64);
   for (std::size_t i = 0; i < run.records.size(); ++i) {
@@ -38,6 +38,8 @@ std::string timeline_csv(const CrawlRun& run, const std::vector<int>* ranks) {
     if (r.delay_us >= 0) append_seconds(out, r.delay_us);  // empty: the server did not say
     out.push_back(',');
     if (r.intended_us > 0) append_seconds(out, r.intended_us);  // empty: closed loop
+    out.push_back(',');
+    append_int(out, r.work_us);
     if (ranks) {
       out.push_back(',');
       append_int(out, (*ranks)[i]);
@@ -73,7 +75,8 @@ bool parse_record(const std::vector<std::string>& row, const std::map<std::strin
             (at = "conn", parse_int(field("conn"), r.conn)) &&
             (at = "opened", field("opened") == "0" || field("opened") == "1") &&
             (at = "delay", seconds("delay", r.delay_us, true)) &&
-            (at = "intended", seconds("intended", r.intended_us, true));
+            (at = "intended", seconds("intended", r.intended_us, true)) &&
+            (at = "work_us", !col.count("work_us") || parse_int(field("work_us"), r.work_us));  // older: none
   r.opened = field("opened") == "1";
   if (!ok) bad = at;
   return ok;
@@ -172,6 +175,18 @@ nlohmann::json to_json(const std::optional<RunCost>& k, const std::optional<doub
 
 }  // namespace
 
+namespace {
+
+nlohmann::json to_json(const WorkFigures& w) {
+  return {{"spec", w.spec},
+          {"cpu_seconds", w.cpu_seconds},
+          {"per_request_us", to_json(w.per_request_us)},
+          {"threads", w.threads},
+          {"bound_seconds", w.bound_seconds}};
+}
+
+}  // namespace
+
 nlohmann::json to_json(const CrawlSummary& s) {
   const CrawlRun& run = s.run;
   const CrawlConfig& c = run.config;
@@ -208,6 +223,7 @@ nlohmann::json to_json(const CrawlSummary& s) {
       {"overhead_us_spectrum", s.overhead_us.spectrum},
       {"cost", to_json(run.cost, s.cpu_ms_per_1k)},
       {"open_loop", s.open_loop ? to_json(*s.open_loop, run) : nlohmann::json(nullptr)},
+      {"work", s.work ? to_json(*s.work) : nlohmann::json(nullptr)},
       {"seed", c.seed},
       {"version", version_line("crawl")},
   };
@@ -230,6 +246,10 @@ bool run_from_json(const nlohmann::json& j, CrawlRun& run, std::string* error) {
     auto dist = parse_delay_spec(j.at("delay_dist").get<std::string>(), &why);
     if (!dist) throw std::invalid_argument("delay_dist: " + why);
     c.delay_dist = *dist;
+    if (const auto& w = j.value("work", nlohmann::json()); w.is_object()) {
+      auto work = parse_work_spec(w.at("spec").get<std::string>(), &why);
+      if (work) c.work = *work;  // "from the timeline": none given
+    }
     if (const auto& o = j.at("open_loop"); !o.is_null()) {
       c.rate = o.at("rate_per_s").get<double>();
       c.arrivals = o.at("arrivals").get<std::string>() == "poisson" ? Arrivals::poisson : Arrivals::constant;

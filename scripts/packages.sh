@@ -2,7 +2,7 @@
 
 # What building and testing the project needs.
 BASE_PACKAGES=(g++ cmake make libboost1.81-dev libboost-program-options1.81-dev libboost-context1.81-dev libboost-url1.81-dev
-               libcurl4-openssl-dev nlohmann-json3-dev catch2 libsqlite3-dev sqlite3)
+               libcurl4-openssl-dev nlohmann-json3-dev catch2 libsqlite3-dev sqlite3 libcrypt-dev)
 
 # crawl-mpi and its tests: Open MPI, and ip for the network namespaces.
 MPI_PACKAGES=(openmpi-bin libopenmpi-dev iproute2)
