@@ -29,7 +29,7 @@ USAGE
 }
 
 command_line="./benchmark.sh${*:+ $*}"
-out="" quick=() only="" crawl_set=()
+out="" quick=() only="" skip="" crawl_set=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --num) crawl_set+=(--set "num=${2:?--num needs a value}"); shift 2 ;;
@@ -38,7 +38,7 @@ while [ $# -gt 0 ]; do
     --out) out=${2:?--out needs a value}; shift 2 ;;
     --quick) quick=(--quick); shift ;;
     --stages) only=${2:?--stages needs a list}; shift 2 ;;
-    --no-sweep) only=crawl,primes,tails,tails-primes,load; shift ;;
+    --no-sweep) skip=sweep,scale,primes-sweep; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "benchmark.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
   esac
@@ -53,7 +53,7 @@ PY=$(scripts/find-python.sh)
 # shellcheck source=scripts/lib.sh
 . scripts/lib.sh
 # The stages to run, checked against the table before the folder is made.
-stage_list=$("$PY" bench/stages.py select ${only:+"$only"}) || exit 2
+stage_list=$("$PY" bench/stages.py select ${only:+"$only"} --skip "$skip") || exit 2
 mapfile -t stages <<<"$stage_list"
 if [ ${#crawl_set[@]} -gt 0 ] && [[ " ${stages[*]} " != *" crawl "* ]]; then
   echo "benchmark.sh: --num, --delay and --concurrency set the crawl stage, which --stages leaves out" >&2

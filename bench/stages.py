@@ -5,8 +5,10 @@ its own, runs it, and leaves its rows and its STAGE-summary.json (settings,
 seed, the server's options, every run's --json) in the run folder.
 
   stages.py list                   the stages, with their settings, for --help
-  stages.py select [LIST]          the stages of a comma-separated LIST (default
-                                   all), checked, one a line in the order they run
+  stages.py select [LIST] [--skip LIST]
+                                   the stages of a comma-separated LIST (default
+                                   all) but those skipped, checked, one a line in
+                                   the order they run
   stages.py run STAGE --out DIR [--build B] [--quick] [--set KEY=VALUE ...]
                                    runs one stage into DIR (exit 1: it failed)
 
@@ -151,6 +153,7 @@ def main():
     sub.add_parser("list")
     p = sub.add_parser("select")
     p.add_argument("stages", nargs="?", default=",".join(runfolder.STAGE_NAMES))
+    p.add_argument("--skip", default="", help="stages to leave out")
     p = sub.add_parser("run")
     p.add_argument("stage", choices=runfolder.STAGE_NAMES)
     p.add_argument("--out", required=True)
@@ -166,12 +169,17 @@ def main():
         return 0
     if args.command == "select":
         wanted = [w for w in args.stages.split(",") if w]
-        unknown = [w for w in wanted if w not in TABLE]
+        skip = [w for w in args.skip.split(",") if w]
+        unknown = [w for w in wanted + skip if w not in TABLE]
         if unknown or not wanted:
             print(f"benchmark.sh: no stage {', '.join(unknown) or '(none named)'} "
                   f"(the stages: {', '.join(runfolder.STAGE_NAMES)})", file=sys.stderr)
             return 2
-        print("\n".join(n for n in runfolder.STAGE_NAMES if n in wanted))
+        chosen = [n for n in runfolder.STAGE_NAMES if n in wanted and n not in skip]
+        if not chosen:
+            print("benchmark.sh: no stage left to run", file=sys.stderr)
+            return 2
+        print("\n".join(chosen))
         return 0
     s = settings(args.stage, args.quick, args.set)
     # A signal ends the stage through its `finally`: the server is stopped and
