@@ -7,6 +7,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <algorithm>
+#include <charconv>
 #include <stdexcept>
 
 namespace testbed {
@@ -15,7 +16,7 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 
-void format_get(std::string& out, std::string_view target, std::string_view host, int attempt) {
+void format_get(std::string& out, std::string_view target, std::string_view host, int attempt, bool last) {
   out.append("GET ");
   out.append(target);
   out.append(" HTTP/1.1\r\nHost: ");
@@ -24,7 +25,42 @@ void format_get(std::string& out, std::string_view target, std::string_view host
     out.append("\r\nX-Attempt: ");
     out.append(std::to_string(attempt + 1));
   }
+  if (last) out.append("\r\nConnection: close");
   out.append("\r\n\r\n");
+}
+
+std::optional<std::int64_t> parse_connection_spec(std::string_view spec, std::string* error) {
+  if (spec == "keepalive") return 0;
+  if (spec == "close") return 1;
+  if (spec.substr(0, 6) == "reuse:") {
+    const std::string_view n = spec.substr(6);
+    std::int64_t v = 0;
+    auto r = std::from_chars(n.data(), n.data() + n.size(), v);
+    if (r.ec == std::errc() && r.ptr == n.data() + n.size() && v >= 1 && v <= 1'000'000'000) return v;
+    if (error) *error = "reuse:N needs a whole number of requests, 1 to 1000000000, not '" + std::string(n) + "'";
+    return std::nullopt;
+  }
+  if (error) *error = "'" + std::string(spec) + "' is not keepalive, close or reuse:N";
+  return std::nullopt;
+}
+
+std::string connection_spec_text(std::int64_t reuse) {
+  return reuse == 0 ? "keepalive" : reuse == 1 ? "close" : "reuse:" + std::to_string(reuse);
+}
+
+void connecting(AsyncConnection& conn) { conn.connect_from_us = now_us(); }
+
+void connected(AsyncConnection& conn) {
+  conn.id = next_connection_id();
+  conn.opened = true;
+  conn.carried = 0;
+  conn.connect_us = now_us() - conn.connect_from_us;
+}
+
+void format_request(AsyncConnection& conn, std::string_view target, std::string_view host, int attempt) {
+  conn.request.clear();
+  format_get(conn.request, target, host, attempt, conn.reuse > 0 && conn.carried + 1 >= conn.reuse);
+  ++conn.carried;
 }
 
 std::int64_t parse_delay_us(std::string_view value) {
@@ -135,7 +171,8 @@ HttpResult take_answer(AsyncConnection& conn) {
   r.delay_us = conn.response->delay_us();
   r.conn = conn.id;
   r.opened = conn.opened;
-  if (!conn.response->keep_alive() || conn.buffer.size() > 0) {
+  r.connect_us = conn.opened ? conn.connect_us : 0;
+  if (!conn.response->keep_alive() || conn.buffer.size() > 0 || (conn.reuse > 0 && conn.carried >= conn.reuse)) {
     beast::error_code ignored;
     conn.socket.close(ignored);
   }
@@ -154,6 +191,7 @@ asio::awaitable<HttpResult> async_get(AsyncConnection& conn, const std::vector<t
     bool reused = conn.socket.is_open();
     if (!reused) {
       conn.buffer.clear();
+      connecting(conn);
       co_await asio::async_connect(conn.socket, endpoints, redirect_error(use_awaitable, ec));
       if (ec) {
         beast::error_code ignored;
@@ -165,8 +203,7 @@ asio::awaitable<HttpResult> async_get(AsyncConnection& conn, const std::vector<t
       connected(conn);
       conn.socket.set_option(tcp::no_delay(true), ec);
     }
-    conn.request.clear();
-    format_get(conn.request, target, host_header, attempt);
+    format_request(conn, target, host_header, attempt);
     co_await asio::async_write(conn.socket, asio::buffer(conn.request), redirect_error(use_awaitable, ec));
     if (!ec) co_await async_read_answer(conn, redirect_error(use_awaitable, ec));
     if (ec) {

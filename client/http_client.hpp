@@ -26,7 +26,17 @@ using tcp = boost::asio::ip::tcp;
 // default). A retry (`attempt` > 0, counted from 0) says which it is in an
 // X-Attempt field (2 for the first retry): delayserver draws its injected
 // faults per URL and attempt, so a retried URL is not doomed to the same fault.
-void format_get(std::string& out, std::string_view target, std::string_view host, int attempt = 0);
+// `last`: the connection's last request (its policy says so): "Connection:
+// close", so that the server closes its side too.
+void format_get(std::string& out, std::string_view target, std::string_view host, int attempt = 0,
+                bool last = false);
+
+// How many requests a connection carries before the client closes it: the
+// connection policy of crawl --connection. keepalive (0: as many as the
+// server allows, the default), close (1: a connection per request), reuse:N.
+// nullopt with the reason for a bad spec.
+std::optional<std::int64_t> parse_connection_spec(std::string_view spec, std::string* error);
+std::string connection_spec_text(std::int64_t reuse);
 
 // Resolves the base URL's host once; throws std::runtime_error with a one-line reason.
 std::vector<tcp::endpoint> resolve(const BaseUrl& base);
@@ -47,6 +57,7 @@ struct HttpResult {
   std::int64_t conn = 0;       // the connection that carried the answer (0: none)
   bool opened = false;         // that connection was opened for this attempt
   std::int64_t delay_us = -1;  // the delay the server says it gave (X-Delay-Us); -1: not said
+  std::int64_t connect_us = 0; // the time this attempt spent opening its connection; 0: reused
 };
 
 // Every connection a client opens gets the next id of this process (from 1),
@@ -150,8 +161,10 @@ class ResponseHead : public boost::beast::http::basic_parser<false> {
 
 // A keep-alive connection for the event-loop clients: one request at a time,
 // reconnecting as needed. `deadline_us` is enforced by a DeadlineSweeper.
+// `reuse` > 0: it carries that many requests, then is closed (the policy).
 struct AsyncConnection {
-  explicit AsyncConnection(boost::asio::any_io_executor ex) : socket(ex) {}
+  explicit AsyncConnection(boost::asio::any_io_executor ex, std::int64_t reuse = 0)
+      : socket(ex), reuse(reuse) {}
   tcp::socket socket;
   boost::beast::flat_buffer buffer;
   std::string request;
@@ -160,15 +173,20 @@ struct AsyncConnection {
   bool timed_out = false;                // the sweeper closed it mid-attempt
   std::int64_t id = 0;                   // next_connection_id() when it was opened
   bool opened = false;                   // opened during the current attempt
+  std::int64_t reuse = 0;                // requests it carries before it is closed; 0: no limit
+  std::int64_t carried = 0;              // requests sent on it since it was opened
+  std::int64_t connect_from_us = 0;      // when its connect began
+  std::int64_t connect_us = 0;           // how long that connect took
 };
 
-// Before each attempt on `conn`: nothing opened for it yet. After a connect:
-// a new id, opened for this attempt.
+// Before each attempt on `conn`: nothing opened for it yet. Around a connect:
+// when it began; then a new id, opened for this attempt, and how long it took.
 inline void begin_attempt(AsyncConnection& conn) { conn.opened = false; }
-inline void connected(AsyncConnection& conn) {
-  conn.id = next_connection_id();
-  conn.opened = true;
-}
+void connecting(AsyncConnection& conn);
+void connected(AsyncConnection& conn);
+// The next request on `conn` into conn.request: the connection's last (with
+// "Connection: close") when its policy says so.
+void format_request(AsyncConnection& conn, std::string_view target, std::string_view host, int attempt);
 
 // Reads the answer to the request just sent on `conn` into conn.response,
 // skipping interim answers (100 Continue, 103 Early Hints: RFC 9110 15.2), so

@@ -25,8 +25,8 @@ boost::system::error_code from_errno(int err) { return {err, boost::system::syst
 }  // namespace
 
 SyncClient::SyncClient(std::vector<tcp::endpoint> endpoints, std::string host_header,
-                       std::chrono::milliseconds timeout)
-    : endpoints_(std::move(endpoints)), host_(std::move(host_header)), timeout_(timeout) {}
+                       std::chrono::milliseconds timeout, std::int64_t reuse)
+    : endpoints_(std::move(endpoints)), host_(std::move(host_header)), timeout_(timeout), reuse_(reuse) {}
 
 SyncClient::~SyncClient() { close(); }
 
@@ -54,6 +54,7 @@ int SyncClient::wait_for(short events, std::int64_t deadline_us) {
 int SyncClient::open_connection(std::int64_t deadline_us) {
   int err = ECONNREFUSED;
   buffer_.clear();
+  const std::int64_t began = now_us();
   for (const auto& ep : endpoints_) {  // each address in turn, as async_connect does
     fd_ = ::socket(ep.protocol().family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd_ < 0) return errno;  // out of descriptors: say so, do not try the next address
@@ -68,6 +69,8 @@ int SyncClient::open_connection(std::int64_t deadline_us) {
       ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
       conn_id_ = next_connection_id();
       opened_ = true;
+      carried_ = 0;
+      connect_us_ = now_us() - began;
       return 0;
     }
     close();
@@ -129,8 +132,6 @@ HttpResult SyncClient::get(const std::string& target, int attempt) {
   const std::int64_t deadline = timeout_.count() > 0 ? now_us() + timeout_.count() * 1000 : 0;
   HttpResult r;
   opened_ = false;
-  request_.clear();
-  format_get(request_, target, host_, attempt);
   for (int fresh = 0; fresh < 2; ++fresh) {
     bool reused = fd_ >= 0;
     if (!reused) {
@@ -141,6 +142,9 @@ HttpResult SyncClient::get(const std::string& target, int attempt) {
         return r;
       }
     }
+    request_.clear();
+    format_get(request_, target, host_, attempt, reuse_ > 0 && carried_ + 1 >= reuse_);
+    ++carried_;
     bool got_nothing = true;
     int err = send_all(deadline);
     if (!err) err = read_answer(deadline, got_nothing);
@@ -150,8 +154,10 @@ HttpResult SyncClient::get(const std::string& target, int attempt) {
       r.delay_us = response_->delay_us();
       r.conn = conn_id_;
       r.opened = opened_;
-      // As take_answer(): kept only if kept alive and nothing came beyond the answer.
-      if (!response_->keep_alive() || buffer_.size() > 0) close();
+      r.connect_us = opened_ ? connect_us_ : 0;
+      // As take_answer(): kept only if kept alive, nothing came beyond the
+      // answer, and the policy lets it carry another request.
+      if (!response_->keep_alive() || buffer_.size() > 0 || (reuse_ > 0 && carried_ >= reuse_)) close();
       return r;
     }
     close();

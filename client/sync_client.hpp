@@ -16,9 +16,10 @@ namespace testbed {
 
 class SyncClient {
  public:
-  // A zero timeout: no limit.
+  // A zero timeout: no limit. `reuse` > 0: a connection carries that many
+  // requests, the last saying "Connection: close" (crawl --connection).
   SyncClient(std::vector<tcp::endpoint> endpoints, std::string host_header,
-             std::chrono::milliseconds timeout);
+             std::chrono::milliseconds timeout, std::int64_t reuse = 0);
   ~SyncClient();
   SyncClient(const SyncClient&) = delete;
   SyncClient& operator=(const SyncClient&) = delete;
@@ -44,6 +45,9 @@ class SyncClient {
   int fd_ = -1;
   std::int64_t conn_id_ = 0;  // next_connection_id() of fd_
   bool opened_ = false;       // fd_ was opened during the current get()
+  std::int64_t reuse_ = 0;    // requests a connection carries; 0: no limit
+  std::int64_t carried_ = 0;  // requests sent on fd_
+  std::int64_t connect_us_ = 0;  // how long opening fd_ took
   std::string request_;
   boost::beast::flat_buffer buffer_;
   std::optional<ResponseHead> response_;

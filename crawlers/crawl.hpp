@@ -54,6 +54,9 @@ struct CrawlConfig {
   // CPU work on every answer (common/work.hpp), on the thread that handled
   // it, before the request counts as done; the same for every model.
   WorkSpec work;
+  // The connection policy (--connection): a connection carries this many
+  // requests, then is closed; 0: keep-alive (the default), 1: close.
+  std::int64_t reuse = 0;
   // Open loop: requests are due at `rate` per second whatever the answers do
   // (concurrency stays the cap on those in flight; a due request waits for a
   // slot, and that wait is part of its latency). 0: closed loop, the book's.
@@ -207,6 +210,7 @@ struct CrawlSummary {
   std::optional<double> batched_ideal_seconds;
   Percentiles delay_given_ms, latency_ms;
   Percentiles overhead_us;  // latency less the delay the server gave: what the model added
+  Percentiles connect_us;   // of the requests that opened their connection: the time it took
   std::optional<OpenLoopFigures> open_loop;
   std::optional<double> cpu_ms_per_1k;  // CPU (user + system) per 1000 requests of --num
   std::optional<WorkFigures> work;      // with --work, or a timeline that holds some

@@ -60,8 +60,9 @@ void add_crawl_options(po::options_description& desc, CrawlConfig& cfg) {
     ("timeout-ms", po::value(&cfg.timeout_ms)->default_value(cfg.timeout_ms),
      "limit on each attempt, ms, and on the work on an answer; 0: the delay plus 10 s")
     ("work", po::value<std::string>()->default_value("none"), kWorkHelp)
+    ("connection", po::value<std::string>()->default_value("keepalive"), kConnectionHelp)
     ("timeline", po::value<std::string>(), "write the client timeline CSV here "
-     "(model,index,start,end,bytes,status,attempts,conn,opened,delay,intended,work_us)")
+     "(model,index,start,end,bytes,status,attempts,conn,opened,delay,intended,work_us,connect_us)")
     ("json", "print one JSON summary object instead of the Result line")
     ("progress", "show done/total on stderr while running")
     ("seed", po::value(&cfg.seed)->default_value(0), "seed for the random URL tails (0: random)");
@@ -87,6 +88,9 @@ std::string read_run_shape(const po::variables_map& vm, CrawlConfig& cfg) {
   auto work = parse_work_spec(vm["work"].as<std::string>(), &why);
   if (!work) return "--work: " + why;
   cfg.work = *work;
+  auto reuse = parse_connection_spec(vm["connection"].as<std::string>(), &why);
+  if (!reuse) return "--connection: " + why;
+  cfg.reuse = *reuse;
   if (const auto& a = vm["arrivals"].as<std::string>(); a == "poisson")
     cfg.arrivals = Arrivals::poisson;
   else if (a != "constant")

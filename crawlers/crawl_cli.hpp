@@ -10,6 +10,12 @@
 
 namespace testbed {
 
+// --connection's help, for crawl, crawl summarize and crawl-mpi.
+inline constexpr const char* kConnectionHelp =
+    "what a connection carries, in every model: keepalive (as many requests as the server allows, the "
+    "default), close (one request, then closed: a connect for every request) or reuse:N (N requests, the "
+    "last saying Connection: close)";
+
 // --work's help, for crawl, crawl summarize and crawl-mpi.
 inline constexpr const char* kWorkHelp =
     "CPU work on every answer, on the thread that handled it, before the request counts as done, the "

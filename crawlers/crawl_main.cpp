@@ -106,7 +106,7 @@ void time_from_timeline(CrawlRun& run) {
 // (for one timeline, the run's). An error, or "".
 std::string settings_from_run(const po::variables_map& vm, const std::vector<std::string>& files,
                               const std::string& path, CrawlRun& run) {
-  for (const char* flag : {"concurrency", "delay", "delay-dist", "rate", "arrivals", "duration", "batched", "work"})
+  for (const char* flag : {"concurrency", "delay", "delay-dist", "rate", "arrivals", "duration", "batched", "work", "connection"})
     if (vm.count(flag) && !vm[flag].defaulted())
       return std::string("--") + flag + " comes from --run's file; give one or the other";
   if (files.size() != 1) return "--run goes with one timeline, the run's own";
@@ -158,6 +158,7 @@ int summarize_timelines(int argc, char** argv) {
     ("duration", po::value(&cfg.duration_s)->default_value(0), "the run's --duration")
     ("batched", "the run was --batched")
     ("work", po::value<std::string>()->default_value("none"), "the run's --work")
+    ("connection", po::value<std::string>()->default_value("keepalive"), "the run's --connection")
     ("json", "print one JSON summary object instead of the Result line");
   // clang-format on
   po::positional_options_description pos;

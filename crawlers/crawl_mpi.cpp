@@ -133,7 +133,7 @@ std::string crawl_identity(const MpiOptions& o) {
   out << "model=" << c.model << "\nname=" << c.name << "\nurl=" << c.url << "\nnum=" << c.num
       << "\ndelay=" << c.delay_ms << "\ndelay-dist=" << delay_spec(c.delay_dist)
       << "\nconcurrency=" << c.concurrency << "\nbatched=" << c.batched << "\nseed=" << c.seed
-      << "\nwork=" << work_spec_text(c.work)
+      << "\nwork=" << work_spec_text(c.work) << "\nconnection=" << connection_spec_text(c.reuse)
       << "\nloops=" << c.loops << "\nretries=" << c.retries << "\ntimeout-ms=" << c.timeout_ms
       << "\ndeadline=" << o.deadline_s << "\ntest-die=" << o.die_rank << ':' << o.die_ms
       << "\nbuild=" << version_line("crawl-mpi");

@@ -187,6 +187,7 @@ Plan plan_crawl(CrawlConfig& cfg) {
   p.job.loops = cfg.loops;
   p.job.retries = cfg.retries;
   p.job.timeout = std::chrono::milliseconds(effective_timeout_ms(cfg));
+  p.job.reuse = cfg.reuse;
   return p;
 }
 

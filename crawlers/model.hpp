@@ -37,6 +37,7 @@ struct RequestRecord {
   bool opened = false;           // opened for that attempt (ramp-up, reconnects)
   std::int64_t delay_us = -1;    // the delay the server gave its last answer (X-Delay-Us); -1: unknown
   std::int64_t work_us = 0;      // --work: the CPU time of the work done on its answer
+  std::int64_t connect_us = 0;   // the time its last attempt spent opening a connection; 0: reused
 };
 
 struct CrawlJob {
@@ -51,6 +52,9 @@ struct CrawlJob {
   int loops = 1;
   int retries = 0;
   std::chrono::milliseconds timeout{0};  // per attempt
+  // The connection policy (crawl --connection): a connection carries this
+  // many requests, the last saying "Connection: close"; 0: keep-alive.
+  std::int64_t reuse = 0;
 
   std::size_t size() const { return targets.size(); }
   bool open_loop() const { return !due_us.empty(); }

@@ -12,7 +12,7 @@
 namespace testbed {
 
 std::string timeline_csv(const CrawlRun& run, const std::vector<int>* ranks) {
-  std::string out = "model,index,start,end,bytes,status,attempts,conn,opened,delay,intended,work_us";
+  std::string out = "model,index,start,end,bytes,status,attempts,conn,opened,delay,intended,work_us,connect_us";
   out += ranks ? ",rank\n" : "\n";
   out.reserve(out.size() + run.records.size() * 64);
   for (std::size_t i = 0; i < run.records.size(); ++i) {
@@ -40,6 +40,8 @@ std::string timeline_csv(const CrawlRun& run, const std::vector<int>* ranks) {
     if (r.intended_us > 0) append_seconds(out, r.intended_us);  // empty: closed loop
     out.push_back(',');
     append_int(out, r.work_us);
+    out.push_back(',');
+    append_int(out, r.connect_us);
     if (ranks) {
       out.push_back(',');
       append_int(out, (*ranks)[i]);
@@ -76,7 +78,8 @@ bool parse_record(const std::vector<std::string>& row, const std::map<std::strin
             (at = "opened", field("opened") == "0" || field("opened") == "1") &&
             (at = "delay", seconds("delay", r.delay_us, true)) &&
             (at = "intended", seconds("intended", r.intended_us, true)) &&
-            (at = "work_us", !col.count("work_us") || parse_int(field("work_us"), r.work_us));  // older: none
+            (at = "work_us", !col.count("work_us") || parse_int(field("work_us"), r.work_us)) &&  // older: none
+            (at = "connect_us", !col.count("connect_us") || parse_int(field("connect_us"), r.connect_us));
   r.opened = field("opened") == "1";
   if (!ok) bad = at;
   return ok;
@@ -224,6 +227,8 @@ nlohmann::json to_json(const CrawlSummary& s) {
       {"cost", to_json(run.cost, s.cpu_ms_per_1k)},
       {"open_loop", s.open_loop ? to_json(*s.open_loop, run) : nlohmann::json(nullptr)},
       {"work", s.work ? to_json(*s.work) : nlohmann::json(nullptr)},
+      {"connection", connection_spec_text(c.reuse)},
+      {"connect_us", to_json(s.connect_us)},
       {"seed", c.seed},
       {"version", version_line("crawl")},
   };
@@ -246,6 +251,11 @@ bool run_from_json(const nlohmann::json& j, CrawlRun& run, std::string* error) {
     auto dist = parse_delay_spec(j.at("delay_dist").get<std::string>(), &why);
     if (!dist) throw std::invalid_argument("delay_dist: " + why);
     c.delay_dist = *dist;
+    if (j.contains("connection")) {
+      auto reuse = parse_connection_spec(j.at("connection").get<std::string>(), &why);
+      if (!reuse) throw std::invalid_argument("connection: " + why);
+      c.reuse = *reuse;
+    }
     if (const auto& w = j.value("work", nlohmann::json()); w.is_object()) {
       auto work = parse_work_spec(w.at("spec").get<std::string>(), &why);
       if (work) c.work = *work;  // "from the timeline": none given

@@ -31,6 +31,9 @@ struct ServerConfig {
   // Connections beyond this are answered 503 and closed; 0 (or more than the
   // open-files limit allows): the limit less kReservedFiles (32).
   std::size_t max_connections = 0;
+  // > 0: a connection is closed after this many answers, the last one saying
+  // `Connection: close`, so every client meets the same churn.
+  std::int64_t max_requests_per_connection = 0;
 
   // Fault injection for /add requests, decided per request from `seed`, the
   // request's URL and its attempt (X-Attempt), so that the same URLs meet the

@@ -47,6 +47,9 @@ void add_server_options(po::options_description& desc, testbed::ServerConfig& cf
      "close a connection whose next request (or unread answer) takes longer; 0: never")
     ("max-connections", po::value(&cfg.max_connections)->default_value(cfg.max_connections),
      "answer 503 and close beyond this many open connections; 0: the open-files limit less 32 (a larger value is lowered to that, with a warning)")
+    ("max-requests-per-connection", po::value(&cfg.max_requests_per_connection)->default_value(0),
+     "close a connection after this many answers (the last says Connection: close): every client "
+     "reconnects as often; 0: keep it as long as the client does")
     ("error-rate", po::value(&cfg.error_rate)->default_value(cfg.error_rate),
      "fraction of /add requests answered 503 after their delay (nothing recorded or saved)")
     ("drop-rate", po::value(&cfg.drop_rate)->default_value(cfg.drop_rate),
@@ -77,6 +80,8 @@ std::optional<int> finish_server_options(const po::variables_map& vm, testbed::S
                                                      std::to_string(testbed::kMaxSettingMs) +
                                                      " ms (about 31 years)");
   }
+  if (cfg.max_requests_per_connection < 0)
+    return testbed::usage_error("delayserver", "--max-requests-per-connection cannot be negative");
   if (!(cfg.error_rate >= 0 && cfg.drop_rate >= 0 && cfg.error_rate + cfg.drop_rate <= 1))
     return testbed::usage_error("delayserver",
                                 "--error-rate and --drop-rate must be >= 0 and add up to at most 1");

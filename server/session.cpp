@@ -90,6 +90,8 @@ class Session : public SessionBase {
   void handle() {
     version_ = parser_->version();  // 10 or 11: Beast refuses any other (parse_failure: 505)
     keep_alive_ = parser_->keep_alive();
+    if (const auto most = srv_.config.max_requests_per_connection; most > 0 && ++served_ >= most)
+      keep_alive_ = false;  // this answer is the connection's last
     switch (route_request(parser_->method() == http::verb::get, target_, srv_.limits, req_)) {
       case Route::add_delay:
         return start_delay();
@@ -270,6 +272,7 @@ class Session : public SessionBase {
   bool holds_timeline_ = false;  // out_ holds a /timeline copy counted in timeline_readers
   Fault fault_ = Fault::none;
   int pending_ = 0;
+  std::int64_t served_ = 0;  // requests this connection has carried
   DbResult db_result_;
 };
 

@@ -39,7 +39,7 @@ struct Shared {
 
 class Slot {
  public:
-  Slot(asio::io_context& ioc, Shared& shared) : s_(shared), conn_(ioc.get_executor()), pause_(ioc) {
+  Slot(asio::io_context& ioc, Shared& shared) : s_(shared), conn_(ioc.get_executor(), shared.job.reuse), pause_(ioc) {
     s_.sweeper.watch(conn_);
   }
 
@@ -75,6 +75,7 @@ class Slot {
     if (!conn_.socket.is_open()) {
       reused_ = false;
       conn_.buffer.clear();
+      connecting(conn_);
       asio::async_connect(conn_.socket, s_.job.endpoints,
                           [this](beast::error_code ec, const tcp::endpoint&) { on_connect(ec); });
       return;
@@ -89,8 +90,7 @@ class Slot {
       connected(conn_);
       conn_.socket.set_option(tcp::no_delay(true), ec);
     }
-    conn_.request.clear();
-    format_get(conn_.request, s_.job.targets[index_], s_.job.host_header, attempt_);
+    format_request(conn_, s_.job.targets[index_], s_.job.host_header, attempt_);
     asio::async_write(conn_.socket, asio::buffer(conn_.request),
                       [this](beast::error_code ec, std::size_t) { on_write(ec); });
   }

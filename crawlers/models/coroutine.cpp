@@ -65,7 +65,7 @@ struct Crawl {
 awaitable<void> fetch(Crawl& c, std::size_t i) {
   auto ex = co_await asio::this_coro::executor;
   if (c.idle.empty()) {
-    c.all.push_back(std::make_unique<AsyncConnection>(ex));
+    c.all.push_back(std::make_unique<AsyncConnection>(ex, c.job.reuse));
     c.sweeper.watch(*c.all.back());
     c.idle.push_back(c.all.back().get());
   }

@@ -76,6 +76,7 @@ struct Transfer {
   EasyHandle easy;
   bool in_multi = false;
   bool fresh = false;  // CURLOPT_FRESH_CONNECT as set
+  bool forbid = false; // CURLOPT_FORBID_REUSE as set
   std::size_t index = 0;
   int attempt = 0;
   std::int64_t retry_at_us = 0;  // waiting out a backoff until then
@@ -385,6 +386,15 @@ class CurlMulti {
             "CURLOPT_FRESH_CONNECT");
       t.fresh = none_idle;
     }
+    // The connection policy: curl picks which connection a transfer gets, so
+    // a connection cannot be counted; every reuse-th transfer closes the one
+    // it had (CURLOPT_FORBID_REUSE), which opens one connection per reuse
+    // requests in all (close: every transfer).
+    const bool last = job_.reuse > 0 && ++submitted_ % job_.reuse == 0;
+    if (last != t.forbid) {
+      check(curl_easy_setopt(t.easy.get(), CURLOPT_FORBID_REUSE, last ? 1L : 0L), "CURLOPT_FORBID_REUSE");
+      t.forbid = last;
+    }
     check(curl_multi_add_handle(multi_, t.easy.get()), "curl_multi_add_handle");  // asks for a 0 timeout
     t.in_multi = true;
     ++in_multi_;
@@ -428,6 +438,9 @@ class CurlMulti {
         if (fd != CURL_SOCKET_BAD && static_cast<std::size_t>(fd) < loop_.conn_id.size())
           r.conn = loop_.conn_id[fd];
         r.opened = connects > 0;
+        curl_off_t connect_us = 0;
+        if (r.opened && curl_easy_getinfo(t->easy.get(), CURLINFO_CONNECT_TIME_T, &connect_us) == CURLE_OK)
+          r.connect_us = connect_us;
       } else if (t->refused) {
         r.error = "request to " + job_.host_header + ": " + t->refused;  // curl closes the connection
       } else if (msg->data.result == CURLE_OPERATION_TIMEDOUT) {
@@ -478,6 +491,7 @@ class CurlMulti {
   CURLM* multi_ = nullptr;
   std::vector<Transfer> transfers_;
   std::size_t in_multi_ = 0;            // transfers curl is working on
+  std::int64_t submitted_ = 0;          // attempts added to the multi handle
   std::vector<Transfer*> idle_;         // open loop: free slots waiting for the next due URL
   std::vector<Transfer*> backing_off_;  // failed attempts waiting to be retried
   std::vector<epoll_event> events_;

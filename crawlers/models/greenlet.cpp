@@ -103,6 +103,7 @@ HttpResult urlopen(AsyncConnection& conn, const CrawlJob& job, const std::string
     bool reused = conn.socket.is_open();
     if (!reused) {
       conn.buffer.clear();
+      connecting(conn);
       asio::async_connect(conn.socket, job.endpoints, yield[ec]);  // yields until connected
       if (ec) {
         beast::error_code ignored;
@@ -114,8 +115,7 @@ HttpResult urlopen(AsyncConnection& conn, const CrawlJob& job, const std::string
       connected(conn);
       conn.socket.set_option(tcp::no_delay(true), ec);
     }
-    conn.request.clear();
-    format_get(conn.request, target, job.host_header, attempt);
+    format_request(conn, target, job.host_header, attempt);
     asio::async_write(conn.socket, asio::buffer(conn.request), yield[ec]);
     if (!ec) async_read_answer(conn, yield[ec]);  // yields for the whole delay
     if (ec) {
@@ -137,7 +137,7 @@ void download(Crawl& c, std::size_t i, asio::yield_context yield) {
   c.semaphore.acquire(yield);
   --c.waiting;
   if (c.idle.empty()) {
-    c.all.push_back(std::make_unique<AsyncConnection>(yield.get_executor()));
+    c.all.push_back(std::make_unique<AsyncConnection>(yield.get_executor(), c.job.reuse));
     c.sweeper.watch(*c.all.back());
     c.idle.push_back(c.all.back().get());
   }
