@@ -29,6 +29,9 @@ STAGES = (
           "tails.csv, tails-MODEL[-batched].csv, tails-server-timeline.csv"),
     Stage("tails-primes", "the prime savers against a long-tailed database",
           "tails-primes-MODE.csv, tails-primes.sqlite"),
+    Stage("work", "CPU work on every answer: where each model leaves the I/O-bound regime", "work.csv"),
+    Stage("connections", "what a connection costs: keep-alive, reuse and a connect per request",
+          "connections.csv"),
     Stage("load", "an open loop: requests due at a series of rates", "load.csv, load-server-timeline.csv"),
 )
 STAGE_NAMES = tuple(s.name for s in STAGES)

@@ -22,6 +22,7 @@ import sys
 import tempfile
 from collections import namedtuple
 
+import connections
 import load
 import models
 import primes_sweep
@@ -30,6 +31,7 @@ import savers
 import scale
 import sweep
 import tails
+import work
 from runner import Delayserver, list_models, list_prime_modes, write_rows
 
 # The one seed of a run: the crawls' URLs (hence every drawn delay) and the
@@ -62,6 +64,13 @@ TABLE = {
                  ("timeline",), lambda s: []),
     "tails-primes": Row(savers, dict(max_number=8192, db_latency_dist=TAIL), {},
                         ("database",), lambda s: ["--db-latency-dist", s["db_latency_dist"]]),
+    "work": Row(work, dict(work_us=[0, 250, 1000, 4000], num=500, concurrency=100, delay_ms=100, loops=[1, 2]),
+                dict(work_us=[0, 250, 1000], num=200, concurrency=50, delay_ms=25),
+                (), lambda s: []),
+    "connections": Row(connections, dict(concurrency=[100, 1000], multiple=10, delay_ms=100,
+                                         policies=["keepalive", "reuse:5", "close"]),
+                       dict(concurrency=[50, 500], multiple=4, delay_ms=25, policies=["keepalive", "reuse:2", "close"]),
+                       (), lambda s: []),
     "load": Row(load, dict(rates=[200, 400, 600, 800, 900, 1000, 1100, 1200], concurrency=100, delay_ms=100,
                            duration_s=2, arrivals="constant"),
                 dict(rates=[500, 1000, 1500, 2000, 2500], concurrency=50, delay_ms=25, duration_s=1),

@@ -57,8 +57,9 @@ var drawers = {
     var shapes=[];
     if(s.vline) shapes.push({type:'line',x0:s.vline,x1:s.vline,yref:'paper',y0:0,y1:1,line:{color:'#888',dash:'dot'}});
     if(s.hline) shapes.push({type:'line',y0:s.hline,y1:s.hline,xref:'paper',x0:0,x1:1,line:{color:'#888',dash:'dash'}});
-    return [traces,{shapes:shapes,hovermode:'closest',xaxis:{title:s.xtitle,type:s.xlog?'log':'linear'},
-      yaxis:{title:s.ytitle,type:s.ylog?'log':'linear'},margin:{t:20,r:10,b:45,l:60},legend:{font:{size:10}}}];
+    // Not log: plotly's own choice ('-'), linear for numbers, category for names (policies).
+    return [traces,{shapes:shapes,hovermode:'closest',xaxis:{title:s.xtitle,type:s.xlog?'log':'-'},
+      yaxis:{title:s.ytitle,type:s.ylog?'log':'-'},margin:{t:20,r:10,b:45,l:60},legend:{font:{size:10}}}];
   },
   primes: function(s){
     var sx=[],sy=[],cd=[];
@@ -75,11 +76,16 @@ var drawers = {
 };
 var reportStatus={charts:CHARTS.length,with_data:0,errors:window.__reportErrors};
 function finish(){
-  // A chart counts as drawn when it has data and its axes have tick labels
-  // (plotly draws them last, after the traces).
+  // A chart counts as drawn when it has data, its axes have tick labels
+  // (plotly draws them last, after the traces),
+  // and something of a trace is on screen: an SVG line or point, or a WebGL
+  // trace (drawn on a canvas, which the page cannot read back).
   reportStatus.with_data=Array.prototype.filter.call(document.querySelectorAll('.js-plotly-plot'),function(gd){
+    var shown=Array.prototype.some.call(gd.querySelectorAll('.scatterlayer path'),function(p){
+      var d=p.getAttribute('d');return d&&d.length>1&&d!=='M0,0Z';})||
+      gd.data.some(function(t){return t.type==='scattergl';});
     return gd.data&&gd.data.length>0&&gd.data.some(function(t){return t.x&&t.x.length>0;})&&
-           gd.querySelectorAll('.xtick text').length>0&&gd.querySelectorAll('.ytick text').length>0;
+           gd.querySelectorAll('.xtick text').length>0&&gd.querySelectorAll('.ytick text').length>0&&shown;
   }).length;
   reportStatus.webgl=!!document.createElement('canvas').getContext('webgl');
   reportStatus.webgl_charts=Array.prototype.filter.call(document.querySelectorAll('.js-plotly-plot'),function(gd){

@@ -439,6 +439,80 @@ def section_load(page, run):
                height=380, wide=False)
 
 
+# --- the work and connections stages -------------------------------------------------
+
+def section_work(page, run):
+    summary = run.summaries["work"]
+    s = settings_of(summary)
+    rows = run.rows(runfolder.rows_name("work"))
+    page.section("work", "CPU work on every answer",
+                 f"Every concurrent model doing {v(s, 'work_us')} µs of CPU work on each answer (crawl --work "
+                 f"spin), N = {v(s, 'num')}, C = {v(s, 'concurrency')}, {v(s, 'delay_ms')} ms; the event-loop "
+                 f"models on --loops {v(s, 'loops')} too (dotted). With no work every model keeps up with the "
+                 "delay. With work, a model that does it on one event loop does every answer's work in turn, "
+                 "so its run cannot be shorter than N times the work (the grey line), while the threads model "
+                 "spreads it over the cores; the efficiency (the ideal is the larger of the delays' and the "
+                 "work's bound) says how close each comes to what the threads it can use allow.")
+    if not rows:
+        return
+    colour = tp.model_colours(summary)
+    secs, effs = [], []
+    for model, loops in dict.fromkeys((r["model"], int(r["loops"])) for r in rows):
+        mine = sorted((int(r["work_us"]), r) for r in rows if r["model"] == model and int(r["loops"]) == loops)
+        name = model + (f" --loops {loops}" if loops > 1 else "")
+        x = [w / 1000 for w, _ in mine]
+        dash = "solid" if loops == 1 else "dot"
+        secs.append({"name": name, "colour": colour.get(model, "#333"), "dash": dash, "x": x,
+                     "y": [float(r["seconds"]) for _, r in mine]})
+        effs.append({"name": name, "colour": colour.get(model, "#333"), "dash": dash, "x": x,
+                     "y": [float(r["efficiency"]) if r["efficiency"] else None for _, r in mine]})
+    works = sorted({int(r["work_us"]) for r in rows})
+    one_loop = next((r for r in rows if int(r["loops"]) == 1 and r["work_threads"] == "1"), None)
+    if one_loop:  # N x work: what one thread needs for the work alone
+        secs.append({"name": "the work on one thread", "colour": "#888", "dash": "dash", "x": [w / 1000 for w in works],
+                     "y": [int(one_loop["num"]) * w / 1e6 for w in works]})
+    page.chart("lines", {"series": secs, "xtitle": "CPU work on each answer (ms)", "ytitle": "seconds"},
+               height=380, wide=False)
+    page.chart("lines", {"series": effs, "xtitle": "CPU work on each answer (ms)",
+                         "ytitle": "efficiency (ideal / measured)"}, height=380, wide=False)
+
+
+def section_connections(page, run):
+    summary = run.summaries["connections"]
+    s = settings_of(summary)
+    rows = run.rows(runfolder.rows_name("connections"))
+    page.section("connections", "What a connection costs",
+                 f"Every concurrent model under each connection policy ({v(s, 'policies')}: crawl --connection) "
+                 f"at C = {v(s, 'concurrency')}, N = {v(s, 'multiple')}C, {v(s, 'delay_ms')} ms. Keep-alive opens a "
+                 "connection a slot; close opens one for every request, and each connect is work the model's "
+                 "loop or thread does before the request can go. The black points are the machine's floor: "
+                 "bare sockets (connect-floor) opening as many fresh connections, C at a time.")
+    if not rows:
+        return
+    colour = tp.model_colours(summary)
+    policies = s.get("policies") or []
+    for conc in s.get("concurrency") or []:
+        mine = [r for r in rows if r["concurrency"] == str(conc)]
+        eff, con = [], []
+        for model in dict.fromkeys(r["model"] for r in mine):
+            by = {r["policy"]: r for r in mine if r["model"] == model}
+            pts = [by.get(p) for p in policies]
+            c = "#000" if model == "connect-floor" else colour.get(model, "#333")
+            eff.append({"name": model, "colour": c, "x": policies,
+                        "y": [float(r["efficiency"]) if r and r["efficiency"] else None for r in pts]})
+            if model != "connect-floor":
+                con.append({"name": f"{model} p99", "colour": c, "dash": "dot", "x": policies,
+                            "y": [float(r["connect_p99_us"]) / 1000 if r and r["connect_p99_us"] else None
+                                  for r in pts]})
+                con.append({"name": f"{model} p50", "colour": c, "x": policies,
+                            "y": [float(r["connect_p50_us"]) / 1000 if r and r["connect_p50_us"] else None
+                                  for r in pts]})
+        page.chart("lines", {"series": eff, "xtitle": f"connection policy, C = {conc}",
+                             "ytitle": "efficiency (ideal / measured)"}, height=340, wide=False)
+        page.chart("lines", {"series": con, "xtitle": f"connection policy, C = {conc}",
+                             "ytitle": "connect time (ms)", "ylog": True}, height=340, wide=False)
+
+
 # --- the folder and the manifest ---------------------------------------------------
 
 def folder_files(directory):
@@ -497,7 +571,8 @@ def section_manifest(page, run):
 # always drawn) and its function. The stage sections follow the stages' order.
 SECTIONS = [(None, section_run), ("crawl", section_crawl), ("sweep", section_sweep), ("scale", section_scale),
             ("primes", section_primes), ("primes-sweep", section_primes_sweep), ("tails", section_tails),
-            ("tails-primes", section_tails_primes), ("load", section_load), (None, section_files),
+            ("tails-primes", section_tails_primes), ("work", section_work), ("connections", section_connections),
+            ("load", section_load), (None, section_files),
             (None, section_manifest)]
 assert [s for s, _ in SECTIONS if s] == list(runfolder.STAGE_NAMES), "a section for every stage, in order"
 
