@@ -10,7 +10,10 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <cstdlib>
+#include <fstream>
 #include <map>
+#include <sys/wait.h>
 
 using namespace testbed;
 
@@ -132,4 +135,22 @@ TEST_CASE("each request's connect time is a timeline column and reads back", "[c
   REQUIRE(read_timeline_csv(csv, back, &err));
   for (std::size_t i = 0; i < run.records.size(); ++i) CHECK(back.records[i].connect_us == run.records[i].connect_us);
   CHECK(summarize(back).connect_us.p50 == summarize(run).connect_us.p50);
+}
+
+TEST_CASE("crawl refuses a bad --work or --connection with exit 2, naming the part", "[connections][work][cli]") {
+  for (const auto& [flags, why] : {std::pair{"--work spin:ms=5", "--work: 'spin' takes us="},
+                                   std::pair{"--work bcrypt:cost=30", "--work: bcrypt cost='30'"},
+                                   std::pair{"--connection reuse:0", "--connection: reuse:N needs"},
+                                   std::pair{"--connection sometimes", "--connection: 'sometimes' is not"}}) {
+    INFO(flags);
+    test::TempDir dir;
+    const std::string err = (dir.path / "err.txt").string();
+    const std::string cmd = std::string(CRAWL_BIN) + " --model coroutine --url http://127.0.0.1:" +
+                            std::to_string(test::dead_port()) + " --num 3 " + flags + " 2>" + err;
+    const int st = std::system(cmd.c_str());
+    CHECK(WEXITSTATUS(st) == 2);
+    std::ifstream in(err);
+    const std::string said((std::istreambuf_iterator<char>(in)), {});
+    CHECK(said.find(why) != std::string::npos);
+  }
 }
