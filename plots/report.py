@@ -99,6 +99,13 @@ def settings_of(summary):
     return settings if isinstance(settings, dict) else {}
 
 
+def stage_inputs(run, stage):
+    """What a stage's section is drawn from: its summary, its settings, and its
+    rows (None when the folder has no STAGE.csv)."""
+    summary = run.summaries[stage]
+    return summary, settings_of(summary), run.rows(runfolder.rows_name(stage))
+
+
 def v(settings, key):
     """A stage's setting for the page's prose, as its summary holds it."""
     return listed(settings[key]) if isinstance(settings, dict) and key in settings else "?"
@@ -277,8 +284,7 @@ def section_overhead(page, summary, colour):
 # --- the sweep and scale stages ----------------------------------------------------
 
 def section_sweep(page, run):
-    s = settings_of(run.summaries["sweep"])
-    rows = run.rows(runfolder.rows_name("sweep"))
+    _, s, rows = stage_inputs(run, "sweep")
     page.section("sweep", "The concurrency sweep",
                  f"Time for {v(s, 'model')} to fetch N = {v(s, 'num')} URLs against concurrency C = "
                  f"{v(s, 'concurrency')}, one line per delay ({v(s, 'delays_ms')} ms; Figure 8-3); "
@@ -298,9 +304,7 @@ def section_sweep(page, run):
 
 
 def section_scale(page, run):
-    summary = run.summaries["scale"]
-    s = settings_of(summary)
-    rows = run.rows(runfolder.rows_name("scale"))
+    summary, s, rows = stage_inputs(run, "scale")
     page.section("scale", "How each model scales",
                  f"Every concurrent model at C = {v(s, 'concurrency')} (N = {v(s, 'multiple')}C, "
                  f"{v(s, 'delay_ms')} ms): efficiency, CPU per 1k requests, peak memory. A point a model could "
@@ -350,8 +354,7 @@ def section_primes(page, run):
 
 
 def section_primes_sweep(page, run):
-    s = settings_of(run.summaries["primes-sweep"])
-    rows = run.rows(runfolder.rows_name("primes-sweep"))
+    _, s, rows = stage_inputs(run, "primes-sweep")
     page.section("primes-sweep", "Every prime mode over max_number",
                  f"Time against numbers probed, max_number = 2^{v(s, 'min_exp')} .. 2^{v(s, 'max_exp')} (a mode "
                  f"that saves one prime at a time to 2^{v(s, 'serial_max_exp')}; {v(s, 'extend_modes')} to "
@@ -442,9 +445,7 @@ def section_load(page, run):
 # --- the work and connections stages -------------------------------------------------
 
 def section_work(page, run):
-    summary = run.summaries["work"]
-    s = settings_of(summary)
-    rows = run.rows(runfolder.rows_name("work"))
+    summary, s, rows = stage_inputs(run, "work")
     page.section("work", "CPU work on every answer",
                  f"Every concurrent model doing {v(s, 'work_us')} µs of CPU work on each answer (crawl --work "
                  f"spin), N = {v(s, 'num')}, C = {v(s, 'concurrency')}, {v(s, 'delay_ms')} ms; the event-loop "
@@ -478,9 +479,7 @@ def section_work(page, run):
 
 
 def section_connections(page, run):
-    summary = run.summaries["connections"]
-    s = settings_of(summary)
-    rows = run.rows(runfolder.rows_name("connections"))
+    summary, s, rows = stage_inputs(run, "connections")
     page.section("connections", "What a connection costs",
                  f"Every concurrent model under each connection policy ({v(s, 'policies')}: crawl --connection) "
                  f"at C = {v(s, 'concurrency')}, N = {v(s, 'multiple')}C, {v(s, 'delay_ms')} ms. Keep-alive opens a "
