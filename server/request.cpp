@@ -16,6 +16,11 @@ namespace testbed {
 
 namespace http = boost::beast::http;
 
+namespace {
+constexpr const char* kPostTooLarge = "POST body larger than 4096 bytes";
+static_assert(kBodyLimit == 4096, "kPostTooLarge names the limit");
+}  // namespace
+
 void RequestHead::on_request_impl(http::verb method, string_view, string_view target, int version,
                                   error_code& ec) {
   has_request_line_ = true;
@@ -48,9 +53,9 @@ void RequestHead::on_field_impl(http::field f, string_view name, string_view val
 }
 
 // The framing must be exactly RFC 9112's, or a body could be read as the next
-// request (smuggling). Beyond that, nothing here takes a body: refuse it as
-// soon as the header says one follows, rather than wait for bytes a client may
-// never send.
+// request (smuggling). Beyond that, only a POST takes a body, of a length said
+// up front and small: refuse any other as soon as the header says one
+// follows, rather than wait for bytes a client may never send.
 void RequestHead::on_header_impl(error_code& ec) {
   auto refuse = [&](int status, const char* reason) {
     reject_status_ = status;
@@ -65,6 +70,15 @@ void RequestHead::on_header_impl(error_code& ec) {
   // RFC 9112 3.2: exactly one Host in HTTP/1.1 (at most one in 1.0).
   if (host_fields_ > 1) return refuse(400, "more than one Host field (RFC 9112 3.2)");
   if (host_fields_ == 0 && version_ == 11) return refuse(400, "HTTP/1.1 request without Host (RFC 9112 3.2)");
+  if (method_ == http::verb::post) {
+    if (chunked()) return refuse(411, "a POST body needs a Content-Length (chunked bodies are not taken)");
+    if (content_length().value_or(0) > kBodyLimit) {
+      reject_status_ = 413;
+      reject_reason_ = kPostTooLarge;
+      ec = http::error::body_limit;
+    }
+    return;
+  }
   if (chunked() || content_length().value_or(0) > 0) {
     reject_status_ = 413;
     ec = http::error::unexpected_body;
@@ -85,14 +99,23 @@ std::size_t leading_empty_lines(std::string_view data) {
   return at;
 }
 
-void RequestHead::on_body_init_impl(const boost::optional<std::uint64_t>&, error_code& ec) {
+void RequestHead::on_body_init_impl(const boost::optional<std::uint64_t>& length, error_code& ec) {
+  if (method_ == http::verb::post && length && *length <= kBodyLimit) {
+    body_.reserve(static_cast<std::size_t>(*length));
+    return;
+  }
   reject_status_ = 413;
   ec = http::error::unexpected_body;
 }
 
-std::size_t RequestHead::on_body_impl(string_view, error_code& ec) {
-  ec = http::error::unexpected_body;
-  return 0;
+std::size_t RequestHead::on_body_impl(string_view body, error_code& ec) {
+  if (method_ != http::verb::post || body_.size() + body.size() > kBodyLimit) {
+    reject_status_ = 413;
+    ec = http::error::unexpected_body;
+    return 0;
+  }
+  body_.append(body.data(), body.size());
+  return body.size();
 }
 
 void RequestHead::on_chunk_header_impl(std::uint64_t, string_view, error_code& ec) {
@@ -125,8 +148,10 @@ ParseFailure parse_failure(const boost::beast::error_code& ec, const RequestHead
                            std::string_view unread) {
   if (head.reject_status() == 414)
     return {414, "request target longer than " + std::to_string(kTargetLimit) + " bytes"};
+  // Beast checks a length past its own limit before the header is ours to see.
+  if (ec == http::error::body_limit && head.method() == http::verb::post) return {413, kPostTooLarge};
   if (head.reject_status() == 413 || ec == http::error::body_limit)
-    return {413, "request bodies are not accepted"};
+    return {413, head.reject_reason() ? head.reject_reason() : "request bodies are not accepted (but POST /add's)"};
   if (ec == http::error::header_limit || ec == http::error::buffer_overflow) {
     // No end of the request line within the limit: the target is the problem.
     if (!head.has_request_line())
@@ -180,7 +205,9 @@ std::string routes_help() {
   for (const auto& r : route_table())
     out += "\n  GET " + std::string(r.form) + std::string(width + 2 - std::string_view(r.form).size(), ' ') +
            r.what;
-  return out;
+  return out + "\n  POST /add[?name=NAME&delay=MS] with a body of at most 4096 bytes of UTF-8 text:\n" +
+         "       wait MS ms (default 100), answer JSON {\"result\": BODY, \"t\": SECONDS} (the book's\n" +
+         "       later editions' server, for their workload.py)";
 }
 
 namespace {
@@ -259,7 +286,7 @@ Route route_add(std::string_view query, const RouteLimits& limits, Routed& out) 
 Route route_request(bool is_get, std::string_view target, const RouteLimits& limits, Routed& out) {
   out.status = 200;
   out.error.clear();
-  if (!is_get) return reject(out, 405, "only GET is supported");
+  if (!is_get) return reject(out, 405, "only GET is supported (and POST on /add)");
   Target t = split_target(target);
   if (!target.empty() && target[0] != '/') {
     // RFC 9112 3.2.2: a server must accept the absolute form (a proxy's
@@ -282,6 +309,79 @@ Route route_request(bool is_get, std::string_view target, const RouteLimits& lim
   if (known->route != Route::add_delay) return out.route = known->route;
 
   return route_add(t.query, limits, out);
+}
+
+}  // namespace testbed
+
+namespace testbed {
+
+namespace {
+
+// Whether `text` is well-formed UTF-8 (no overlongs, surrogates or code
+// points past U+10FFFF).
+bool valid_utf8(std::string_view text) {
+  for (std::size_t i = 0; i < text.size();) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    std::size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    if (n == 0 || i + n > text.size()) return false;
+    std::uint32_t cp = n == 1 ? c : n == 2 ? (c & 0x1F) : n == 3 ? (c & 0x0F) : (c & 0x07);
+    for (std::size_t k = 1; k < n; ++k) {
+      const auto d = static_cast<unsigned char>(text[i + k]);
+      if ((d & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (d & 0x3F);
+    }
+    static constexpr std::uint32_t least[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < least[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    i += n;
+  }
+  return true;
+}
+
+}  // namespace
+
+Route route_post(std::string_view target, std::string_view body, const RouteLimits& limits, Routed& out) {
+  out.status = 200;
+  out.error.clear();
+  Target t = split_target(target);
+  if (t.path != "/add") return reject(out, 405, "POST is taken by /add only; this path answers GET");
+  if (!valid_utf8(body)) return reject(out, 400, "POST body is not UTF-8 text (it is echoed in JSON)");
+  for (std::string_view q = t.query; !q.empty();) {  // name= and delay= only: no draws, no faults
+    const auto amp = q.find('&');
+    const std::string_view key = q.substr(0, std::min(amp, q.find('=')));
+    if (key != "name" && key != "delay")
+      return reject(out, 400, "POST /add takes name= and delay= only, not '" + std::string(key) + "'");
+    if (amp == std::string_view::npos) break;
+    q.remove_prefix(amp + 1);
+  }
+  Routed q;
+  std::string query = "name=post&delay=" + std::to_string(kPostDelayMs);  // the later server's 0.1 s
+  if (!t.query.empty()) query.append("&").append(t.query.data(), t.query.size());  // the last value wins
+  if (route_add(query, limits, q) != Route::add_delay) return reject(out, 400, q.error);
+  out.name = std::move(q.name);
+  out.delay_ms = q.delay_ms;
+  out.dist = DelayDist{};  // fixed: the delay asked for, no draw
+  out.query = {};
+  return out.route = Route::add_post;
+}
+
+void post_answer(std::string& out, std::string_view body, std::int64_t delay_us) {
+  out.assign("{\"result\": \"");
+  static const char hex[] = "0123456789abcdef";
+  for (char ch : body) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c == '"' || c == '\\') {
+      out.push_back('\\');
+      out.push_back(ch);
+    } else if (c < 0x20) {
+      out.append("\\u00").push_back(hex[c >> 4]);
+      out.push_back(hex[c & 0xF]);
+    } else {
+      out.push_back(ch);
+    }
+  }
+  out.append("\", \"t\": ");
+  out.append(std::to_string(static_cast<double>(delay_us) / 1e6));
+  out.append("}");
 }
 
 }  // namespace testbed

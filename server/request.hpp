@@ -4,7 +4,9 @@
 //
 //   RequestHead    a Beast parser that keeps only the method, the target and
 //                  the version, in buffers it reuses: no allocation per request
-//                  once warm, and bodies are refused (nothing here takes one).
+//                  once warm. Bodies are refused, but a POST's of at most
+//                  kBodyLimit bytes with a Content-Length (POST /add, the
+//                  book's later editions' server).
 //   parse_failure  the status and reason for a request the parser rejected.
 //   route_request  the route and its checked arguments, from method and target.
 #include "common/delay_dist.hpp"
@@ -21,6 +23,7 @@ namespace testbed {
 
 constexpr std::size_t kHeaderLimit = 8 * 1024;  // request line + headers
 constexpr std::size_t kTargetLimit = 4 * 1024;  // longer targets get 414
+constexpr std::size_t kBodyLimit = 4 * 1024;    // a POST's body; larger gets 413
 
 class RequestHead : public boost::beast::http::basic_parser<true> {
  public:
@@ -33,13 +36,15 @@ class RequestHead : public boost::beast::http::basic_parser<true> {
 
   boost::beast::http::verb method() const { return method_; }
   const std::string& target() const { return target_; }
+  // A POST's body (empty for every other method: they may not have one).
+  const std::string& body() const { return body_; }
   unsigned version() const { return version_; }
   // Whether the connection stays open after this request. Never with a
   // close option (RFC 9112 9.6: a server that receives one closes, whatever
   // else the field says; Beast alone keeps an HTTP/1.0 connection whose
   // field says "keep-alive, close").
   bool keep_alive() const { return !close_ && basic_parser::keep_alive(); }
-  // A status this parser chose itself (400, 413, 414); 0 if none.
+  // A status this parser chose itself (400, 411, 413, 414); 0 if none.
   int reject_status() const { return reject_status_; }
   // Why, for the statuses that need a word more than the status (or null).
   const char* reject_reason() const { return reject_reason_; }
@@ -65,6 +70,7 @@ class RequestHead : public boost::beast::http::basic_parser<true> {
 
   boost::beast::http::verb method_ = boost::beast::http::verb::unknown;
   std::string& target_;
+  std::string body_;  // a POST's only: GETs never allocate it
   unsigned version_ = 11;
   int reject_status_ = 0;
   const char* reject_reason_ = nullptr;
@@ -94,6 +100,7 @@ ParseFailure parse_failure(const boost::beast::error_code& ec, const RequestHead
 enum class Route {
   add_delay,     // /add?name=N&delay=MS
   add_prime,     // /add?prime=N
+  add_post,      // POST /add[?name=N&delay=MS], a body: the later editions' server
   flush,         // /add?flush=True
   health,        // /health
   timeline,      // /timeline
@@ -136,5 +143,14 @@ struct Routed {
 
 // Decides what a GET (or not) of `target` asks for; fills `out` and returns its route.
 Route route_request(bool is_get, std::string_view target, const RouteLimits& limits, Routed& out);
+
+// POST /add, as the book's later editions' server (08_concurrency/workload)
+// answers it: wait `delay` ms (default kPostDelayMs, theirs), then answer
+// JSON {"result": BODY, "t": SECONDS}. `body` must be UTF-8 text (it is
+// echoed in a JSON string); anything else, or another path, is rejected.
+constexpr std::int64_t kPostDelayMs = 100;
+Route route_post(std::string_view target, std::string_view body, const RouteLimits& limits, Routed& out);
+// The JSON answer to a POST /add, into `out`.
+void post_answer(std::string& out, std::string_view body, std::int64_t delay_us);
 
 }  // namespace testbed

@@ -23,7 +23,7 @@ void write_response(std::string& out, const Answer& head, std::string_view body)
     out.append("\r\nX-Delay-Us: ");
     append_int(out, head.delay_us);
   }
-  if (head.status == 405) out.append("\r\nAllow: GET");
+  if (head.status == 405) out.append("\r\nAllow: GET");  // POST /add's 405 elsewhere: GET too
   if (!head.keep_alive)
     out.append("\r\nConnection: close");
   else if (head.version == 10)

@@ -92,8 +92,12 @@ class Session : public SessionBase {
     keep_alive_ = parser_->keep_alive();
     if (const auto most = srv_.config.max_requests_per_connection; most > 0 && ++served_ >= most)
       keep_alive_ = false;  // this answer is the connection's last
-    switch (route_request(parser_->method() == http::verb::get, target_, srv_.limits, req_)) {
+    const Route route = parser_->method() == http::verb::post
+                            ? route_post(target_, parser_->body(), srv_.limits, req_)
+                            : route_request(parser_->method() == http::verb::get, target_, srv_.limits, req_);
+    switch (route) {
       case Route::add_delay:
+      case Route::add_post:
         return start_delay();
       case Route::add_prime:
         return handle_prime();
@@ -114,10 +118,11 @@ class Session : public SessionBase {
     }
   }
 
-  // /add?name=N&delay=MS[&dist=...]: wait on a timer, answer, record the span.
+  // /add?name=N&delay=MS[&dist=...], and POST /add: wait on a timer, answer,
+// record the span.
   void start_delay() {
     start_us_ = now_us();
-    fault_ = srv_.roll_fault(req_, parser_->attempt());
+    fault_ = req_.route == Route::add_post ? Fault::none : srv_.roll_fault(req_, parser_->attempt());
     delay_us_ = srv_.enter_flight(req_);
     in_flight_ = true;
     if (delay_us_ == 0 && fault_ == Fault::none) return finish_delay();
@@ -141,6 +146,10 @@ class Session : public SessionBase {
     if (in_flight_) leave_flight(end_us);
     if (fault_ != Fault::none) return inject_fault();
     srv_.timeline.add(req_.name, start_us_, end_us, delay_us_);
+    if (req_.route == Route::add_post) {  // the later editions' answer, echoing the body
+      post_answer(body_, parser_->body(), delay_us_);
+      return reply(http::status::ok, body_, "application/json", delay_us_);
+    }
     reply(http::status::ok, ".", "text/plain", delay_us_);
   }
 

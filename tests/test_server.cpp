@@ -146,10 +146,14 @@ TEST_CASE("unknown paths get 404 and other methods 405 and other versions 505", 
   test::TestServer srv;
   CHECK(http_get(srv.port(), "/nope").status == 404);
   CHECK(http_get(srv.port(), "/health").status == 200);
-  std::string post = test::raw_exchange(
-      srv.port(), "POST /add?name=x HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-  CHECK_THAT(post, Catch::StartsWith("HTTP/1.1 405"));
-  CHECK_THAT(post, Catch::Contains("Allow: GET"));
+  // POST is taken by /add alone (the later editions' server); other methods nowhere.
+  for (const char* request : {"DELETE /add?name=x HTTP/1.1\r\n", "POST /health HTTP/1.1\r\n"}) {
+    INFO(request);
+    std::string reply = test::raw_exchange(
+        srv.port(), std::string(request) + "Host: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    CHECK_THAT(reply, Catch::StartsWith("HTTP/1.1 405"));
+    CHECK_THAT(reply, Catch::Contains("Allow: GET"));
+  }
   std::string v2 = test::raw_exchange(srv.port(), "GET /health HTTP/2.0\r\nHost: x\r\n\r\n");
   CHECK_THAT(v2, Catch::StartsWith("HTTP/1.1 505"));
   std::string garbage = test::raw_exchange(srv.port(), "\x01\x02 nonsense\r\n\r\n");
@@ -292,4 +296,65 @@ TEST_CASE("the route table is what the server routes by and what --help lists", 
   for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) help.append(buf, n);
   CHECK(pclose(p) == 0);
   for (const auto& r : route_table()) CHECK_THAT(help, Catch::Contains(std::string("GET ") + r.form));
+}
+
+namespace {
+
+// A POST of `body` to `target` on its own connection: the whole answer.
+std::string post(std::uint16_t port, const std::string& target, const std::string& body,
+                 const std::string& framing = "") {
+  std::string head = "POST " + target + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n";
+  head += framing.empty() ? "Content-Length: " + std::to_string(body.size()) + "\r\n" : framing;
+  return test::raw_exchange(port, head + "\r\n" + body, 5000);
+}
+
+}  // namespace
+
+TEST_CASE("POST /add answers as the later editions' server: the body back in JSON after the delay",
+          "[server][post]") {
+  test::TestServer srv;
+  const std::string hash = "$2b$04$abcdefghijklmnopqrstuu\"quoted\"\\back\x01";
+  double t0 = mono_seconds();
+  std::string reply = post(srv.port(), "/add", hash);
+  CHECK(mono_seconds() - t0 >= 0.100);  // the later server's asyncio.sleep(0.1)
+  CHECK_THAT(reply, Catch::StartsWith("HTTP/1.1 200"));
+  CHECK_THAT(reply, Catch::Contains("Content-Type: application/json"));
+  CHECK_THAT(reply, Catch::Contains("X-Delay-Us: 100000"));
+  CHECK_THAT(reply, Catch::EndsWith(
+                        "\r\n\r\n{\"result\": \"$2b$04$abcdefghijklmnopqrstuu\\\"quoted\\\"\\\\back\\u0001\", "
+                        "\"t\": 0.100000}"));
+  // A delay and a name of its own, an empty body; both recorded in the timeline.
+  CHECK_THAT(post(srv.port(), "/add?name=saver&delay=5", ""), Catch::EndsWith("{\"result\": \"\", \"t\": 0.005000}"));
+  auto rows = test::parse_csv(http_get(srv.port(), "/timeline").body);
+  REQUIRE(rows.size() == 3);
+  CHECK(rows[1][0] == "post");
+  CHECK(rows[2][0] == "saver");
+  CHECK(rows[2][3] == "0.005000");
+}
+
+TEST_CASE("bad POST bodies and targets get a 4xx with the reason, and the server goes on", "[server][post]") {
+  test::TestServer srv;
+  struct Case {
+    std::string target, body, framing, status, reason;
+  };
+  const std::vector<Case> cases = {
+      {"/add", std::string(kBodyLimit + 1, 'a'), "", "413", "POST body larger than 4096 bytes"},
+      {"/add", "", "Content-Length: 99999999999\r\n", "413", "POST body larger than 4096 bytes"},
+      {"/add", "5\r\nhello\r\n0\r\n\r\n", "Transfer-Encoding: chunked\r\n", "411", "needs a Content-Length"},
+      {"/add", "\xff\xfe", "", "400", "not UTF-8"},
+      {"/add", "\xed\xa0\x80", "", "400", "not UTF-8"},  // a surrogate
+      {"/add", "\xc0\xaf", "", "400", "not UTF-8"},      // an overlong '/'
+      {"/add?prime=7", "x", "", "400", "name= and delay= only, not 'prime'"},
+      {"/add?delay=abc", "x", "", "400", "bad delay"},
+      {"/primes", "x", "", "405", "POST is taken by /add only"},
+  };
+  for (const auto& c : cases) {
+    INFO(c.target << " " << c.reason);
+    std::string reply = post(srv.port(), c.target, c.body, c.framing);
+    CHECK_THAT(reply, Catch::StartsWith("HTTP/1.1 " + c.status));
+    CHECK_THAT(reply, Catch::Contains(c.reason));
+  }
+  CHECK_THAT(post(srv.port(), "/add?delay=0", std::string(kBodyLimit, 'a')), Catch::StartsWith("HTTP/1.1 200"));
+  auto rows = test::parse_csv(http_get(srv.port(), "/timeline").body);
+  CHECK(rows.size() == 2);  // the one good POST alone
 }
