@@ -46,6 +46,11 @@ struct CrawlConfig {
   // Fire `concurrency` requests, wait for all of them, fire the next ones
   // (the book's AsyncBatcher), instead of keeping every slot busy.
   bool batched = false;
+  // coroutine: spawn a task for every URL at once, bounded only by a pool of
+  // `concurrency` connections (the later editions' TaskGroup over aiohttp's
+  // TCPConnector(limit=C)); a request's clock starts when its task does, so
+  // its wait for a connection counts in its latency.
+  bool spawn_all = false;
   bool progress = false;        // print done/total on stderr while running
   std::uint64_t seed = 0;       // for the random URL tails; 0 picks one
   int loops = 1;                // event-loop models (the table's event_loops): loops, one thread each
@@ -156,6 +161,12 @@ class RecordLog {
   mutable std::mutex mu_;
   std::map<std::string, std::int64_t> errors_;
 };
+
+// Every URL a crawl of these settings fetches (--num from --seed, with
+// --name, --delay, --delay-dist, --url), whole ("http://host:port/add?..."),
+// for a client written elsewhere to fetch the very same (crawl
+// --print-urls; the Python models). Throws std::invalid_argument.
+std::vector<std::string> crawl_urls(CrawlConfig cfg);
 
 // Builds the job, runs the model, measures it. Throws std::invalid_argument
 // on a bad config (and what resolving the URL throws).

@@ -31,6 +31,9 @@ void add_crawl_options(po::options_description& desc, CrawlConfig& cfg) {
     ("model,m", po::value(&cfg.model), ("concurrency model: " + model_names).c_str())
     ("list-models", "print the models, one name per line in the book's order (with --json: "
      "one JSON array with each model's properties), and exit")
+    ("print-urls", "print every URL the crawl would fetch (from --seed, --num, --name, --delay, "
+     "--delay-dist, --url), one a line, and exit: the list a client written elsewhere fetches to get "
+     "the very same delays (needs --seed, and --name or --model)")
     ("url", po::value(&cfg.url)->default_value(cfg.url), "the delay server")
     ("name", po::value(&cfg.name), "name sent to the server (default: the model's name)")
     ("num,n", po::value(&cfg.num)->default_value(cfg.num), "number of URLs to fetch")
@@ -42,6 +45,9 @@ void add_crawl_options(po::options_description& desc, CrawlConfig& cfg) {
      "draws each URL's delay from its --seed, the same for every model)")
     ("batched", ((loop_models + ": fire --concurrency requests, wait for all of them, then the "
      "next ones (the book's AsyncBatcher), instead of keeping every slot busy").c_str()))
+    ("spawn-all", "coroutine: spawn a task for every URL at once, bounded only by a pool of "
+     "--concurrency connections (the later editions' asyncio.TaskGroup over TCPConnector(limit=C)); "
+     "a request's clock starts with its task, so its wait for a connection is in its latency")
     ("concurrency,c", po::value(&cfg.concurrency)->default_value(cfg.concurrency),
      "requests in flight at most (ignored by serial)")
     ("loops", po::value(&cfg.loops)->default_value(cfg.loops),
@@ -74,8 +80,12 @@ std::optional<int> finish_crawl_options(const po::variables_map& vm, CrawlConfig
   out.json = vm.count("json") > 0;
   out.list_models = vm.count("list-models") > 0;
   if (vm.count("timeline")) out.timeline = vm["timeline"].as<std::string>();
+  out.print_urls = vm.count("print-urls") > 0;
   if (out.list_models) return std::nullopt;
-  if (!vm.count("model")) return usage_error(program, "--model is required (see --list-models)");
+  if (out.print_urls && vm.count("name") + vm.count("model") == 0)
+    return usage_error(program, "--print-urls needs --name (or --model)");
+  if (!vm.count("model") && !out.print_urls)
+    return usage_error(program, "--model is required (see --list-models)");
   cfg.progress = vm.count("progress") > 0;
   if (std::string err = read_run_shape(vm, cfg); !err.empty()) return usage_error(program, err);
   if (!vm["arrivals"].defaulted() && cfg.rate == 0) return usage_error(program, "--arrivals needs --rate");
@@ -84,6 +94,7 @@ std::optional<int> finish_crawl_options(const po::variables_map& vm, CrawlConfig
 
 std::string read_run_shape(const po::variables_map& vm, CrawlConfig& cfg) {
   cfg.batched = vm.count("batched") > 0;
+  cfg.spawn_all = vm.count("spawn-all") > 0;
   std::string why;
   auto work = parse_work_spec(vm["work"].as<std::string>(), &why);
   if (!work) return "--work: " + why;

@@ -27,6 +27,7 @@ struct CrawlOutputs {
   std::optional<std::string> timeline;  // --timeline
   bool json = false;                    // --json
   bool list_models = false;             // --list-models
+  bool print_urls = false;              // --print-urls
 };
 
 // Adds every crawl option to `desc`, writing into `cfg`.

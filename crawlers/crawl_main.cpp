@@ -1,6 +1,7 @@
 // crawl: fetch N URLs from delayserver with one of the concurrency models
 // (crawlers/models.cpp lists them; `crawl --list-models` prints the list).
-// `crawl summarize FILE.csv...`: the same summary from client timelines.
+// `crawl summarize FILE.csv...`: the same summary from client timelines;
+// `crawl compare BASE.json OTHER.json`: one run's figures over another's.
 #include "common/cli.hpp"
 #include "common/csv.hpp"
 #include "crawlers/crawl.hpp"
@@ -39,10 +40,11 @@ int crawl(int argc, char** argv) {
   add_crawl_options(desc, cfg);
   po::variables_map vm;
   if (auto rc = parse_cli(argc, argv, desc, vm,
-                          "--model MODEL [options]\n       crawl summarize FILE.csv... [options]",
+                          "--model MODEL [options]\n       crawl summarize FILE.csv... [options]\n       crawl compare BASE.json OTHER.json",
                           "Fetches --num URLs of the form URL/add?name=NAME&delay=MS&<random> and sums\n"
                           "the body lengths, using one of the concurrency models of HPP chapter 8.\n"
-                          "`crawl summarize --help`: the same summary from timelines already written.\n\n"
+                          "`crawl summarize --help`: the same summary from timelines already written.\n"
+                          "`crawl compare --help`: one run's figures over another's.\n\n"
                           "Models (crawl --list-models), and what each mirrors in the book:" +
                               crawl_models_help(),
                           std::string("libcurl ") + curl_version_info(CURLVERSION_NOW)->version))
@@ -55,6 +57,17 @@ int crawl(int argc, char** argv) {
     else
       for (const auto& m : models()) std::cout << m.name << '\n';
     return 0;
+  }
+  if (out.print_urls) {
+    try {
+      if (cfg.name.empty()) cfg.name = cfg.model;
+      std::string text;
+      for (const auto& u : crawl_urls(cfg)) text += u + '\n';
+      std::cout << text << std::flush;
+      return 0;
+    } catch (const std::invalid_argument& e) {
+      return usage_error("crawl", e.what());
+    }
   }
   raise_open_files_limit();
 
@@ -106,7 +119,8 @@ void time_from_timeline(CrawlRun& run) {
 // (for one timeline, the run's). An error, or "".
 std::string settings_from_run(const po::variables_map& vm, const std::vector<std::string>& files,
                               const std::string& path, CrawlRun& run) {
-  for (const char* flag : {"concurrency", "delay", "delay-dist", "rate", "arrivals", "duration", "batched", "work", "connection"})
+  for (const char* flag : {"concurrency", "delay", "delay-dist", "rate", "arrivals", "duration", "batched", "spawn-all", "work",
+                           "connection"})
     if (vm.count(flag) && !vm[flag].defaulted())
       return std::string("--") + flag + " comes from --run's file; give one or the other";
   if (files.size() != 1) return "--run goes with one timeline, the run's own";
@@ -157,6 +171,7 @@ int summarize_timelines(int argc, char** argv) {
     ("arrivals", po::value<std::string>()->default_value("constant"), "the run's --arrivals")
     ("duration", po::value(&cfg.duration_s)->default_value(0), "the run's --duration")
     ("batched", "the run was --batched")
+    ("spawn-all", "the run was --spawn-all")
     ("work", po::value<std::string>()->default_value("none"), "the run's --work")
     ("connection", po::value<std::string>()->default_value("keepalive"), "the run's --connection")
     ("json", "print one JSON summary object instead of the Result line");
@@ -195,11 +210,34 @@ int summarize_timelines(int argc, char** argv) {
   return report(summarize(std::move(run)), vm.count("json") > 0, "crawl summarize");
 }
 
+// `crawl compare BASE.json OTHER.json`: OTHER's figures over BASE's.
+int compare_runs(int argc, char** argv) {
+  if (argc == 2 && (std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0)) {
+    std::cout << "Usage: crawl compare BASE.json OTHER.json\n\n"
+                 "Two runs' summaries (crawl --json, crawl summarize --json) compared: one JSON object\n"
+                 "with each figure of OTHER over BASE's (efficiency, seconds, overhead p50 and p99,\n"
+                 "CPU per 1k requests, peak memory, threads), null where either has none.\n";
+    return 0;
+  }
+  if (argc != 3) return usage_error("crawl compare", "name two summaries, BASE.json OTHER.json");
+  nlohmann::json runs[2];
+  for (int k = 0; k < 2; ++k) {
+    std::string text, err;
+    if (!read_text(argv[k + 1], text, err)) return usage_error("crawl compare", err);
+    runs[k] = nlohmann::json::parse(text, nullptr, false);
+    if (runs[k].is_discarded() || !runs[k].is_object())
+      return usage_error("crawl compare", std::string(argv[k + 1]) + ": not one JSON object");
+  }
+  std::cout << compare_json(runs[0], runs[1]).dump() << std::endl;
+  return 0;
+}
+
 }  // namespace
 }  // namespace testbed
 
 int main(int argc, char** argv) {
   if (argc > 1 && std::strcmp(argv[1], "summarize") == 0)
     return testbed::summarize_timelines(argc - 1, argv + 1);
+  if (argc > 1 && std::strcmp(argv[1], "compare") == 0) return testbed::compare_runs(argc - 1, argv + 1);
   return testbed::crawl(argc, argv);
 }

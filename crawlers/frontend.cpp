@@ -136,6 +136,10 @@ void check_crawl_config(const CrawlConfig& config) {
   if (config.batched && !model->event_loops)
     throw std::invalid_argument("--batched applies to the event-loop models only (" + event_loop_models() +
                                 ")");
+  if (config.spawn_all && config.model != "coroutine")
+    throw std::invalid_argument("--spawn-all applies to the coroutine model only");
+  if (config.spawn_all && (config.batched || config.rate > 0))
+    throw std::invalid_argument("--spawn-all spawns every task at once: not with --batched or --rate");
   check_open_loop(config);
   if (config.shard_begin < 0 || (config.shard_end >= 0 && config.shard_end < config.shard_begin))
     throw std::invalid_argument("a shard is a range of URLs: begin " + std::to_string(config.shard_begin) +
@@ -188,6 +192,7 @@ Plan plan_crawl(CrawlConfig& cfg) {
   p.job.retries = cfg.retries;
   p.job.timeout = std::chrono::milliseconds(effective_timeout_ms(cfg));
   p.job.reuse = cfg.reuse;
+  p.job.spawn_all = cfg.spawn_all;
   return p;
 }
 
@@ -225,6 +230,20 @@ std::int64_t server_held_us(const Plan& p) {
 }
 
 }  // namespace
+
+std::vector<std::string> crawl_urls(CrawlConfig cfg) {
+  if (cfg.num < 0 || cfg.num > kMaxRequests)
+    throw std::invalid_argument("--num must be within 0.." + std::to_string(kMaxRequests));
+  if (cfg.seed == 0) throw std::invalid_argument("--print-urls needs --seed: a list no run can repeat is no use");
+  if (cfg.name.empty()) throw std::invalid_argument("--print-urls needs --name (or --model)");
+  std::string error;
+  auto base = parse_base_url(cfg.url, &error);
+  if (!base) throw std::invalid_argument(error);
+  const auto num = static_cast<std::size_t>(cfg.num);
+  std::vector<std::string> urls = make_targets(cfg, *base, 0, num);
+  for (auto& u : urls) u = "http://" + base->authority + u;
+  return urls;
+}
 
 CrawlRun measure_crawl(const CrawlConfig& config) {
   check_crawl_config(config);

@@ -55,6 +55,9 @@ struct CrawlJob {
   // The connection policy (crawl --connection): a connection carries this
   // many requests, the last saying "Connection: close"; 0: keep-alive.
   std::int64_t reuse = 0;
+  // coroutine (crawl --spawn-all): a task for every URL at once, bounded by
+  // a pool of `concurrency` connections; its record starts with the task.
+  bool spawn_all = false;
 
   std::size_t size() const { return targets.size(); }
   bool open_loop() const { return !due_us.empty(); }

@@ -74,12 +74,15 @@ bool parse_record(const std::vector<std::string>& row, const std::map<std::strin
             (at = "bytes", parse_int(field("bytes"), r.bytes)) &&
             (at = "status", parse_int(field("status"), r.status)) &&
             (at = "attempts", parse_int(field("attempts"), r.attempts)) &&
-            (at = "conn", parse_int(field("conn"), r.conn)) &&
-            (at = "opened", field("opened") == "0" || field("opened") == "1") &&
+            // conn, opened and connect_us may be empty: a client whose library
+            // hides its connections (the Python models) leaves them so.
+            (at = "conn", field("conn").empty() || parse_int(field("conn"), r.conn)) &&
+            (at = "opened", field("opened").empty() || field("opened") == "0" || field("opened") == "1") &&
             (at = "delay", seconds("delay", r.delay_us, true)) &&
             (at = "intended", seconds("intended", r.intended_us, true)) &&
             (at = "work_us", !col.count("work_us") || parse_int(field("work_us"), r.work_us)) &&  // older: none
-            (at = "connect_us", !col.count("connect_us") || parse_int(field("connect_us"), r.connect_us));
+            (at = "connect_us",
+             !col.count("connect_us") || field("connect_us").empty() || parse_int(field("connect_us"), r.connect_us));
   r.opened = field("opened") == "1";
   if (!ok) bad = at;
   return ok;
@@ -212,6 +215,7 @@ nlohmann::json to_json(const CrawlSummary& s) {
       {"timeout_ms", s.timeout_ms},
       {"delay_dist", delay_spec(c.delay_dist)},
       {"batched", c.batched},
+      {"spawn_all", c.spawn_all},
       {"ideal_seconds", s.ideal_seconds},
       {"ideal_from", s.ideal_from},
       {"efficiency", or_null(s.efficiency)},
@@ -246,6 +250,7 @@ bool run_from_json(const nlohmann::json& j, CrawlRun& run, std::string* error) {
     c.loops = j.at("loops").get<int>();
     c.retries = j.at("max_retries").get<int>();
     c.batched = j.at("batched").get<bool>();
+    c.spawn_all = j.value("spawn_all", false);  // older runs: none
     c.seed = j.at("seed").get<std::uint64_t>();
     std::string why;
     auto dist = parse_delay_spec(j.at("delay_dist").get<std::string>(), &why);
@@ -289,6 +294,35 @@ bool run_from_json(const nlohmann::json& j, CrawlRun& run, std::string* error) {
     if (error) *error = e.what();
     return false;
   }
+}
+
+namespace {
+
+// The number at `path` in a summary, if it holds one.
+std::optional<double> number_at(const nlohmann::json& j, const nlohmann::json::json_pointer& path) {
+  if (!j.contains(path)) return std::nullopt;
+  const auto& v = j.at(path);
+  if (!v.is_number()) return std::nullopt;
+  return v.get<double>();
+}
+
+}  // namespace
+
+nlohmann::json compare_json(const nlohmann::json& base, const nlohmann::json& other) {
+  using ptr = nlohmann::json::json_pointer;
+  static const std::pair<const char*, const char*> figures[] = {
+      {"efficiency", "/efficiency"},         {"seconds", "/seconds"},
+      {"overhead_p50_us", "/overhead_us/p50"}, {"overhead_p99_us", "/overhead_us/p99"},
+      {"cpu_ms_per_1k", "/cost/cpu_ms_per_1k"}, {"peak_rss_kib", "/cost/peak_rss_kib"},
+      {"peak_threads", "/cost/peak_threads"}};
+  nlohmann::json out = {{"base", base.value("model", "")}, {"other", other.value("model", "")}};
+  nlohmann::json ratios = nlohmann::json::object();
+  for (const auto& [name, path] : figures) {
+    const auto b = number_at(base, ptr(path)), o = number_at(other, ptr(path));
+    ratios[name] = b && o && *b != 0 ? nlohmann::json(*o / *b) : nlohmann::json(nullptr);
+  }
+  out["ratios"] = ratios;
+  return out;
 }
 
 nlohmann::json models_json() {

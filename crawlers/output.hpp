@@ -32,6 +32,12 @@ nlohmann::json to_json(const CrawlSummary& s);
 // a reason if a field is missing or of the wrong type.
 bool run_from_json(const nlohmann::json& j, CrawlRun& run, std::string* error);
 
+// How one run compares with another, from their summaries (to_json()): each
+// figure of `other` over the same of `base` (efficiency, seconds, overhead
+// p50/p99, CPU per 1k requests, peak memory, threads), null where either has
+// none or the base's is 0; for `crawl compare`, the C++ and Python section.
+nlohmann::json compare_json(const nlohmann::json& base, const nlohmann::json& other);
+
 // Every model with its properties, for --list-models --json.
 nlohmann::json models_json();
 

@@ -6,6 +6,11 @@
 // so connections are reused (keep-alive) rather than opened per URL. A failed
 // attempt is retried after a backoff; one sweeper enforces the timeouts.
 //
+// --spawn-all, the later editions' pattern (asyncio.TaskGroup, bounded only by
+// aiohttp's TCPConnector(limit=C)): every task is spawned at once and starts
+// its request's clock, then waits for one of C pooled connections; the
+// semaphore stands for the pool's limit.
+//
 // Open loop (--rate): the loop that spawns the tasks sleeps on a timer until
 // the next request is due (asyncio.sleep), then waits for a permit; with
 // every permit taken, a due request waits for one, and that wait counts in
@@ -59,11 +64,18 @@ struct Crawl {
   std::vector<std::unique_ptr<AsyncConnection>> all;  // every connection opened
   std::vector<AsyncConnection*> idle;                 // the pool
   std::size_t spawned = 0;                            // tasks started so far
+  std::size_t taken = 0;                              // tasks that have taken a connection
+  AsyncSemaphore finished;                            // --spawn-all: one permit a finished task
 };
 
-// The task for one URL: runs while holding one semaphore permit.
+// The task for one URL: runs while holding one semaphore permit (with
+// --spawn-all it is spawned first, starts its clock, and waits for one).
 awaitable<void> fetch(Crawl& c, std::size_t i) {
   auto ex = co_await asio::this_coro::executor;
+  if (c.job.spawn_all) {
+    c.rec.start(i);
+    co_await c.semaphore.acquire();  // a connection of the pool
+  }
   if (c.idle.empty()) {
     c.all.push_back(std::make_unique<AsyncConnection>(ex, c.job.reuse));
     c.sweeper.watch(*c.all.back());
@@ -71,7 +83,8 @@ awaitable<void> fetch(Crawl& c, std::size_t i) {
   }
   AsyncConnection& conn = *c.idle.back();
   c.idle.pop_back();
-  c.rec.start(i);
+  ++c.taken;
+  if (!c.job.spawn_all) c.rec.start(i);
   for (int attempt = 0;; ++attempt) {
     c.sweeper.arm(conn);
     HttpResult r = co_await async_get(conn, c.job.endpoints, c.job.host_header, c.job.targets[i], attempt);
@@ -81,19 +94,34 @@ awaitable<void> fetch(Crawl& c, std::size_t i) {
     asio::steady_timer pause(ex, retry_backoff(attempt, i));  // then try again
     co_await pause.async_wait(use_awaitable);
   }
-  // Once every URL has a task, nobody will reuse this connection: close it
-  // now, while other tasks still wait, rather than all of them at the end.
-  if (c.spawned == c.share.end - c.share.begin) {
+  // Once every URL's task has a connection, nobody will reuse this one: close
+  // it now, while other tasks still wait, rather than all of them at the end.
+  if (c.taken == c.share.end - c.share.begin) {
     beast::error_code ignored;
     conn.socket.close(ignored);
   }
   c.idle.push_back(&conn);
   c.semaphore.release();
+  if (c.job.spawn_all) c.finished.release();
+}
+
+// --spawn-all: every task at once, as a TaskGroup does; the group ends when
+// the last task has.
+awaitable<void> spawn_all(Crawl& c) {
+  auto ex = co_await asio::this_coro::executor;
+  for (std::size_t i = c.share.begin; i < c.share.end; ++i) asio::co_spawn(ex, fetch(c, i), asio::detached);
+  c.spawned = c.share.end - c.share.begin;
+  for (std::size_t k = 0; k < c.spawned; ++k) co_await c.finished.acquire();
 }
 
 awaitable<void> crawl_all(Crawl& c) {
   auto ex = co_await asio::this_coro::executor;
   c.sweeper.start();
+  if (c.job.spawn_all) {
+    co_await spawn_all(c);
+    c.sweeper.stop();
+    co_return;
+  }
   asio::steady_timer due(ex);
   for (std::size_t i = c.share.begin; i < c.share.end; ++i) {
     if (c.job.open_loop()) {
@@ -130,7 +158,10 @@ void crawl_coroutine(const CrawlJob& job, Recorder& rec) {
             AsyncSemaphore(ioc.get_executor(), static_cast<std::size_t>(share.concurrency)),
             DeadlineSweeper(ioc.get_executor(), job.timeout),
             {},
-            {}};
+            {},
+            0,
+            0,
+            AsyncSemaphore(ioc.get_executor(), 0)};
     c.all.reserve(static_cast<std::size_t>(share.concurrency));
     c.idle.reserve(static_cast<std::size_t>(share.concurrency));
     std::exception_ptr failure;
