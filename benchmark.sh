@@ -48,7 +48,7 @@ for ((k = 1; k < ${#crawl_set[@]}; k += 2)); do
   [[ "$v" =~ ^[0-9]+$ ]] || { echo "benchmark.sh: '$v' is not a non-negative integer" >&2; exit 2; }
 done
 export BUILD_DIR=${BUILD_DIR:-build}
-scripts/setup.sh --plots
+scripts/setup.sh --plots --python-models
 PY=$(scripts/find-python.sh)
 # shellcheck source=scripts/lib.sh
 . scripts/lib.sh

@@ -3,8 +3,10 @@
 traced and repeated. Date, the command line, each stage's seeds
 (read from its STAGE-summary.json: the seed it gave, the server's, and the
 seeds its runs report), the git commit and version of the three programs and
-what they were built with (their --version), CPU model and count, memory,
-kernel, and whether server and load were pinned to cores.
+what they were built with (their --version), the Python interpreter and the
+version of each library the Python models use (pycrawl/models.py --versions),
+CPU model and count, memory, kernel, and whether server and load were pinned
+to cores.
 
 Usage: manifest.py --dir DIR --build BUILD --command "..." [--pinned no]
 Standard library only.
@@ -27,6 +29,16 @@ def version(binary):
         return {"version": lines[0] if lines else "", "built_with": lines[1] if len(lines) > 1 else ""}
     except (OSError, subprocess.TimeoutExpired) as e:
         return {"version": f"unavailable: {e}", "built_with": ""}
+
+
+def python_versions():
+    """This interpreter's version and each Python model library's (pycrawl/)."""
+    table = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "pycrawl", "models.py")
+    try:
+        p = subprocess.run([sys.executable, table, "--versions"], capture_output=True, text=True, timeout=30)
+        return json.loads(p.stdout) if p.returncode == 0 else {"unavailable": p.stderr.strip()[-300:]}
+    except (OSError, subprocess.TimeoutExpired, ValueError) as e:
+        return {"unavailable": str(e)}
 
 
 def cpu_model():
@@ -79,6 +91,7 @@ def main():
         "command": args.command,
         "stages": stages(args.dir),
         "programs": {p: version(os.path.join(args.build, p)) for p in ("delayserver", "crawl", "primes")},
+        "python": python_versions(),
         "cpu": cpu_model(),
         "cpus": os.cpu_count(),
         "memory_gib": memory_gib(),

@@ -21,6 +21,8 @@ Stage = namedtuple("Stage", "name title files")
 STAGES = (
     Stage("crawl", "every model side by side, with each request's life",
           "client-MODEL.csv, crawl-server-timeline.csv"),
+    Stage("python", "the book's own Python models beside the C++ model each mirrors",
+          "python.csv, python-LABEL.csv"),
     Stage("sweep", "the concurrency sweep (Figure 8-3)", "sweep.csv"),
     Stage("scale", "every concurrent model from C = 10 up", "scale.csv"),
     Stage("primes", "the prime savers with their call graphs", "primes-MODE.csv, primes.sqlite"),
@@ -70,6 +72,12 @@ def database_name(stage):
 def client_timeline_name(model):
     """A crawl stage model's own timeline (crawl --timeline)."""
     return f"client-{model}.csv"
+
+
+def python_timeline_name(label):
+    """A python stage run's timeline: a Python model's (python-py-gevent.csv) or
+    its C++ counterpart's (python-coroutine-spawn-all.csv)."""
+    return f"python-{label}.csv"
 
 
 def tails_timeline_name(model, batched):

@@ -1,11 +1,14 @@
 """The scale stage: every concurrent model (crawl --list-models) at each
-concurrency C, with N = a small multiple of C and a fixed delay. Where a
+concurrency C, with N = a small multiple of C and a fixed delay; and the
+concurrent Python models (pycrawl/) up to `python_max_concurrency` (past it,
+each point is a row saying so: the stage's time is bounded). Where a
 model cannot run a point (not enough threads, open files or memory), the
 point is recorded with the reason and the stage goes on: a point a model
 cannot run is a result, not a failure. One row per point in scale.csv; every
 figure is crawl's own (--json); plots/plot_scale.py draws it."""
 import subprocess
 
+import python_models
 from runner import Progress, last_json
 PROGRAM = "crawl"  # whose table (--list-models, --list-modes) its runs come from
 
@@ -31,6 +34,23 @@ def run_point(ctx, s, model, conc):
     return r
 
 
+def run_python_point(ctx, s, model, conc):
+    """A Python model's point: its summary (crawl summarize's), or a stand-in
+    that says why there is none, as for crawl's."""
+    num = s["multiple"] * conc
+    stand_in = {"model": model, "concurrency": conc, "num": num, "delay_ms": s["delay_ms"]}
+    if conc > s["python_max_concurrency"]:
+        return {**stand_in, "error": f"not run: past python_max_concurrency ({s['python_max_concurrency']}), "
+                                     "which keeps the stage's time bounded"}
+    r, error = python_models.run_pycrawl(ctx, model, num, conc, s["delay_ms"], s["timeout_s"],
+                                         name=f"scale-{model}")
+    if r is None:
+        return {**stand_in, "error": error}
+    if r["failed"] or error:
+        r["error"] = r.get("stopped_early") or "; ".join(f"{n} x {msg}" for msg, n in r["errors"].items()) or error
+    return r
+
+
 def row(r):
     if "seconds" not in r:
         return {k: r.get(k, "") for k in ("model", "concurrency", "num", "delay_ms", "error")} | {"failed": r["num"]}
@@ -44,12 +64,13 @@ def row(r):
 
 
 def run(ctx, s, got):
-    models = [m["name"] for m in ctx.models if not m["one_in_flight"]]
+    models = [m["name"] for m in ctx.models if not m["one_in_flight"]] + s["python_models"]
     points = [(m, c) for c in s["concurrency"] for m in models]
+    got.extra["python_models"] = python_models.pymodels.table_json()
     progress = Progress("scale", len(points))
     unfinished = 0
     for k, (model, conc) in enumerate(points, 1):
-        r = run_point(ctx, s, model, conc)
+        r = run_python_point(ctx, s, model, conc) if model.startswith("py-") else run_point(ctx, s, model, conc)
         got.runs.append(r)
         got.rows.append(row(r))
         unfinished += bool(r.get("error"))

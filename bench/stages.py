@@ -26,6 +26,7 @@ import connections
 import load
 import models
 import primes_sweep
+import python_models
 import runfolder
 import savers
 import scale
@@ -39,6 +40,9 @@ from runner import Delayserver, list_models, list_prime_modes, write_rows
 SEED = 2026
 TAIL = "lognormal:sigma=0.6"
 
+# The concurrent Python models (pycrawl/models.py: all but the serial one).
+PY_CONCURRENT = [m.name for m in python_models.pymodels.MODELS if not m.one_in_flight]
+
 # module: run(ctx, settings, got); full: the default settings; quick: what
 # --quick changes; keep: which of the server's files the folder keeps (the
 # rest go to a scratch folder); server: options from the settings.
@@ -47,12 +51,17 @@ TABLE = {
     "crawl": Row(models, dict(num=500, delay_ms=100, concurrency=100),
                  dict(num=200, delay_ms=25, concurrency=50),
                  ("timeline",), lambda s: ["--max-delay-ms", "600000"]),
+    "python": Row(python_models, dict(num=500, delay_ms=100, concurrency=100, timeout_s=60, models=[]),
+                  dict(num=200, delay_ms=25, concurrency=50),
+                  (), lambda s: []),
     "sweep": Row(sweep, dict(model="coroutine", num=100, delays_ms=[50, 100, 250],
-                             concurrency=[1, 2, 5, 10, 20, 50, 100, 200, 400]),
-                 dict(num=50, delays_ms=[10, 25, 50], concurrency=[1, 5, 10, 25, 50, 100]),
+                             concurrency=[1, 2, 5, 10, 20, 50, 100, 200, 400],
+                             python_models=["py-aiohttp"], python_delays_ms=[100], timeout_s=120),
+                 dict(num=50, delays_ms=[10, 25, 50], concurrency=[1, 5, 10, 25, 50, 100], python_delays_ms=[25]),
                  (), lambda s: []),
-    "scale": Row(scale, dict(concurrency=[10, 100, 1000, 10000], multiple=2, delay_ms=100, timeout_s=120),
-                 dict(concurrency=[10, 100, 1000]),
+    "scale": Row(scale, dict(concurrency=[10, 100, 1000, 10000], multiple=2, delay_ms=100, timeout_s=120,
+                             python_models=PY_CONCURRENT, python_max_concurrency=1000),
+                 dict(concurrency=[10, 100, 1000], python_max_concurrency=0),
                  (), lambda s: []),
     "primes": Row(savers, dict(max_number=8192), {}, ("database",), lambda s: []),
     "primes-sweep": Row(primes_sweep, dict(min_exp=7, max_exp=14, serial_max_exp=10, extend_exp=17,
@@ -104,6 +113,7 @@ class Got:
 
     def __init__(self, stage):
         self.stage, self.runs, self.rows, self.failures = stage, [], [], []
+        self.extra = {}  # more keys for the summary, the stage's own
 
     def fail(self, why):
         print(f"{self.stage}: {why}", file=sys.stderr, flush=True)
@@ -147,7 +157,7 @@ def run_stage(stage, out, build, s):
                 write_rows(os.path.join(out, runfolder.rows_name(stage)), fields, got.rows)
             public = [a.replace(scratch, "(scratch)").replace(out.rstrip("/") + "/", "") for a in args]
             runfolder.write_summary(out, stage, s, SEED, got.runs, server={"seed": SEED, "options": public},
-                                    failures=got.failures, **extra)
+                                    failures=got.failures, **extra, **got.extra)
     return got.failures
 
 

@@ -2,8 +2,9 @@
 """The tables of a run: benchmark.sh prints them, report.html shows the same
 rows (plots/report.py asks this module for them). Every figure is one the
 programs computed (time, ideal, efficiency, overhead percentiles, CPU, memory,
-threads); the only one made here is the speedup over the first model when that
-is serial (the runs come in the model table's order).
+threads, the python stage's ratios); the only one made here is the speedup
+over the first model when that is serial (the runs come in the model table's
+order).
 
 Usage: table.py DIR   (the run folder: one table per stage that has one)
 Standard library only."""
@@ -61,8 +62,55 @@ def primes_rows(runs):
     return head, rows
 
 
-# The stages with a table of their runs, and how to make its rows.
-TABLES = {"crawl": crawl_rows, "tails": crawl_rows, "primes": primes_rows, "tails-primes": primes_rows}
+def pairs_of(summary):
+    """The python stage's pairs that are dicts with both names."""
+    return [p for p in summary.get("pairs") or [] if isinstance(p, dict) and "python" in p and "cpp" in p]
+
+
+def pair_runs(summary, pair):
+    """A pair's two runs (C++, Python) from the stage's runs; {} for one that
+    is not there (the Python model failed, or the index is not a run's)."""
+    def at(key):
+        k, runs = pair.get(key), summary["runs"]
+        ok = isinstance(k, int) and not isinstance(k, bool) and 0 <= k < len(runs) and isinstance(runs[k], dict)
+        return runs[k] if ok else {}
+    return at("cpp_run"), at("python_run")
+
+
+def python_rows(summary):
+    """(head, rows) of the python stage: each Python model, its C++
+    counterpart, and each figure as Python / C++ (the ratio, crawl compare's)."""
+    rows = []
+    head = ["Python model", "C++", "example", "N", "efficiency", "overhead p50 ms", "p99 ms", "CPU ms / 1k",
+            "peak RSS MB", "error"]
+
+    def cell(py, cpp, ratio, spec, scale=1.0):
+        shown = lambda r: number(r if r is None else r / scale, spec)  # noqa: E731
+        return f"{shown(py)} / {shown(cpp)} ({number(ratio, '.2f', '-', 'x')})"
+
+    for pair in pairs_of(summary):
+        cpp, py = pair_runs(summary, pair)
+        ratio = pair.get("ratios") or {}
+        over = lambda r, q: (r.get("overhead_us") or {}).get(q)  # noqa: E731
+        cost = lambda r, k: (r.get("cost") or {}).get(k)  # noqa: E731
+        rows.append([pair["python"], pair["cpp"], str(pair.get("example", "")), number(cpp.get("num"), "d"),
+                     cell(py.get("efficiency"), cpp.get("efficiency"), ratio.get("efficiency"), ".2f"),
+                     cell(over(py, "p50"), over(cpp, "p50"), ratio.get("overhead_p50_us"), ".2f", 1000),
+                     cell(over(py, "p99"), over(cpp, "p99"), ratio.get("overhead_p99_us"), ".1f", 1000),
+                     cell(cost(py, "cpu_ms_per_1k"), cost(cpp, "cpu_ms_per_1k"), ratio.get("cpu_ms_per_1k"), ".0f"),
+                     cell(cost(py, "peak_rss_kib"), cost(cpp, "peak_rss_kib"), ratio.get("peak_rss_kib"), ".1f",
+                          1024),
+                     pair.get("error") or ""])
+    return head, rows
+
+
+PYTHON_NOTE = ("each cell: Python / C++ (the ratio); the same server, URLs and delays; the Python run's "
+               "window leaves out the interpreter's start and the imports, as the book's time.time() calls")
+
+# The stages with a table of their runs, and how to make its rows from the stage's summary.
+TABLES = {"crawl": lambda s: crawl_rows(s["runs"]), "tails": lambda s: crawl_rows(s["runs"]),
+          "primes": lambda s: primes_rows(s["runs"]), "tails-primes": lambda s: primes_rows(s["runs"]),
+          "python": python_rows}
 
 
 def text(head, rows):
@@ -82,12 +130,14 @@ def main():
         if stage not in TABLES:
             continue
         summary = runfolder.read_summary(directory, stage)
-        head, rows = TABLES[stage](summary["runs"])
+        head, rows = TABLES[stage](summary)
         print(f"\n{stage}: {summary['title']}")
         print(text(head, rows))
-        if TABLES[stage] is crawl_rows:
+        if stage in ("crawl", "tails"):
             dist = (summary["runs"] or [{}])[0].get("delay_dist", "fixed")
             print(f"delays: {dist}; {CRAWL_NOTE}")
+        if stage == "python":
+            print(PYTHON_NOTE)
     return 0
 
 

@@ -11,6 +11,7 @@ import plot_connections
 import plot_crawl
 import plot_load
 import plot_primes
+import plot_python
 import plot_scale
 import plot_sweep
 import plot_tails
@@ -19,7 +20,7 @@ import testbed_plots as tp
 from testbed_plots import runfolder
 
 # Every stage and what draws it: draw(directory, summary), 0 when drawn.
-DRAWERS = {"crawl": plot_crawl.draw, "sweep": plot_sweep.draw, "scale": plot_scale.draw,
+DRAWERS = {"crawl": plot_crawl.draw, "python": plot_python.draw, "sweep": plot_sweep.draw, "scale": plot_scale.draw,
            **plot_primes.DRAWERS, "tails": plot_tails.draw, "work": plot_work.draw,
            "connections": plot_connections.draw, "load": plot_load.draw}
 assert set(DRAWERS) == set(runfolder.STAGE_NAMES), "a picture for every stage"

@@ -17,21 +17,24 @@ var drawers = {
         var t=r.status[i]===200?ok:bad;
         var cd=[r.index[i],r.start[i],r.end[i],r.latency[i],r.conn[i],r.status[i],
                 r.delay[i]===null?'-':r.delay[i]];
-        t.x.push(r.start[i],r.end[i],null); t.y.push(r.index[i],r.index[i],null);
+        var y=r.index[i]+(r.offset||0);  // runs stacked on one chart: each above the last
+        t.x.push(r.start[i],r.end[i],null); t.y.push(y,y,null);
         t.customdata.push(cd,cd,null);
       }
       var hover='request %{customdata[0]}<br>start %{customdata[1]:.6f} s<br>end %{customdata[2]:.6f} s'+
                 '<br>latency %{customdata[3]} ms<br>connection %{customdata[4]}<br>status %{customdata[5]}'+
                 '<br>delay given %{customdata[6]} ms<extra></extra>';
       traces.push({type:kind(r.start.length),mode:'lines',x:ok.x,y:ok.y,customdata:ok.customdata,
-                   line:{color:s.colour,width:1},hovertemplate:hover,name:'answered'});
+                   line:{color:r.colour||s.colour,width:1},hovertemplate:hover,name:r.name||'answered'});
       if(bad.x.length) traces.push({type:kind(r.start.length),mode:'lines',x:bad.x,y:bad.y,customdata:bad.customdata,
                    line:{color:s.failed,width:2},hovertemplate:hover,name:'failed'});
     });
     var shapes=(s.marks||[]).map(function(m){return {type:'line',x0:m.x,x1:m.x,yref:'paper',y0:0,y1:1,
       line:{color:'#000',width:1,dash:m.dash}};});
     return [traces,{title:{text:s.title,font:{size:13},x:0.01,xanchor:'left'},showlegend:false,hovermode:'closest',shapes:shapes,
-      xaxis:{title:'time since the first request (s)'},yaxis:{title:'request'},margin:{t:36,r:10,b:40,l:55}}];
+      xaxis:s.xmax?{title:'time since the first request (s)',range:[0,s.xmax]}:{title:'time since the first request (s)'},
+      yaxis:s.ylabels?{title:'request',tickvals:s.ylabels.at,ticktext:s.ylabels.text}:{title:'request'},
+      margin:{t:36,r:10,b:40,l:55}}];
   },
   inflight: function(s){
     var traces=s.runs.map(function(r){

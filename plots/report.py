@@ -288,17 +288,24 @@ def section_sweep(page, run):
     page.section("sweep", "The concurrency sweep",
                  f"Time for {v(s, 'model')} to fetch N = {v(s, 'num')} URLs against concurrency C = "
                  f"{v(s, 'concurrency')}, one line per delay ({v(s, 'delays_ms')} ms; Figure 8-3); "
-                 "dashed: the ideal.")
+                 f"dashed: the ideal; dotted: the book's own Python ({v(s, 'python_models')}) at "
+                 f"{v(s, 'python_delays_ms')} ms, on the same URLs.")
     if not rows:
         return
     series = []
     for k, d in enumerate(dict.fromkeys(r["delay_ms"] for r in rows)):
-        pts = [r for r in rows if r["delay_ms"] == d]
         c = tp.PALETTE[k % len(tp.PALETTE)]
-        x = [int(r["concurrency"]) for r in pts]
-        series.append({"name": f"{d} ms", "colour": c, "x": x, "y": [float(r["seconds"]) for r in pts]})
-        series.append({"name": f"{d} ms ideal", "colour": c, "dash": "dash", "x": x,
-                       "y": [float(r["ideal_seconds"]) for r in pts]})
+        for model in dict.fromkeys(r["model"] for r in rows):
+            pts = [r for r in rows if r["delay_ms"] == d and r["model"] == model and r["seconds"]]
+            if not pts:
+                continue
+            x = [int(r["concurrency"]) for r in pts]
+            python = model != s.get("model")
+            series.append({"name": f"{model} {d} ms" if python else f"{d} ms", "colour": c,
+                           "dash": "dot" if python else "solid", "x": x, "y": [float(r["seconds"]) for r in pts]})
+            if not python:
+                series.append({"name": f"{d} ms ideal", "colour": c, "dash": "dash", "x": x,
+                               "y": [float(r["ideal_seconds"]) for r in pts]})
     page.chart("lines", {"series": series, "xtitle": "concurrency", "ytitle": "seconds", "xlog": True,
                          "ylog": True}, height=400)
 
@@ -307,11 +314,12 @@ def section_scale(page, run):
     summary, s, rows = stage_inputs(run, "scale")
     page.section("scale", "How each model scales",
                  f"Every concurrent model at C = {v(s, 'concurrency')} (N = {v(s, 'multiple')}C, "
-                 f"{v(s, 'delay_ms')} ms): efficiency, CPU per 1k requests, peak memory. A point a model could "
-                 "not run is left out (its reason is in scale.csv).")
+                 f"{v(s, 'delay_ms')} ms): efficiency, CPU per 1k requests, peak memory; dotted, the book's own "
+                 f"Python models up to C = {v(s, 'python_max_concurrency')}, each in its C++ counterpart's "
+                 "colour. A point a model could not run is left out (its reason is in scale.csv).")
     if not rows:
         return
-    colour = tp.model_colours(summary)
+    styles = tp.model_styles(summary)
     for field, label, log in [("efficiency", "efficiency (ideal / measured)", False),
                               ("cpu_ms_per_1k", "CPU ms per 1k requests", True),
                               ("peak_rss_kib", "peak RSS (KiB)", True)]:
@@ -319,8 +327,9 @@ def section_scale(page, run):
         for m in dict.fromkeys(r["model"] for r in rows):
             pts = [(int(r["concurrency"]), float(r[field])) for r in rows
                    if r["model"] == m and not r["error"] and r[field]]
-            series.append({"name": m, "colour": colour.get(m, "#333"), "x": [p[0] for p in pts],
-                           "y": [p[1] for p in pts]})
+            colour, dashed, _ = styles.get(m, ("#333", False, "o"))
+            series.append({"name": m, "colour": colour, "dash": "dot" if dashed else "solid",
+                           "x": [p[0] for p in pts], "y": [p[1] for p in pts]})
         page.chart("lines", {"series": series, "xtitle": "concurrency C", "ytitle": label, "xlog": True,
                              "ylog": log}, height=320, wide=False)
 
@@ -440,6 +449,57 @@ def section_load(page, run):
     page.chart("lines", {"series": held, "xtitle": "offered rate (per second)",
                          "ytitle": "requests the server held, on average", "hline": s.get("concurrency")},
                height=380, wide=False)
+
+
+# --- the python stage -------------------------------------------------------------
+
+def python_chronologies(run, pairs):
+    """Each pair's two runs on one chart (C++ below, Python above) and the
+    concurrent pairs' common time axis: (specs, xmax)."""
+    charts, longest = [], 0.0
+    for pair in pairs:
+        cpp, py = table.pair_runs(run.summaries["python"], pair)
+        stacked, shown, offset = [], [], 0
+        for label, summary, colour in ((pair["cpp"], cpp, tp.PALETTE[0]), (pair["python"], py, tp.PALETTE[1])):
+            rows = run.rows(runfolder.python_timeline_name(label)) if summary else None
+            if not rows:
+                continue
+            columns = timeline_columns(rows)
+            columns.update(colour=colour, offset=offset, name=label)
+            stacked.append(columns)
+            shown.append(summary)
+            if (summary.get("concurrency") or 1) > 1:
+                longest = max(longest, max(columns["end"], default=0.0))
+            offset += len(rows) + len(rows) // 10
+        if stacked:
+            eff = " vs ".join(f"{c['name']} {efficiency(r, '.2f')}" for c, r in zip(stacked, shown))
+            charts.append(({"title": f"{pair['python']} beside {pair['cpp']}: efficiency {eff}",
+                            "colour": tp.PALETTE[0], "failed": tp.FAILED, "runs": stacked,
+                            "ylabels": {"at": [s["offset"] + len(s["index"]) / 2 for s in stacked],
+                                        "text": ["C++" if s["name"] == pair["cpp"] else "Python"
+                                                 for s in stacked]}}, (cpp.get("concurrency") or 1) > 1))
+    return charts, longest
+
+
+def section_python(page, run):
+    summary, s, _ = stage_inputs(run, "python")
+    versions = summary.get("python") or {}
+    libs = ", ".join(f"{k} {(d or {}).get('version') or 'missing'}" for k, d in (versions.get("libraries") or {}).items())
+    page.section("python", "C++ and Python",
+                 f"The book's own models, written in Python with Debian's libraries (Python "
+                 f"{versions.get('python', '?')}: {libs}), each beside the C++ model it mirrors, on the same "
+                 f"server, fetching the same URLs (so the same delays): N = {v(s, 'num')} (the serial pair "
+                 f"fewer, as pycrawl/models.py says), C = {v(s, 'concurrency')}, {v(s, 'delay_ms')} ms. The "
+                 "Python run's clock leaves out the interpreter's start and the imports, as the book's "
+                 "time.time() calls do. Every figure is crawl's (crawl summarize on the Python timeline, crawl "
+                 "compare for the ratios): each cell is Python / C++ (the ratio). Below, each pair's requests "
+                 "on one chart, C++ below and Python above; the concurrent pairs share one time axis.")
+    page.raw(html_table(*table.python_rows(summary)))
+    charts, longest = python_chronologies(run, table.pairs_of(summary))
+    for spec, concurrent in charts:
+        if concurrent and longest > 0:
+            spec["xmax"] = round(longest * 1.05, 6)
+        page.chart("chronology", spec, height=300, wide=False)
 
 
 # --- the work and connections stages -------------------------------------------------
@@ -568,7 +628,7 @@ def section_manifest(page, run):
 
 # Every section in the page's order: the stage whose summary it needs (None:
 # always drawn) and its function. The stage sections follow the stages' order.
-SECTIONS = [(None, section_run), ("crawl", section_crawl), ("sweep", section_sweep), ("scale", section_scale),
+SECTIONS = [(None, section_run), ("crawl", section_crawl), ("python", section_python), ("sweep", section_sweep), ("scale", section_scale),
             ("primes", section_primes), ("primes-sweep", section_primes_sweep), ("tails", section_tails),
             ("tails-primes", section_tails_primes), ("work", section_work), ("connections", section_connections),
             ("load", section_load), (None, section_files),

@@ -29,6 +29,25 @@ def model_colours(summary):
     return colours(dict.fromkeys(names))
 
 
+# The Python models' markers, by their place in their table (three of them
+# share the coroutine model's colour).
+PY_MARKERS = ["s", "^", "v", "D", "P", "X", "*", "h"]
+
+
+def model_styles(summary):
+    """(colour, dashed, marker) for every model of a stage's runs: a C++
+    model's colour from the model table, a circle; a Python model (pycrawl/,
+    its table in the summary's python_models) in its C++ counterpart's colour,
+    dashed, a marker of its own."""
+    colour = model_colours({"models": summary.get("models"), "runs": [
+        r for r in summary["runs"] if not str(r.get("model", "")).startswith("py-")]})
+    styles = {m: (c, False, "o") for m, c in colour.items()}
+    python = [m for m in summary.get("python_models") or [] if isinstance(m, dict) and "name" in m]
+    for k, m in enumerate(python):
+        styles[m["name"]] = (colour.get(m.get("cpp"), "#333"), True, PY_MARKERS[k % len(PY_MARKERS)])
+    return styles
+
+
 def stage_summary(directory, stage, program):
     """A stage's summary, or None after saying on stderr that the folder has none."""
     summary = runfolder.read_summary(directory, stage)

@@ -4,6 +4,11 @@
 BASE_PACKAGES=(g++ cmake make libboost1.81-dev libboost-program-options1.81-dev libboost-context1.81-dev libboost-url1.81-dev
                libcurl4-openssl-dev nlohmann-json3-dev catch2 libsqlite3-dev sqlite3 libcrypt-dev)
 
+# The Python models (pycrawl/models.py names each model's): the libraries of
+# the book's crawlers, from Debian.
+PYTHON_MODEL_PACKAGES=(python3 python3-requests python3-gevent python3-tornado python3-pycurl python3-aiohttp
+                       python3-uvloop)
+
 # crawl-mpi and its tests: Open MPI, and ip for the network namespaces.
 MPI_PACKAGES=(openmpi-bin libopenmpi-dev iproute2)
 

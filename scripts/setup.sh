@@ -4,6 +4,8 @@
 #   scripts/setup.sh [--plots] [--browser] [--bench]
 #     --plots    also python3-matplotlib and python3-plotly (benchmark.sh's pictures
 #                and report.html, which inlines the plotly.js python3-plotly ships)
+#     --python-models  also the libraries of the Python models (pycrawl/): one
+#                that cannot be installed is named, and only its models fail
 #     --browser  also chromium (the headless check of report.html in test.sh)
 #     --bench  also wrk, nginx-light, hyperfine, valgrind (for bench/ comparisons)
 #     --mpi    also Open MPI and iproute2 (crawl-mpi and its tests), and the build
@@ -12,10 +14,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-want_plots=0 want_bench=0 want_browser=0 want_mpi=0
+want_plots=0 want_bench=0 want_browser=0 want_mpi=0 want_pymodels=0
 for arg in "$@"; do
   case "$arg" in
     --plots) want_plots=1 ;;
+    --python-models) want_pymodels=1 ;;
     --bench) want_bench=1 ;;
     --browser) want_browser=1 ;;
     --mpi) want_mpi=1 ;;
@@ -30,6 +33,11 @@ packages=("${BASE_PACKAGES[@]}")
 [ $want_bench = 1 ] && packages+=(wrk nginx-light hyperfine valgrind)
 [ $want_mpi = 1 ] && packages+=("${MPI_PACKAGES[@]}")
 ensure_packages "${packages[@]}"
+# The Python models' libraries: without one, its models are recorded as
+# failed (pycrawl/crawl.py names the package) and everything else runs.
+if [ $want_pymodels = 1 ] && ! ensure_packages "${PYTHON_MODEL_PACKAGES[@]}"; then
+  echo "setup: could not install ${PYTHON_MODEL_PACKAGES[*]}: the Python models that need a missing one will fail, saying which" >&2
+fi
 
 # Check that both survived the install, instead of finding out at compile time.
 check_boost

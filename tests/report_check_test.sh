@@ -24,7 +24,7 @@ quick)
   rm -rf "$run"
   ./benchmark.sh --quick --out "$run" >"$run.log" 2>&1 ||
     { tail -20 "$run.log"; echo "FAIL: benchmark.sh --quick failed (see $run.log)" >&2; exit 1; }
-  "$PY" scripts/check_report.py "$run" --min-charts 25
+  "$PY" scripts/check_report.py "$run" --min-charts 33
   # Every stage left its summary, with its settings and seed, and the
   # manifest's seeds are the summaries'.
   "$PY" - "$run" <<'PY'
@@ -45,7 +45,7 @@ PY
   broken=$BUILD_DIR/report-broken
   rm -rf "$broken" && mkdir -p "$broken"
   sed 's/Plotly\.newPlot(/Plotly.noSuchCall(/' "$run/report.html" >"$broken/report.html"
-  if "$PY" scripts/check_report.py "$broken" --min-charts 25 2>"$broken/why.txt"; then
+  if "$PY" scripts/check_report.py "$broken" --min-charts 33 2>"$broken/why.txt"; then
     echo "FAIL: check_report.py passed a report whose charts cannot be drawn" >&2; exit 1
   fi
   grep -q "not drawn" "$broken/why.txt" ||
