@@ -7,18 +7,23 @@ import asyncio
 import aiohttp
 
 
+async def get(session, i, url, rec):
+    """Request i on an aiohttp session, recorded (py-taskgroup uses it too)."""
+    rec.started(i)
+    try:
+        async with session.get(url) as response:
+            body = await response.read()
+            rec.answered(i, response.status, len(body), response.headers.get("X-Delay-Us"))
+    except (aiohttp.ClientError, asyncio.TimeoutError) as e:
+        rec.failed(i, f"{type(e).__name__}: {e}")
+
+
 async def run(urls, concurrency, rec, timeout_s):
     semaphore = asyncio.Semaphore(concurrency)
 
     async def fetch(i, url, session):
         async with semaphore:
-            rec.started(i)
-            try:
-                async with session.get(url) as response:
-                    body = await response.read()
-                    rec.answered(i, response.status, len(body), response.headers.get("X-Delay-Us"))
-            except (aiohttp.ClientError, asyncio.TimeoutError) as e:
-                rec.failed(i, f"{type(e).__name__}: {e}")
+            await get(session, i, url, rec)
 
     connector = aiohttp.TCPConnector(limit=concurrency)
     timeout = aiohttp.ClientTimeout(total=timeout_s)

@@ -7,17 +7,10 @@ import asyncio
 
 import aiohttp
 
+from aiohttp_semaphore import get
+
 
 async def run(urls, concurrency, rec, timeout_s):
-    async def fetch(i, url, session):
-        rec.started(i)
-        try:
-            async with session.get(url) as response:
-                body = await response.read()
-                rec.answered(i, response.status, len(body), response.headers.get("X-Delay-Us"))
-        except (aiohttp.ClientError, asyncio.TimeoutError) as e:
-            rec.failed(i, f"{type(e).__name__}: {e}")
-
     connector = aiohttp.TCPConnector(limit=concurrency)
     # The total timeout runs from the task's start, its wait for a connection
     # included: allow for the queue ahead of it.
@@ -26,7 +19,7 @@ async def run(urls, concurrency, rec, timeout_s):
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
         async with asyncio.TaskGroup() as group:
             for i, url in enumerate(urls):
-                group.create_task(fetch(i, url, session))
+                group.create_task(get(session, i, url, rec))  # its clock starts with the task
 
 
 def crawl(urls, concurrency, rec, timeout_s, loop):

@@ -6,21 +6,18 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 
 import requests
 
+from serial_requests import fetch
+
 
 def crawl(urls, concurrency, rec, timeout_s, loop):
     local = threading.local()
 
-    def fetch(i, url):
+    def work(i, url):
         session = getattr(local, "session", None)
         if session is None:
             session = local.session = requests.Session()
-        rec.started(i)
-        try:
-            r = session.get(url, timeout=timeout_s)
-            rec.answered(i, r.status_code, len(r.content), r.headers.get("X-Delay-Us"))
-        except requests.RequestException as e:
-            rec.failed(i, f"{type(e).__name__}: {e}")
+        fetch(session, i, url, rec, timeout_s)
 
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
-        for future in as_completed([pool.submit(fetch, i, u) for i, u in enumerate(urls)]):
+        for future in as_completed([pool.submit(work, i, u) for i, u in enumerate(urls)]):
             future.result()
