@@ -29,10 +29,12 @@ def chronology(ax, path, colour, offset):
     rows = tp.read_client_timeline(path)
     if not rows:
         return 0.0
+    from matplotlib.collections import LineCollection
     t0 = min(r["start"] for r in rows)
-    for r in rows:
-        ax.plot([r["start"] - t0, r["end"] - t0], [offset + r["index"]] * 2,
-                color=colour if r["status"] == 200 else tp.FAILED, linewidth=0.6)
+    ax.add_collection(LineCollection(
+        [[(r["start"] - t0, offset + r["index"]), (r["end"] - t0, offset + r["index"])] for r in rows],
+        colors=[colour if r["status"] == 200 else tp.FAILED for r in rows], linewidths=0.6))
+    ax.autoscale_view()
     return max(r["end"] for r in rows) - t0
 
 
