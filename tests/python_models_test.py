@@ -10,6 +10,9 @@
   stage      the python stage with a timeout no model can meet: each model
              recorded as failed with its reason, every C++ counterpart still
              run, the summary and rows written, exit 1
+  post       POST /add as the later editions' workload.py posts (requests.post,
+             aiohttp's session.post in batches): .json() gives the body back;
+             an oversized and a non-UTF-8 body get their 4xx and reason
 
 Usage: python_models_test.py BUILD CASE   (exit 77: no Python with the libraries)
 """
@@ -115,13 +118,41 @@ def case_stage(build, url, scratch):
     check(summary["python"]["libraries"]["gevent"]["version"] is not None, "the libraries' versions recorded")
 
 
+def case_post(build, url, scratch):
+    import asyncio
+
+    import aiohttp
+    import requests
+    hashes = [f"$2b$12${'abcdefghijklmnopqrstuv'[k:]}{k:03d}\"q\\" for k in range(20)]
+    r = requests.post(url + "/add", data=hashes[0])  # save_result_serial
+    check(r.status_code == 200 and r.json() == {"result": hashes[0], "t": 0.1},
+          f"requests.post: 200 and the body back ({r.status_code} {r.text[:80]})")
+
+    async def batch():  # the AsyncBatcher's flush: every save of a batch at once
+        async with aiohttp.ClientSession() as session:
+            async def fetch(result):
+                async with session.post(url + "/add", data=result) as response:
+                    return await response.json()
+            return await asyncio.gather(*(fetch(h) for h in hashes))
+    got = asyncio.run(batch())
+    check([g["result"] for g in got] == hashes and all(g["t"] == 0.1 for g in got),
+          "aiohttp session.post, 20 at once: each body back")
+    big = requests.post(url + "/add", data="x" * 5000)
+    check(big.status_code == 413 and "larger than 4096 bytes" in big.text, f"5000 bytes: 413 ({big.text.strip()})")
+    bad = requests.post(url + "/add", data=b"\xff\xfe")
+    check(bad.status_code == 400 and "not UTF-8" in bad.text, f"not UTF-8: 400 ({bad.text.strip()})")
+    with urllib.request.urlopen(url + "/timeline") as t:
+        rows = list(csv.DictReader(t.read().decode().splitlines()))
+    check(sum(r["name"] == "post" for r in rows) == 21, "the 21 good POSTs recorded, the bad ones not")
+
+
 def main():
     build, case = sys.argv[1], sys.argv[2]
     if [m for m in models.MODELS for mod in m.packages.values()
             if subprocess.run([sys.executable, "-c", f"import {mod}"], capture_output=True).returncode]:
         print("SKIP: this Python lacks the models' libraries (scripts/setup.sh --python-models)")
         return 77
-    cases = {"models": case_models, "missing": case_missing, "stage": case_stage}
+    cases = {"models": case_models, "missing": case_missing, "stage": case_stage, "post": case_post}
     with tempfile.TemporaryDirectory(prefix="pymodels-") as scratch:
         server = Delayserver(os.path.join(build, "delayserver"),
                              ["--timeline", os.path.join(scratch, "t.csv"), "--db", os.path.join(scratch, "p.sqlite"),
