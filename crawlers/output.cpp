@@ -315,7 +315,10 @@ nlohmann::json compare_json(const nlohmann::json& base, const nlohmann::json& ot
       {"overhead_p50_us", "/overhead_us/p50"}, {"overhead_p99_us", "/overhead_us/p99"},
       {"cpu_ms_per_1k", "/cost/cpu_ms_per_1k"}, {"peak_rss_kib", "/cost/peak_rss_kib"},
       {"peak_threads", "/cost/peak_threads"}};
-  nlohmann::json out = {{"base", base.value("model", "")}, {"other", other.value("model", "")}};
+  auto model = [](const nlohmann::json& j) {
+    return j.contains("model") && j["model"].is_string() ? j["model"].get<std::string>() : std::string();
+  };
+  nlohmann::json out = {{"base", model(base)}, {"other", model(other)}};
   nlohmann::json ratios = nlohmann::json::object();
   for (const auto& [name, path] : figures) {
     const auto b = number_at(base, ptr(path)), o = number_at(other, ptr(path));

@@ -119,7 +119,7 @@ class Session : public SessionBase {
   }
 
   // /add?name=N&delay=MS[&dist=...], and POST /add: wait on a timer, answer,
-// record the span.
+  // record the span.
   void start_delay() {
     start_us_ = now_us();
     fault_ = req_.route == Route::add_post ? Fault::none : srv_.roll_fault(req_, parser_->attempt());

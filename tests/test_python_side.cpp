@@ -84,6 +84,14 @@ TEST_CASE("crawl compare gives each figure of one run over another's, null where
   CHECK(c["ratios"]["cpu_ms_per_1k"].is_null());  // the other has no cost
   base["efficiency"] = 0;                          // nothing to divide by
   CHECK(compare_json(base, other)["ratios"]["efficiency"].is_null());
+  // A summary of the wrong shape is compared as far as it goes, never thrown on.
+  nlohmann::json odd = {{"model", 7}, {"efficiency", "high"}, {"overhead_us", "none"}, {"cost", {1, 2}}};
+  auto o = compare_json(odd, other);
+  CHECK(o["base"] == "");
+  for (const auto& [name, ratio] : o["ratios"].items()) {
+    INFO(name);
+    CHECK(ratio.is_null());
+  }
 }
 
 TEST_CASE("--spawn-all starts every task at once and holds at most C requests at the server",
