@@ -220,6 +220,22 @@ Route reject(Routed& out, int status, std::string reason) {
 
 bool is_true(std::optional<std::string_view> v) { return v && *v == "True"; }
 
+constexpr const char* kBadTarget = "bad request target (neither /path nor an absolute URI)";
+
+// A target's path and query: the origin form's, or the absolute form's (RFC
+// 9112 3.2.2: a server must accept a proxy's "GET http://host/add?...
+// HTTP/1.1"; its path and query route it). False if it is neither.
+bool target_parts(std::string_view target, Target& t) {
+  t = split_target(target);
+  if (target.empty() || target[0] == '/') return true;
+  auto url = boost::urls::parse_absolute_uri(target);
+  if (!url) return false;
+  t.path = url->encoded_path();
+  if (t.path.empty()) t.path = "/";
+  t.query = url->encoded_query();
+  return true;
+}
+
 // /add: what its query asks for (a delay, a save, a flush), checked.
 Route route_add(std::string_view query, const RouteLimits& limits, Routed& out) {
   // One pass over the query for every key /add reads (the last value of a
@@ -287,16 +303,8 @@ Route route_request(bool is_get, std::string_view target, const RouteLimits& lim
   out.status = 200;
   out.error.clear();
   if (!is_get) return reject(out, 405, "only GET is supported (and POST on /add)");
-  Target t = split_target(target);
-  if (!target.empty() && target[0] != '/') {
-    // RFC 9112 3.2.2: a server must accept the absolute form (a proxy's
-    // "GET http://host/add?... HTTP/1.1"); its path and query route it.
-    auto url = boost::urls::parse_absolute_uri(target);
-    if (!url) return reject(out, 400, "bad request target (neither /path nor an absolute URI)");
-    t.path = url->encoded_path();
-    if (t.path.empty()) t.path = "/";
-    t.query = url->encoded_query();
-  }
+  Target t;
+  if (!target_parts(target, t)) return reject(out, 400, kBadTarget);
   const RouteInfo* known = nullptr;  // the first row of the path; its query picks among the rest
   for (const auto& r : route_table())
     if (t.path == r.path) {
@@ -342,7 +350,8 @@ bool valid_utf8(std::string_view text) {
 Route route_post(std::string_view target, std::string_view body, const RouteLimits& limits, Routed& out) {
   out.status = 200;
   out.error.clear();
-  Target t = split_target(target);
+  Target t;
+  if (!target_parts(target, t)) return reject(out, 400, kBadTarget);
   if (t.path != "/add") return reject(out, 405, "POST is taken by /add only; this path answers GET");
   if (!valid_utf8(body)) return reject(out, 400, "POST body is not UTF-8 text (it is echoed in JSON)");
   for (std::string_view q = t.query; !q.empty();) {  // name= and delay= only: no draws, no faults

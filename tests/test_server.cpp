@@ -325,11 +325,15 @@ TEST_CASE("POST /add answers as the later editions' server: the body back in JSO
                         "\"t\": 0.100000}"));
   // A delay and a name of its own, an empty body; both recorded in the timeline.
   CHECK_THAT(post(srv.port(), "/add?name=saver&delay=5", ""), Catch::EndsWith("{\"result\": \"\", \"t\": 0.005000}"));
+  // The absolute form, as a proxy sends it, routes by its path and query too.
+  CHECK_THAT(post(srv.port(), "http://x/add?name=proxied&delay=1", "p"),
+             Catch::EndsWith("{\"result\": \"p\", \"t\": 0.001000}"));
   auto rows = test::parse_csv(http_get(srv.port(), "/timeline").body);
-  REQUIRE(rows.size() == 3);
+  REQUIRE(rows.size() == 4);
   CHECK(rows[1][0] == "post");
   CHECK(rows[2][0] == "saver");
   CHECK(rows[2][3] == "0.005000");
+  CHECK(rows[3][0] == "proxied");
 }
 
 TEST_CASE("bad POST bodies and targets get a 4xx with the reason, and the server goes on", "[server][post]") {
@@ -347,6 +351,8 @@ TEST_CASE("bad POST bodies and targets get a 4xx with the reason, and the server
       {"/add?prime=7", "x", "", "400", "name= and delay= only, not 'prime'"},
       {"/add?delay=abc", "x", "", "400", "bad delay"},
       {"/primes", "x", "", "405", "POST is taken by /add only"},
+      {"http://x/health", "x", "", "405", "POST is taken by /add only"},
+      {"ht!tp:/bad", "x", "", "400", "bad request target"},
   };
   for (const auto& c : cases) {
     INFO(c.target << " " << c.reason);
