@@ -46,9 +46,15 @@ def timeline_csv(model, rec):
 
 
 def accepted(url):
-    """The server's count of connections it has accepted (its /stats)."""
-    with urllib.request.urlopen(url + "/stats", timeout=10) as r:
-        return json.load(r)["accepted"]
+    """The server's count of connections it has accepted (its /stats), or
+    None with the reason on stderr (a dead server: the run goes on, and its
+    requests fail with their reasons)."""
+    try:
+        with urllib.request.urlopen(url + "/stats", timeout=10) as r:
+            return json.load(r)["accepted"]
+    except (OSError, ValueError, KeyError) as e:
+        print(f"pycrawl: {url}/stats: {e} (connections opened not counted)", file=sys.stderr)
+        return None
 
 
 def missing_packages(model):
@@ -134,16 +140,16 @@ def main():
     meter = CostMeter()
     meter.start()
     elapsed, _, _, stopped = run_model(model, module, urls, args, rec)
-    cost = meter.stop(connections_opened=None)
-    try:
-        cost["connections_opened"] = max(0, accepted(args.url) - before - 1)  # less that /stats's own
-    except OSError as e:
-        print(f"pycrawl: /stats after the run: {e}", file=sys.stderr)
-        cost["connections_opened"] = 0
+    after = accepted(args.url) if before is not None else None
+    # Less the second /stats's own connection; 0 when the server could not say.
+    cost = meter.stop(connections_opened=max(0, after - before - 1) if after is not None else 0)
     if stopped:
         print(f"pycrawl: {model.name} stopped: {stopped}", file=sys.stderr)
 
-    timeline = args.timeline or tempfile.mkstemp(suffix=".csv")[1]
+    timeline = args.timeline
+    if not timeline:
+        fd, timeline = tempfile.mkstemp(suffix=".csv")
+        os.close(fd)
     with open(timeline, "w") as f:
         f.write(timeline_csv(model.name, rec))
     try:

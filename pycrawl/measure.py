@@ -88,6 +88,8 @@ class CostMeter:
         self._own = resource.getrusage(resource.RUSAGE_THREAD)
 
     def stop(self, connections_opened):
+        """The window's cost as crawl's --json states it; the connections
+        opened are the caller's count (the server's, for a Python model)."""
         r1 = resource.getrusage(resource.RUSAGE_SELF)
         self._stop.set()
         self._thread.join()

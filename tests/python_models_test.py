@@ -6,7 +6,9 @@
              and each URL's delay the very one the C++ model got for the
              same seed (the server draws lognormal delays per URL)
   missing    a Python without Debian's packages (python3 -S: no site
-             directories): exit 3 and one line naming the package
+             directories): exit 3 and one line naming the package; and a
+             dead server: said so, every request failed with its reason, the
+             timeline and the summary written all the same, exit 1
   stage      the python stage with a timeout no model can meet: each model
              recorded as failed with its reason, every C++ counterpart still
              run, the summary and rows written, exit 1
@@ -95,6 +97,22 @@ def case_missing(build, url, scratch):
     check(len(lines) == 1 and "python3-gevent" in lines[0] and "apt-get install" in lines[0],
           f"one line naming python3-gevent: {lines}")
     check(not os.path.exists(os.path.join(scratch, "g.csv")), "no timeline for a run that never started")
+    dead = f"http://127.0.0.1:{dead_port()}"
+    timeline = os.path.join(scratch, "dead.csv")
+    p = pycrawl(build, dead, "py-aiohttp", timeline)
+    s = json.loads(p.stdout.strip().splitlines()[-1]) if p.stdout.strip() else {}
+    check(p.returncode == 1 and s.get("failed") == N and s.get("bytes") == 0,
+          f"a dead server: exit 1, {N} failed ({p.returncode}, {s.get('failed')})")
+    check("Connection refused" in p.stderr or "Cannot connect" in p.stderr, f"and says why: {p.stderr.strip()[-200:]}")
+    check(os.path.exists(timeline) and len(delays(timeline)) == N, "its timeline written all the same")
+
+
+def dead_port():
+    """A loopback port nothing listens on (bound, then closed)."""
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def case_stage(build, url, scratch):
