@@ -125,10 +125,14 @@ def main():
     args.name = args.name or model.name
     args.timeout_ms = args.timeout_ms or args.delay + 10_000
     num = args.num if model.max_num is None else min(args.num, model.max_num)
-    listed = subprocess.run([args.crawl, "--print-urls", "--name", args.name, "--num", str(num), "--seed",
-                             str(args.seed), "--delay", str(args.delay), "--delay-dist", args.delay_dist,
-                             "--url", args.url],
-                            capture_output=True, text=True)
+    try:
+        listed = subprocess.run([args.crawl, "--print-urls", "--name", args.name, "--num", str(num), "--seed",
+                                 str(args.seed), "--delay", str(args.delay), "--delay-dist", args.delay_dist,
+                                 "--url", args.url],
+                                capture_output=True, text=True)
+    except OSError as e:
+        print(f"pycrawl: cannot run crawl (--crawl {args.crawl}): {e}", file=sys.stderr)
+        return 2
     if listed.returncode != 0:
         print(f"pycrawl: {listed.stderr.strip()}", file=sys.stderr)
         return 2
@@ -140,9 +144,10 @@ def main():
     meter = CostMeter()
     meter.start()
     elapsed, _, _, stopped = run_model(model, module, urls, args, rec)
-    after = accepted(args.url) if before is not None else None
-    # Less the second /stats's own connection; 0 when the server could not say.
-    cost = meter.stop(connections_opened=max(0, after - before - 1) if after is not None else 0)
+    cost = meter.stop(connections_opened=0)
+    after = accepted(args.url) if before is not None else None  # after the window: not in its cost
+    if after is not None:
+        cost["connections_opened"] = max(0, after - before - 1)  # less this /stats's own connection
     if stopped:
         print(f"pycrawl: {model.name} stopped: {stopped}", file=sys.stderr)
 
