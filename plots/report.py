@@ -484,7 +484,8 @@ def python_chronologies(run, pairs):
 def section_python(page, run):
     summary, s, _ = stage_inputs(run, "python")
     versions = summary.get("python") or {}
-    libs = ", ".join(f"{k} {(d or {}).get('version') or 'missing'}" for k, d in (versions.get("libraries") or {}).items())
+    libs = ", ".join(f"{k} {(d or {}).get('version') or 'missing'}"
+                     for k, d in (versions.get("libraries") or {}).items())
     page.section("python", "C++ and Python",
                  f"The book's own models, written in Python with Debian's libraries (Python "
                  f"{versions.get('python', '?')}: {libs}), each beside the C++ model it mirrors, on the same "
@@ -628,8 +629,8 @@ def section_manifest(page, run):
 
 # Every section in the page's order: the stage whose summary it needs (None:
 # always drawn) and its function. The stage sections follow the stages' order.
-SECTIONS = [(None, section_run), ("crawl", section_crawl), ("python", section_python), ("sweep", section_sweep), ("scale", section_scale),
-            ("primes", section_primes), ("primes-sweep", section_primes_sweep), ("tails", section_tails),
+SECTIONS = [(None, section_run), ("crawl", section_crawl), ("python", section_python), ("sweep", section_sweep),
+            ("scale", section_scale), ("primes", section_primes), ("primes-sweep", section_primes_sweep), ("tails", section_tails),
             ("tails-primes", section_tails_primes), ("work", section_work), ("connections", section_connections),
             ("load", section_load), (None, section_files),
             (None, section_manifest)]
