@@ -94,7 +94,7 @@ TEST_CASE("crawl compare gives each figure of one run over another's, null where
   }
 }
 
-TEST_CASE("--spawn-all starts every task at once and holds at most C requests at the server",
+TEST_CASE("with --spawn-all every task starts at once and at most C requests reach the server",
           "[python][spawn]") {
   test::TestServer srv;
   CrawlConfig c;
