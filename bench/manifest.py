@@ -4,7 +4,7 @@ traced and repeated. Date, the command line, each stage's seeds
 (read from its STAGE-summary.json: the seed it gave, the server's, and the
 seeds its runs report), the git commit and version of the three programs and
 what they were built with (their --version), the Python interpreter and the
-version of each library the Python models use (pycrawl/models.py --versions),
+version of each library the Python models use (pycrawl/models.py's versions()),
 CPU model and count, memory, kernel, and whether server and load were pinned
 to cores.
 
@@ -19,6 +19,7 @@ import platform
 import subprocess
 import sys
 
+import python_models
 import runfolder
 
 
@@ -32,12 +33,10 @@ def version(binary):
 
 
 def python_versions():
-    """This interpreter's version and each Python model library's (pycrawl/)."""
-    table = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "pycrawl", "models.py")
+    """This interpreter's version and each Python model library's (pycrawl/models.py's versions())."""
     try:
-        p = subprocess.run([sys.executable, table, "--versions"], capture_output=True, text=True, timeout=30)
-        return json.loads(p.stdout) if p.returncode == 0 else {"unavailable": p.stderr.strip()[-300:]}
-    except (OSError, subprocess.TimeoutExpired, ValueError) as e:
+        return python_models.pymodels.versions()
+    except OSError as e:  # no dpkg-query
         return {"unavailable": str(e)}
 
 

@@ -14,7 +14,7 @@ import sys
 import tempfile
 
 import runfolder
-from runner import Progress, run_json
+from runner import Progress, last_json, run_json
 from runner import run as run_program
 
 PROGRAM = "crawl"  # whose table (--list-models, --list-modes) its runs come from
@@ -41,7 +41,7 @@ FIELDS = (["model", "counterpart", "example", "num", "concurrency", "delay_ms", 
 
 def figures(r):
     """The figures a row shows, from a run's summary ({} for none)."""
-    if not r or r.get("efficiency") is None and r.get("answered", 0) == 0:
+    if not r:
         return {}
     cost, over = r.get("cost") or {}, r.get("overhead_us") or {}
     return {"seconds": r["seconds"], "efficiency": r["efficiency"], "overhead_p50_us": over.get("p50"),
@@ -89,8 +89,7 @@ def run_pycrawl(ctx, model, num, conc, delay_ms, timeout_s, name=None, timeline=
         p = run_program(argv, f"python: {model}", check=False, timeout=timeout_s)
     except subprocess.TimeoutExpired:
         return None, f"did not finish within {timeout_s} s (stopped)"
-    lines = p.stdout.strip().splitlines()
-    r = json.loads(lines[-1]) if lines and lines[-1].startswith("{") else None
+    r = last_json(p.stdout)
     why = (p.stderr or "").strip().splitlines()
     if r is None:
         return None, f"exit {p.returncode}: {why[-1] if why else 'no summary'}"

@@ -30,8 +30,13 @@ def run_point(ctx, s, model, conc):
     if r is None:  # refused up front (exit 2) or died: the reason is on stderr
         return {**stand_in, "error": (p.stderr.strip().splitlines() or [f"exit status {p.returncode}"])[-1]}
     if r["failed"]:
-        r["error"] = r.get("stopped_early") or "; ".join(f"{n} x {msg}" for msg, n in r["errors"].items())
+        r["error"] = what_failed(r)
     return r
+
+
+def what_failed(r):
+    """Why a run's requests failed, from its summary: where it stopped, or each error and its count."""
+    return r.get("stopped_early") or "; ".join(f"{n} x {msg}" for msg, n in r["errors"].items())
 
 
 def run_python_point(ctx, s, model, conc):
@@ -47,7 +52,7 @@ def run_python_point(ctx, s, model, conc):
     if r is None:
         return {**stand_in, "error": error}
     if r["failed"] or error:
-        r["error"] = r.get("stopped_early") or "; ".join(f"{n} x {msg}" for msg, n in r["errors"].items()) or error
+        r["error"] = what_failed(r) or error
     return r
 
 

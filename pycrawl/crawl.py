@@ -25,7 +25,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import models  # noqa: E402
-from measure import CostMeter, Recorder, now_us  # noqa: E402
+from measure import CostMeter, Recorder  # noqa: E402
 
 COLUMNS = "model,index,start,end,bytes,status,attempts,conn,opened,delay,intended,work_us,connect_us"
 
@@ -63,19 +63,17 @@ def missing_packages(model):
 
 def run_model(model, module, urls, args, rec):
     """The timed window: the model's run, measured. What it did not finish is
-    failed with the reason it stopped; returns (seconds, started, ended, stopped_early)."""
+    failed with the reason it stopped; returns (seconds, stopped_early)."""
     stopped = None
     t0 = time.monotonic()
-    started = now_us()
     try:
         module.crawl(urls, args.concurrency, rec, args.timeout_ms / 1000, model.loop)
     except Exception as e:  # the model stopped: what it measured is kept
         stopped = f"{type(e).__name__}: {e}"
     elapsed = time.monotonic() - t0
-    ended = now_us()
     for i in rec.unfinished():
         rec.failed(i, stopped or "the model returned without finishing it")
-    return elapsed, started, ended, stopped
+    return elapsed, stopped
 
 
 def run_json(model, args, num, elapsed, rec, stopped, cost):
@@ -143,7 +141,7 @@ def main():
     rec = Recorder(len(urls))
     meter = CostMeter()
     meter.start()
-    elapsed, _, _, stopped = run_model(model, module, urls, args, rec)
+    elapsed, stopped = run_model(model, module, urls, args, rec)
     cost = meter.stop(connections_opened=0)
     after = accepted(args.url) if before is not None else None  # after the window: not in its cost
     if after is not None:

@@ -319,10 +319,6 @@ Route route_request(bool is_get, std::string_view target, const RouteLimits& lim
   return route_add(t.query, limits, out);
 }
 
-}  // namespace testbed
-
-namespace testbed {
-
 namespace {
 
 // Whether `text` is well-formed UTF-8 (no overlongs, surrogates or code
