@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <thread>
+#include <vector>
 
 using namespace testbed;
 
@@ -69,13 +70,22 @@ TEST_CASE("a spin of work adds its CPU to every answer in every model, and the s
     CrawlRun plain = measure_crawl(work_config(m.name, srv, "none"));
     CrawlRun worked = measure_crawl(work_config(m.name, srv, "spin:us=" + std::to_string(us)));
     for (const RequestRecord& r : plain.records) CHECK(r.work_us == 0);
+    std::vector<std::int64_t> spent;
     for (const RequestRecord& r : worked.records) {
       REQUIRE(r.status == 200);
-      // At least the spin by its definition (the thread's CPU clock), and not
-      // many chunks past it.
+      // At least the spin by its definition (the thread's CPU clock).
       CHECK(r.work_us >= us);
-      CHECK(r.work_us < us * 3);
+      spent.push_back(r.work_us);
     }
+    // And not many chunks past it. The typical answer stops within a few
+    // chunks (~20 µs each); a rare one may be charged an interrupt's or a
+    // page fault's time by the kernel (CI once saw 4,957 µs under a
+    // sanitizer), so the bound is on the median and on how many go far past.
+    REQUIRE_FALSE(spent.empty());
+    std::sort(spent.begin(), spent.end());
+    CHECK(spent[spent.size() / 2] < us + us / 2);
+    const auto far = std::count_if(spent.begin(), spent.end(), [&](std::int64_t w) { return w >= us * 3; });
+    CHECK(far * 20 <= static_cast<std::int64_t>(spent.size()));
     // The crawl's own accounting: the process spent the work on top.
     const double added = cpu_seconds(worked) - cpu_seconds(plain);
     CHECK(added >= 0.8 * static_cast<double>(us * worked.records.size()) / 1e6);
