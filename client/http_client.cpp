@@ -6,6 +6,8 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <openssl/ssl.h>
+
 #include <algorithm>
 #include <charconv>
 #include <stdexcept>
@@ -57,6 +59,32 @@ void connected(AsyncConnection& conn) {
   conn.connect_us = now_us() - conn.connect_from_us;
 }
 
+AsyncConnection::~AsyncConnection() { drop_tls(*this); }
+
+void drop_tls(AsyncConnection& conn) {
+  if (!conn.tls) return;
+  // As SyncClient::close(): no close_notify, and the session kept good.
+  SSL_set_shutdown(conn.tls->native_handle(), SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+  conn.tls.reset();
+}
+
+bool begin_tls(AsyncConnection& conn, std::string* error) {
+  drop_tls(conn);
+  conn.tls.emplace(conn.socket, conn.tls_target->client->context());
+  return conn.tls_target->client->prepare(conn.tls->native_handle(), conn.tls_target->host, error);
+}
+
+void end_tls(AsyncConnection& conn) {
+  conn.tls_us = now_us() - conn.connect_from_us - conn.connect_us;
+  conn.resumed = SSL_session_reused(conn.tls->native_handle()) == 1;
+}
+
+std::string describe_handshake_error(AsyncConnection& conn, const boost::system::error_code& ec,
+                                     std::string_view host_header) {
+  const long verify = conn.tls ? SSL_get_verify_result(conn.tls->native_handle()) : X509_V_OK;
+  return "TLS handshake with " + std::string(host_header) + ": " + describe_tls_error(ec, verify);
+}
+
 void format_request(AsyncConnection& conn, std::string_view target, std::string_view host, int attempt) {
   conn.request.clear();
   format_get(conn.request, target, host, attempt, conn.reuse > 0 && conn.carried + 1 >= conn.reuse);
@@ -93,7 +121,7 @@ std::string describe_error(std::string_view stage, const boost::system::error_co
 
 bool is_stale_connection_error(const boost::system::error_code& ec) {
   return ec == http::error::end_of_stream || ec == asio::error::connection_reset ||
-         ec == asio::error::broken_pipe || ec == asio::error::eof;
+         ec == asio::error::broken_pipe || ec == asio::error::eof || ec == asio::ssl::error::stream_truncated;
 }
 
 bool RetryPolicy::again(const HttpResult& r, int attempt) {
@@ -172,6 +200,8 @@ HttpResult take_answer(AsyncConnection& conn) {
   r.conn = conn.id;
   r.opened = conn.opened;
   r.connect_us = conn.opened ? conn.connect_us : 0;
+  r.tls_us = conn.opened ? conn.tls_us : 0;
+  r.resumed = conn.opened && conn.resumed;
   if (!conn.response->keep_alive() || conn.buffer.size() > 0 || (conn.reuse > 0 && conn.carried >= conn.reuse)) {
     beast::error_code ignored;
     conn.socket.close(ignored);
@@ -202,9 +232,16 @@ asio::awaitable<HttpResult> async_get(AsyncConnection& conn, const std::vector<t
       }
       connected(conn);
       conn.socket.set_option(tcp::no_delay(true), ec);
+      co_await async_start_tls(conn, redirect_error(use_awaitable, ec));
+      if (ec) {
+        r.error = describe_handshake_error(conn, ec, host_header);
+        beast::error_code ignored;
+        conn.socket.close(ignored);
+        co_return r;
+      }
     }
     format_request(conn, target, host_header, attempt);
-    co_await asio::async_write(conn.socket, asio::buffer(conn.request), redirect_error(use_awaitable, ec));
+    co_await asio::async_write(conn.io, asio::buffer(conn.request), redirect_error(use_awaitable, ec));
     if (!ec) co_await async_read_answer(conn, redirect_error(use_awaitable, ec));
     if (ec) {
       beast::error_code ignored;
@@ -218,27 +255,44 @@ asio::awaitable<HttpResult> async_get(AsyncConnection& conn, const std::vector<t
   co_return r;
 }
 
+namespace {
+
+// fetch_text's request and answer on a stream already open (and TLS's handshake done).
+template <class Stream>
+void exchange_text(Stream& stream, const std::string& host_header, const std::string& target,
+                   std::optional<std::string>& body) {
+  namespace http = beast::http;
+  auto req = std::make_shared<http::request<http::empty_body>>(http::verb::get, target, 11);
+  req->set(http::field::host, host_header);
+  req->set(http::field::connection, "close");
+  http::async_write(stream, *req, [&stream, &body, req](beast::error_code ec, std::size_t) {
+    if (ec) return;
+    auto buffer = std::make_shared<beast::flat_buffer>();
+    auto res = std::make_shared<http::response<http::string_body>>();
+    http::async_read(stream, *buffer, *res, [&body, buffer, res](beast::error_code ec, std::size_t) {
+      if (!ec && res->result_int() == 200) body = std::move(res->body());
+    });
+  });
+}
+
+}  // namespace
+
 std::optional<std::string> fetch_text(const std::vector<tcp::endpoint>& endpoints,
                                       const std::string& host_header, const std::string& target,
-                                      std::chrono::milliseconds timeout) {
-  namespace http = beast::http;
+                                      std::chrono::milliseconds timeout, const TlsTarget* tls) {
   if (endpoints.empty()) return std::nullopt;
   asio::io_context ioc;
-  beast::tcp_stream stream(ioc);
-  stream.expires_after(timeout);  // one deadline for all three steps
-  http::request<http::empty_body> req(http::verb::get, target, 11);
-  req.set(http::field::host, host_header);
-  req.set(http::field::connection, "close");
-  beast::flat_buffer buffer;
-  http::response<http::string_body> res;
+  beast::tcp_stream plain(ioc);
+  plain.expires_after(timeout);  // one deadline for every step
+  std::optional<asio::ssl::stream<beast::tcp_stream&>> secure;
   std::optional<std::string> body;
-  stream.async_connect(endpoints.front(), [&](beast::error_code ec) {
+  plain.async_connect(endpoints.front(), [&](beast::error_code ec) {
     if (ec) return;
-    http::async_write(stream, req, [&](beast::error_code ec, std::size_t) {
-      if (ec) return;
-      http::async_read(stream, buffer, res, [&](beast::error_code ec, std::size_t) {
-        if (!ec && res.result_int() == 200) body = std::move(res.body());
-      });
+    if (!tls || !*tls) return exchange_text(plain, host_header, target, body);
+    secure.emplace(plain, tls->client->context());
+    if (!tls->client->prepare(secure->native_handle(), tls->host, nullptr)) return;
+    secure->async_handshake(asio::ssl::stream_base::client, [&](beast::error_code ec) {
+      if (!ec) exchange_text(*secure, host_header, target, body);
     });
   });
   ioc.run();

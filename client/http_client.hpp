@@ -4,9 +4,11 @@
 // event-loop connection with its timeouts. The blocking client of the serial
 // and thread models is sync_client.hpp.
 #include "common/query.hpp"
+#include "common/tls.hpp"
 
 #include <boost/asio.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
@@ -38,6 +40,14 @@ void format_get(std::string& out, std::string_view target, std::string_view host
 std::optional<std::int64_t> parse_connection_spec(std::string_view spec, std::string* error);
 std::string connection_spec_text(std::int64_t reuse);
 
+// https: the client's context and the host its certificate must name (SNI
+// too). An empty target (client == nullptr) is plain HTTP.
+struct TlsTarget {
+  TlsClient* client = nullptr;
+  std::string host;  // a name, or an address without brackets
+  explicit operator bool() const { return client != nullptr; }
+};
+
 // Resolves the base URL's host once; throws std::runtime_error with a one-line reason.
 std::vector<tcp::endpoint> resolve(const BaseUrl& base);
 
@@ -58,6 +68,8 @@ struct HttpResult {
   bool opened = false;         // that connection was opened for this attempt
   std::int64_t delay_us = -1;  // the delay the server says it gave (X-Delay-Us); -1: not said
   std::int64_t connect_us = 0; // the time this attempt spent opening its connection; 0: reused
+  std::int64_t tls_us = 0;     // https: the time its TLS handshake took; 0: reused or plain
+  bool resumed = false;        // that handshake resumed a session
 };
 
 // Every connection a client opens gets the next id of this process (from 1),
@@ -93,7 +105,7 @@ std::chrono::milliseconds retry_backoff(int attempt, std::uint64_t salt);
 // a glance at a server beside a run (delayserver's /stats), not for a model.
 std::optional<std::string> fetch_text(const std::vector<tcp::endpoint>& endpoints,
                                       const std::string& host_header, const std::string& target,
-                                      std::chrono::milliseconds timeout);
+                                      std::chrono::milliseconds timeout, const TlsTarget* tls = nullptr);
 
 // "timed out after 200 ms: 127.0.0.1:8080"
 std::string timeout_error(std::chrono::milliseconds timeout, std::string_view host_header);
@@ -159,13 +171,35 @@ class ResponseHead : public boost::beast::http::basic_parser<false> {
   std::int64_t body_bytes_ = 0;
 };
 
+struct AsyncConnection;
+
+// What the event-loop clients read and write through: the socket, or the TLS
+// stream over it. One branch per operation; the plain path is the socket's.
+struct ConnStream {
+  AsyncConnection& c;
+  using executor_type = boost::asio::any_io_executor;
+  executor_type get_executor();
+  template <class Buffers, class Token>
+  auto async_read_some(const Buffers& b, Token&& token);
+  template <class Buffers, class Token>
+  auto async_write_some(const Buffers& b, Token&& token);
+};
+
 // A keep-alive connection for the event-loop clients: one request at a time,
 // reconnecting as needed. `deadline_us` is enforced by a DeadlineSweeper.
 // `reuse` > 0: it carries that many requests, then is closed (the policy).
+// `tls`: https (it must outlive the connection).
 struct AsyncConnection {
-  explicit AsyncConnection(boost::asio::any_io_executor ex, std::int64_t reuse = 0)
-      : socket(ex), reuse(reuse) {}
+  explicit AsyncConnection(boost::asio::any_io_executor ex, std::int64_t reuse = 0, const TlsTarget* tls = nullptr)
+      : socket(ex), reuse(reuse), tls_target(tls && *tls ? tls : nullptr) {}
+  ~AsyncConnection();
+  AsyncConnection(const AsyncConnection&) = delete;
+  AsyncConnection& operator=(const AsyncConnection&) = delete;
   tcp::socket socket;
+  // https: the TLS stream over `socket`, made anew for each connection (a
+  // closed socket leaves it in place until the next connect replaces it).
+  std::optional<boost::asio::ssl::stream<tcp::socket&>> tls;
+  ConnStream io{*this};
   boost::beast::flat_buffer buffer;
   std::string request;
   std::optional<ResponseHead> response;  // a fresh parser per answer
@@ -177,7 +211,54 @@ struct AsyncConnection {
   std::int64_t carried = 0;              // requests sent on it since it was opened
   std::int64_t connect_from_us = 0;      // when its connect began
   std::int64_t connect_us = 0;           // how long that connect took
+  const TlsTarget* tls_target = nullptr; // https: whom to speak TLS to
+  std::int64_t tls_us = 0;               // how long its handshake took
+  bool resumed = false;                  // its handshake resumed a session
 };
+
+inline ConnStream::executor_type ConnStream::get_executor() { return c.socket.get_executor(); }
+template <class Buffers, class Token>
+auto ConnStream::async_read_some(const Buffers& b, Token&& token) {
+  if (c.tls) return c.tls->async_read_some(b, std::forward<Token>(token));
+  return c.socket.async_read_some(b, std::forward<Token>(token));
+}
+template <class Buffers, class Token>
+auto ConnStream::async_write_some(const Buffers& b, Token&& token) {
+  if (c.tls) return c.tls->async_write_some(b, std::forward<Token>(token));
+  return c.socket.async_write_some(b, std::forward<Token>(token));
+}
+
+// https, right after connected(conn): a fresh TLS stream, prepared for the
+// target's host (SNI, the name to check, a session to resume). False with
+// the reason in `error` if OpenSSL refused.
+bool begin_tls(AsyncConnection& conn, std::string* error);
+// Its TLS stream, if any, is destroyed (the socket is closed or about to be,
+// no TLS operation pending).
+void drop_tls(AsyncConnection& conn);
+// Its handshake has ended: how long it took and whether it resumed.
+void end_tls(AsyncConnection& conn);
+// "TLS handshake with localhost:8443: certificate verify failed: ..."
+std::string describe_handshake_error(AsyncConnection& conn, const boost::system::error_code& ec,
+                                     std::string_view host_header);
+
+// The TLS handshake of a connection just opened (nothing to do for plain
+// HTTP): any completion token, completing with the handshake's error.
+template <class Token>
+auto async_start_tls(AsyncConnection& conn, Token&& token) {
+  return boost::asio::async_compose<Token, void(boost::beast::error_code)>(
+      [&conn, started = false](auto& self, boost::beast::error_code ec = {}) mutable {
+        if (!conn.tls_target) return self.complete(ec);
+        if (!started) {
+          started = true;
+          std::string why;
+          if (!begin_tls(conn, &why)) return self.complete(boost::asio::error::invalid_argument);
+          return conn.tls->async_handshake(boost::asio::ssl::stream_base::client, std::move(self));
+        }
+        end_tls(conn);
+        self.complete(ec);
+      },
+      token, conn.socket);
+}
 
 // Before each attempt on `conn`: nothing opened for it yet. Around a connect:
 // when it began; then a new id, opened for this attempt, and how long it took.
@@ -200,7 +281,7 @@ auto async_read_answer(AsyncConnection& conn, Token&& token) {
           return self.complete(ec);
         started = true;
         conn.response.emplace();
-        boost::beast::http::async_read(conn.socket, conn.buffer, *conn.response, std::move(self));
+        boost::beast::http::async_read(conn.io, conn.buffer, *conn.response, std::move(self));
       },
       token, conn.socket);
 }

@@ -18,8 +18,9 @@ class SyncClient {
  public:
   // A zero timeout: no limit. `reuse` > 0: a connection carries that many
   // requests, the last saying "Connection: close" (crawl --connection).
+  // `tls`: https (OpenSSL on the same non-blocking socket); it must outlive the client.
   SyncClient(std::vector<tcp::endpoint> endpoints, std::string host_header,
-             std::chrono::milliseconds timeout, std::int64_t reuse = 0);
+             std::chrono::milliseconds timeout, std::int64_t reuse = 0, const TlsTarget* tls = nullptr);
   ~SyncClient();
   SyncClient(const SyncClient&) = delete;
   SyncClient& operator=(const SyncClient&) = delete;
@@ -31,8 +32,20 @@ class SyncClient {
   HttpResult get(const std::string& target, int attempt = 0);
 
  private:
-  // 0, or an errno (ETIMEDOUT once the deadline has passed).
+  // 0, or an errno (ETIMEDOUT once the deadline has passed), or kTlsFailed
+  // with tls_error_ set.
   int open_connection(std::int64_t deadline_us);
+  static constexpr int kTlsFailed = -2;
+  // https: the handshake on fd_; 0, ETIMEDOUT or kTlsFailed.
+  int handshake(std::int64_t deadline_us);
+  // Waits out what an OpenSSL call on ssl_ returned `ret` for (a read or a
+  // write the socket must allow first): 0 to call it again, else an error.
+  int tls_wait(int ret, std::int64_t deadline_us);
+  // Reads what has arrived into buffer_: > 0 bytes, 0 at the end of the
+  // stream, or -(an error).
+  // -(an errno), or kReceiveTlsFailed with tls_error_ set.
+  std::int64_t receive(std::int64_t deadline_us);
+  static constexpr std::int64_t kReceiveTlsFailed = -(std::int64_t{1} << 40);
   int send_all(std::int64_t deadline_us);
   int wait_for(short events, std::int64_t deadline_us);
   // 0 with response_ complete; an errno; or -1 with parse_error_ set.
@@ -48,6 +61,11 @@ class SyncClient {
   std::int64_t reuse_ = 0;    // requests a connection carries; 0: no limit
   std::int64_t carried_ = 0;  // requests sent on fd_
   std::int64_t connect_us_ = 0;  // how long opening fd_ took
+  const TlsTarget* tls_ = nullptr;
+  SSL* ssl_ = nullptr;           // https: fd_'s TLS
+  std::int64_t tls_us_ = 0;      // how long its handshake took
+  bool resumed_ = false;         // it resumed a session
+  std::string tls_error_;
   std::string request_;
   boost::beast::flat_buffer buffer_;
   std::optional<ResponseHead> response_;

@@ -111,8 +111,8 @@ std::optional<BaseUrl> parse_base_url(std::string_view url, std::string* error) 
   // and every corner of the authority are its job, not ours.
   auto u = boost::urls::parse_uri(url);
   if (!u) return fail("not a URL: '" + std::string(url) + "' (" + u.error().message() + ")");
-  if (u->scheme_id() != boost::urls::scheme::http)
-    return fail("only http:// URLs are supported: '" + std::string(url) + "'");
+  if (u->scheme_id() != boost::urls::scheme::http && u->scheme_id() != boost::urls::scheme::https)
+    return fail("only http:// and https:// URLs are supported: '" + std::string(url) + "'");
   if (u->has_userinfo() || u->has_query() || u->has_fragment())
     return fail("a base URL has no user, query or fragment: '" + std::string(url) + "'");
   BaseUrl b;
@@ -128,7 +128,8 @@ std::optional<BaseUrl> parse_base_url(std::string_view url, std::string* error) 
       return fail("unsupported host in URL: '" + std::string(url) + "'");
   }
   if (b.host.empty()) return fail("no host in URL: '" + std::string(url) + "'");
-  b.port = "80";
+  b.tls = u->scheme_id() == boost::urls::scheme::https;
+  b.port = b.tls ? "443" : "80";
   if (u->has_port()) {
     b.port = std::string(u->port());
     std::int64_t p = 0;

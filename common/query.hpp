@@ -37,6 +37,8 @@ struct BaseUrl {
   std::string port;
   std::string authority;  // the Host header: "host:port", IPv6 in brackets
   std::string prefix;     // path before /add, without a trailing slash
+  bool tls = false;       // https://
+  std::string origin() const { return (tls ? "https://" : "http://") + authority; }
 };
 std::optional<BaseUrl> parse_base_url(std::string_view url, std::string* error);
 

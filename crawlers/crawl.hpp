@@ -62,6 +62,8 @@ struct CrawlConfig {
   // The connection policy (--connection): a connection carries this many
   // requests, then is closed; 0: keep-alive (the default), 1: close.
   std::int64_t reuse = 0;
+  // https: --cacert, --insecure, --tls-resume.
+  TlsClientOptions tls;
   // Open loop: requests are due at `rate` per second whatever the answers do
   // (concurrency stays the cap on those in flight; a due request waits for a
   // slot, and that wait is part of its latency). 0: closed loop, the book's.
@@ -222,6 +224,8 @@ struct CrawlSummary {
   Percentiles delay_given_ms, latency_ms;
   Percentiles overhead_us;  // latency less the delay the server gave: what the model added
   Percentiles connect_us;   // of the requests that opened their connection: the time it took
+  Percentiles tls_us;       // https: of those, the time their TLS handshake took
+  std::int64_t tls_resumed = 0;  // https: how many of those handshakes resumed a session
   std::optional<OpenLoopFigures> open_loop;
   std::optional<double> cpu_ms_per_1k;  // CPU (user + system) per 1000 requests of --num
   std::optional<WorkFigures> work;      // with --work, or a timeline that holds some

@@ -67,8 +67,15 @@ void add_crawl_options(po::options_description& desc, CrawlConfig& cfg) {
      "limit on each attempt, ms, and on the work on an answer; 0: the delay plus 10 s")
     ("work", po::value<std::string>()->default_value("none"), kWorkHelp)
     ("connection", po::value<std::string>()->default_value("keepalive"), kConnectionHelp)
+    ("cacert", po::value(&cfg.tls.cacert), "https: trust the certificates in this PEM file instead "
+     "of the system's (delayserver --tls writes its own next to its port file)")
+    ("insecure", po::bool_switch(&cfg.tls.insecure), "https: do not check the server's certificate "
+     "or name (the explicit opt-out)")
+    ("tls-resume", po::value<std::string>()->default_value("on"),
+     "https: on (offer the session a server gave before, as browsers do) or off (a full handshake "
+     "for every connection)")
     ("timeline", po::value<std::string>(), "write the client timeline CSV here "
-     "(model,index,start,end,bytes,status,attempts,conn,opened,delay,intended,work_us,connect_us)")
+     "(model,index,start,end,bytes,status,attempts,conn,opened,delay,intended,work_us,connect_us,tls_us,resumed)")
     ("json", "print one JSON summary object instead of the Result line")
     ("progress", "show done/total on stderr while running")
     ("seed", po::value(&cfg.seed)->default_value(0), "seed for the random URL tails (0: random)");
@@ -106,6 +113,13 @@ std::string read_run_shape(const po::variables_map& vm, CrawlConfig& cfg) {
     cfg.arrivals = Arrivals::poisson;
   else if (a != "constant")
     return "--arrivals must be constant or poisson, not '" + a + "'";
+  if (vm.count("tls-resume")) {  // crawl summarize has no TLS options
+    if (const auto& r = vm["tls-resume"].as<std::string>(); r == "on" || r == "off")
+      cfg.tls.resume = r == "on";
+    else
+      return "--tls-resume must be on or off, not '" + r + "'";
+  }
+  if (cfg.tls.insecure && !cfg.tls.cacert.empty()) return "--cacert and --insecure: trust a file, or check nothing";
   std::string err;
   auto dist = parse_delay_spec(vm["delay-dist"].as<std::string>(), &err);
   if (!dist) return "--delay-dist: " + err;

@@ -158,6 +158,7 @@ namespace {
 // Everything a run needs that is built before the clock starts.
 struct Plan {
   BaseUrl base;
+  std::unique_ptr<TlsClient> tls;  // https: the context every connection uses
   std::vector<std::string> targets;  // this run's URLs: [first, first + size) of the crawl's
   std::vector<std::int64_t> due_us;  // open loop: their offsets in the schedule (times once started)
   std::size_t first = 0;
@@ -193,6 +194,10 @@ Plan plan_crawl(CrawlConfig& cfg) {
   p.job.timeout = std::chrono::milliseconds(effective_timeout_ms(cfg));
   p.job.reuse = cfg.reuse;
   p.job.spawn_all = cfg.spawn_all;
+  if (p.base.tls) {
+    p.tls = std::make_unique<TlsClient>(cfg.tls);  // an unreadable --cacert is said before the clock starts
+    p.job.tls = {p.tls.get(), p.base.host};
+  }
   return p;
 }
 
@@ -222,7 +227,7 @@ void run_model(const ModelEntry& model, const CrawlConfig& cfg, const CrawlJob& 
 // or gone.
 std::int64_t server_held_us(const Plan& p) {
   auto text =
-      fetch_text(p.job.endpoints, p.job.host_header, p.base.prefix + "/stats", std::chrono::seconds(2));
+      fetch_text(p.job.endpoints, p.job.host_header, p.base.prefix + "/stats", std::chrono::seconds(2), &p.job.tls);
   if (!text) return -1;
   auto j = nlohmann::json::parse(*text, nullptr, false);
   if (j.is_discarded() || !j.contains("held_us") || !j["held_us"].is_number_unsigned()) return -1;
@@ -241,7 +246,7 @@ std::vector<std::string> crawl_urls(CrawlConfig cfg) {
   if (!base) throw std::invalid_argument(error);
   const auto num = static_cast<std::size_t>(cfg.num);
   std::vector<std::string> urls = make_targets(cfg, *base, 0, num);
-  for (auto& u : urls) u = "http://" + base->authority + u;
+  for (auto& u : urls) u = base->origin() + u;
   return urls;
 }
 

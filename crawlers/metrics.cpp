@@ -181,12 +181,14 @@ CrawlSummary summarize(CrawlRun run) {
   if (c.batched) s.batched_ideal_seconds = batched_ideal_seconds(delays_us, s.concurrency);
   // Every answered request: its latency, and what the model added to the
   // delay the server gave it (its overhead).
-  std::vector<double> latency_ms, overhead_us, delay_ms, connect_us;
+  std::vector<double> latency_ms, overhead_us, delay_ms, connect_us, tls_us;
   latency_ms.reserve(run.records.size());
   overhead_us.reserve(run.records.size());
   for (std::size_t i = 0; i < run.records.size(); ++i) {
     const RequestRecord& r = run.records[i];
     if (r.connect_us > 0) connect_us.push_back(static_cast<double>(r.connect_us));
+    if (r.tls_us > 0) tls_us.push_back(static_cast<double>(r.tls_us));
+    s.tls_resumed += r.resumed ? 1 : 0;
     if (r.status != 200) continue;
     latency_ms.push_back(static_cast<double>(r.end_us - r.start_us) / 1000.0);
     overhead_us.push_back(static_cast<double>(r.end_us - r.start_us - delays_us[i]));
@@ -196,6 +198,7 @@ CrawlSummary summarize(CrawlRun run) {
   s.overhead_us = percentiles(std::move(overhead_us));
   s.delay_given_ms = percentiles(std::move(delay_ms));
   s.connect_us = percentiles(std::move(connect_us));
+  s.tls_us = percentiles(std::move(tls_us));
   if (c.rate > 0 && !run.records.empty()) s.open_loop = open_loop_figures(run, delays_us, s.concurrency);
   if (run.cost && c.num > 0)
     s.cpu_ms_per_1k =

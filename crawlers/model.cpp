@@ -63,6 +63,8 @@ bool Recorder::try_again(std::size_t i, const HttpResult& r, int attempt) {
   rec.opened = r.opened;
   rec.delay_us = r.delay_us;
   rec.connect_us = r.connect_us;
+  rec.tls_us = r.tls_us;
+  rec.resumed = r.resumed;
   if (log_->retry_.again(r, attempt)) return true;
   if (r.status == 200 && log_->work_) {
     rec.work_us = log_->work_->run(i);

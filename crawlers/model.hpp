@@ -38,6 +38,8 @@ struct RequestRecord {
   std::int64_t delay_us = -1;    // the delay the server gave its last answer (X-Delay-Us); -1: unknown
   std::int64_t work_us = 0;      // --work: the CPU time of the work done on its answer
   std::int64_t connect_us = 0;   // the time its last attempt spent opening a connection; 0: reused
+  std::int64_t tls_us = 0;       // https: the time that connection's TLS handshake took; 0: reused or plain
+  bool resumed = false;          // that handshake resumed a session
 };
 
 struct CrawlJob {
@@ -58,6 +60,8 @@ struct CrawlJob {
   // coroutine (crawl --spawn-all): a task for every URL at once, bounded by
   // a pool of `concurrency` connections; its record starts with the task.
   bool spawn_all = false;
+  // https: the client's TLS context and the host to check (plain HTTP: empty).
+  TlsTarget tls;
 
   std::size_t size() const { return targets.size(); }
   bool open_loop() const { return !due_us.empty(); }

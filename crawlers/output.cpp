@@ -12,7 +12,7 @@
 namespace testbed {
 
 std::string timeline_csv(const CrawlRun& run, const std::vector<int>* ranks) {
-  std::string out = "model,index,start,end,bytes,status,attempts,conn,opened,delay,intended,work_us,connect_us";
+  std::string out = "model,index,start,end,bytes,status,attempts,conn,opened,delay,intended,work_us,connect_us,tls_us,resumed";
   out += ranks ? ",rank\n" : "\n";
   out.reserve(out.size() + run.records.size() * 64);
   for (std::size_t i = 0; i < run.records.size(); ++i) {
@@ -42,6 +42,10 @@ std::string timeline_csv(const CrawlRun& run, const std::vector<int>* ranks) {
     append_int(out, r.work_us);
     out.push_back(',');
     append_int(out, r.connect_us);
+    out.push_back(',');
+    append_int(out, r.tls_us);
+    out.push_back(',');
+    out.push_back(r.resumed ? '1' : '0');
     if (ranks) {
       out.push_back(',');
       append_int(out, (*ranks)[i]);
@@ -82,8 +86,14 @@ bool parse_record(const std::vector<std::string>& row, const std::map<std::strin
             (at = "intended", seconds("intended", r.intended_us, true)) &&
             (at = "work_us", !col.count("work_us") || parse_int(field("work_us"), r.work_us)) &&  // older: none
             (at = "connect_us",
-             !col.count("connect_us") || field("connect_us").empty() || parse_int(field("connect_us"), r.connect_us));
+             !col.count("connect_us") || field("connect_us").empty() || parse_int(field("connect_us"), r.connect_us)) &&
+            // tls_us and resumed: older timelines have neither; a client
+            // whose library hides its handshakes leaves them empty.
+            (at = "tls_us", !col.count("tls_us") || field("tls_us").empty() || parse_int(field("tls_us"), r.tls_us)) &&
+            (at = "resumed", !col.count("resumed") || field("resumed").empty() || field("resumed") == "0" ||
+                                 field("resumed") == "1");
   r.opened = field("opened") == "1";
+  r.resumed = col.count("resumed") && field("resumed") == "1";
   if (!ok) bad = at;
   return ok;
 }
@@ -233,6 +243,8 @@ nlohmann::json to_json(const CrawlSummary& s) {
       {"work", s.work ? to_json(*s.work) : nlohmann::json(nullptr)},
       {"connection", connection_spec_text(c.reuse)},
       {"connect_us", to_json(s.connect_us)},
+      {"tls_us", to_json(s.tls_us)},
+      {"tls_resumed", s.tls_resumed},
       {"seed", c.seed},
       {"version", version_line("crawl")},
   };

@@ -83,6 +83,8 @@ struct Endpoint {
   std::string host_header;
   std::string prefix;                    // base path + "/add?prime="
   std::chrono::milliseconds timeout{0};  // per attempt
+  std::unique_ptr<TlsClient> tls_client;  // https
+  TlsTarget tls;                          // over tls_client (plain: empty)
 };
 
 std::string save_target(const Endpoint& ep, std::int64_t value) {
@@ -95,7 +97,7 @@ std::string save_target(const Endpoint& ep, std::int64_t value) {
 class SerialSaver {
  public:
   SerialSaver(const Endpoint& ep, SaveLog& log)
-      : ep_(ep), log_(log), client_(ep.endpoints, ep.host_header, ep.timeout) {}
+      : ep_(ep), log_(log), client_(ep.endpoints, ep.host_header, ep.timeout, 0, &ep.tls) {}
 
   void save(std::int64_t value) {
     std::string target = save_target(ep_, value);
@@ -165,7 +167,7 @@ class AsyncSaver {
   asio::awaitable<void> save_one(std::int64_t value) {
     std::unique_ptr<AsyncConnection> conn;
     if (pool_.empty()) {
-      conn = std::make_unique<AsyncConnection>(ioc_.get_executor());
+      conn = std::make_unique<AsyncConnection>(ioc_.get_executor(), 0, &ep_.tls);
       sweeper_.watch(*conn);  // it lives, in a save or the pool, until the saver goes
     } else {
       conn = std::move(pool_.back());
@@ -381,6 +383,10 @@ PrimesSummary run_primes(const PrimesConfig& config) {
   Endpoint ep;
   if (mode.saves) ep.endpoints = resolve(*base);
   ep.host_header = base->authority;
+  if (base->tls && mode.saves) {
+    ep.tls_client = std::make_unique<TlsClient>(config.tls);
+    ep.tls = {ep.tls_client.get(), base->host};
+  }
   ep.prefix = base->prefix + "/add?prime=";
   ep.timeout = std::chrono::milliseconds(config.timeout_ms ? config.timeout_ms : kDefaultSaveTimeoutMs);
 

@@ -4,6 +4,7 @@
 // in one of the modes of the mode table (prime_modes(), primes --list-modes):
 // noio (compute only), serial, batched (the book's AsyncBatcher) and async.
 #include "common/query.hpp"
+#include "common/tls.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -30,6 +31,7 @@ struct PrimesConfig {
   int concurrency = 4096;       // enough for every prime below 2^15 in one round trip
   int retries = 0;              // extra attempts per failed save, with backoff
   std::int64_t timeout_ms = 0;  // per attempt, as crawl's; 0: kDefaultSaveTimeoutMs
+  TlsClientOptions tls;         // https: --cacert, --insecure
 };
 
 // One span of the compute thread's time or of one save, for the call graph.

@@ -40,6 +40,9 @@ void add_primes_options(po::options_description& desc, testbed::PrimesConfig& cf
      "extra attempts for a failed save, with backoff")
     ("timeout-ms", po::value(&cfg.timeout_ms)->default_value(cfg.timeout_ms),
      "limit on each save attempt, ms; 0: 30 s (longer than the server's wait for a locked database)")
+    ("cacert", po::value(&cfg.tls.cacert), "https: trust the certificates in this PEM file instead "
+     "of the system's")
+    ("insecure", po::bool_switch(&cfg.tls.insecure), "https: do not check the server's certificate or name")
     ("timeline", po::value<std::string>(), "write compute and save spans here "
      "(kind,start,end,value,status)")
     ("json", "print one JSON summary object");

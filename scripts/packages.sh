@@ -2,7 +2,8 @@
 
 # What building and testing the project needs.
 BASE_PACKAGES=(g++ cmake make libboost1.81-dev libboost-program-options1.81-dev libboost-context1.81-dev libboost-url1.81-dev
-               libcurl4-openssl-dev nlohmann-json3-dev catch2 libsqlite3-dev sqlite3 libcrypt-dev)
+               libcurl4-openssl-dev nlohmann-json3-dev catch2 libsqlite3-dev sqlite3 libcrypt-dev
+               libssl-dev)
 
 # The Python models (pycrawl/models.py names each model's): the libraries of
 # the book's crawlers, from Debian.

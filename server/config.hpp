@@ -43,6 +43,13 @@ struct ServerConfig {
   double error_rate = 0;
   double drop_rate = 0;
   std::uint64_t seed = 0;  // 0: pick one (see config())
+
+  // TLS (--tls): every connection is https. The identity is --cert/--key, or
+  // a self-signed certificate of `tls_key` (ecdsa or rsa) made at start.
+  bool tls = false;
+  std::string cert_path;
+  std::string key_path;
+  std::string tls_key = "ecdsa";
 };
 
 // What /stats reports.
@@ -59,6 +66,9 @@ struct ServerStats {
   std::uint64_t in_flight = 0;                 // delayed requests held now
   std::uint64_t peak_in_flight = 0;            // and the most held at once
   std::uint64_t held_us = 0;                   // the time they were held, summed (in_flight's integral)
+  std::uint64_t tls_handshakes = 0;            // --tls: handshakes completed
+  std::uint64_t tls_resumed = 0;               // of which resumed a session
+  std::uint64_t tls_failures = 0;              // handshakes that failed (plain HTTP, garbage, a bad version)
 };
 
 // /timeline answers a full copy of the timeline; at most this many are held

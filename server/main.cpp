@@ -1,12 +1,14 @@
 // delayserver: command-line entry point (the routes: delayserver --help, from request.hpp's table).
 #include "common/cli.hpp"
 #include "common/csv.hpp"
+#include "common/tls.hpp"
 #include "server/request.hpp"
 #include "server/server.hpp"
 #include "server/timeline_store.hpp"
 
 #include <sqlite3.h>
 
+#include <filesystem>
 #include <iostream>
 #include <optional>
 
@@ -57,7 +59,14 @@ void add_server_options(po::options_description& desc, testbed::ServerConfig& cf
     ("seed", po::value(&cfg.seed)->default_value(cfg.seed),
      "seed for the delay and fault draws (each a function of the seed and the request's URL, so "
      "repeatable in any order); 0 picks one and prints it")
-    ("port-file", po::value<std::string>(), "write the listening port to this file once ready");
+    ("port-file", po::value<std::string>(), "write the listening port to this file once ready")
+    ("tls", po::bool_switch(&cfg.tls), "speak HTTPS (TLS 1.2 and 1.3) on the port, every route the same")
+    ("cert", po::value(&cfg.cert_path), "--tls: the certificate chain (PEM); default: a self-signed one made at start")
+    ("key", po::value(&cfg.key_path), "--tls: the private key of --cert (PEM)")
+    ("tls-key", po::value(&cfg.tls_key)->default_value(cfg.tls_key),
+     "--tls without --cert: the made certificate's key, ecdsa (P-256) or rsa (2048 bits)")
+    ("cert-out", po::value<std::string>(), "--tls: write the certificate clients should trust here (default: "
+     "the port file's path with .cert.pem, or delayserver-cert.pem next to the timeline)");
   // clang-format on
 }
 
@@ -95,6 +104,14 @@ std::optional<int> finish_server_options(const po::variables_map& vm, testbed::S
   if (cfg.db_latency_dist.knee > 0)
     return testbed::usage_error("delayserver",
                                 "--db-latency-dist takes no knee (saves are not counted in flight)");
+  if (!cfg.tls && (vm.count("cert") || vm.count("key") || vm.count("cert-out") || !vm["tls-key"].defaulted()))
+    return testbed::usage_error("delayserver", "--cert, --key, --tls-key and --cert-out need --tls");
+  if (vm.count("cert") != vm.count("key"))
+    return testbed::usage_error("delayserver", "--cert and --key go together");
+  if (vm.count("cert") && !vm["tls-key"].defaulted())
+    return testbed::usage_error("delayserver", "--tls-key is for the made certificate, not with --cert");
+  if (!testbed::valid_key_kind(cfg.tls_key))
+    return testbed::usage_error("delayserver", "--tls-key must be ecdsa or rsa, not '" + cfg.tls_key + "'");
   cfg.port = static_cast<std::uint16_t>(port);
   return std::nullopt;
 }
@@ -105,13 +122,27 @@ int serve(const testbed::ServerConfig& cfg, const po::variables_map& vm) {
   try {
     testbed::DelayServer server(cfg);
     server.handle_signals();
+    // The certificate before the port file: a client that sees the port can trust it.
+    if (const testbed::CertPair* id = server.tls_identity()) {
+      std::string path = cfg.cert_path;
+      if (path.empty()) {
+        path = vm.count("cert-out")    ? vm["cert-out"].as<std::string>()
+               : vm.count("port-file") ? vm["port-file"].as<std::string>() + ".cert.pem"
+                                       : (std::filesystem::path(cfg.timeline_path).parent_path() /
+                                          "delayserver-cert.pem")
+                                             .string();
+        std::string err;
+        if (!testbed::write_file_atomic(path, id->cert_pem, &err)) throw std::runtime_error(err);
+      }
+      std::cout << "delayserver: TLS certificate (" << id->description << "): " << path << std::endl;
+    }
     if (vm.count("port-file")) {
       std::string err;
       std::string text = std::to_string(server.port()) + "\n";
       if (!testbed::write_file_atomic(vm["port-file"].as<std::string>(), text, &err))
         throw std::runtime_error(err);
     }
-    std::cout << "delayserver listening on http://" << cfg.bind << ':' << server.port()
+    std::cout << "delayserver listening on " << (cfg.tls ? "https" : "http") << "://" << cfg.bind << ':' << server.port()
               << " (timeline: " << cfg.timeline_path << ", db: " << server.config().db_path << ")"
               << std::endl;
     const auto& c = server.config();

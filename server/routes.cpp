@@ -25,6 +25,10 @@ RouteAnswer stats_answer(const ServerState& srv) {
                       {"in_flight", st.in_flight},
                       {"peak_in_flight", st.peak_in_flight},
                       {"held_us", st.held_us},
+                      {"tls", srv.tls != nullptr},
+                      {"tls_handshakes", st.tls_handshakes},
+                      {"tls_resumed", st.tls_resumed},
+                      {"tls_failures", st.tls_failures},
                       {"seed", srv.config.seed},
                       {"delay_dist", delay_spec(srv.config.delay_dist)},
                       {"db_latency_dist", delay_spec(srv.config.db_latency_dist)}};

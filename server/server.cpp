@@ -6,6 +6,7 @@
 #include "server/response.hpp"
 #include "server/session.hpp"
 #include "server/state.hpp"
+#include "common/tls.hpp"
 
 #include <boost/asio.hpp>
 
@@ -38,6 +39,24 @@ struct DelayServer::Impl {
                                ec.message());
     acceptor.listen(asio::socket_base::max_listen_connections);
     port = acceptor.local_endpoint().port();
+    if (config.tls) start_tls(config);
+  }
+
+  // --tls: the identity (--cert/--key, or made now) and the context.
+  void start_tls(const ServerConfig& config) {
+    if (!config.cert_path.empty()) {
+      identity.cert_pem = read_pem_file(config.cert_path);
+      identity.key_pem = read_pem_file(config.key_path);
+      identity.description = config.cert_path;
+    } else {
+      CertOptions o;
+      o.key = config.tls_key;
+      if (config.bind != "127.0.0.1" && config.bind != "::1" && config.bind != "0.0.0.0" && config.bind != "::")
+        o.names.push_back(config.bind);
+      identity = make_self_signed(o);
+    }
+    tls = make_server_context(identity);
+    state.tls = tls.get();
   }
 
   void do_accept();
@@ -48,6 +67,8 @@ struct DelayServer::Impl {
   // Sessions use `state` until their handlers are destroyed with `ioc`, so it
   // is declared (and so constructed) first and destroyed last.
   ServerState state;
+  CertPair identity;                       // --tls
+  std::unique_ptr<asio::ssl::context> tls;  // --tls: state.tls
   asio::io_context ioc;
   tcp::acceptor acceptor;
   asio::signal_set signals;
@@ -124,6 +145,7 @@ DelayServer::DelayServer(ServerConfig config) : impl_(std::make_unique<Impl>(std
 DelayServer::~DelayServer() = default;
 
 std::uint16_t DelayServer::port() const { return impl_->port; }
+const CertPair* DelayServer::tls_identity() const { return impl_->tls ? &impl_->identity : nullptr; }
 const ServerConfig& DelayServer::config() const { return impl_->state.config; }
 TimelineStore& DelayServer::timeline() { return impl_->state.timeline; }
 PrimeDb& DelayServer::db() { return *impl_->state.db; }

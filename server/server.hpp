@@ -11,6 +11,7 @@
 
 namespace testbed {
 
+struct CertPair;
 class PrimeDb;
 class TimelineStore;
 
@@ -23,6 +24,8 @@ class DelayServer {
   DelayServer& operator=(const DelayServer&) = delete;
 
   std::uint16_t port() const;
+  // --tls: the certificate and key it serves (made at start unless --cert); nullptr without TLS.
+  const CertPair* tls_identity() const;
   const ServerConfig& config() const;  // with defaults resolved (db path, cap, seed)
   ServerStats stats() const;
 

@@ -12,12 +12,16 @@
 #include "server/state.hpp"
 
 #include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <sys/socket.h>
 
 #include <cerrno>
+#include <type_traits>
 #include <optional>
 
 namespace testbed {
@@ -26,15 +30,21 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
+using TlsStream = asio::ssl::stream<tcp::socket>;
 
 namespace {
 
 constexpr std::size_t kReadBufferLimit = 64 * 1024;  // pipelined requests waiting their turn
 
+// Stream: tcp::socket, or TlsStream with --tls (a handshake first, and a
+// close_notify before the close).
+template <class Stream>
 class Session : public SessionBase {
+  static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
+
  public:
-  Session(ServerState& srv, tcp::socket socket)
-      : srv_(srv), socket_(std::move(socket)), buffer_(kReadBufferLimit), timer_(socket_.get_executor()) {
+  Session(ServerState& srv, Stream stream)
+      : srv_(srv), socket_(std::move(stream)), buffer_(kReadBufferLimit), timer_(socket_.get_executor()) {
     srv_.registry.add(this);
   }
   ~Session() override {
@@ -44,18 +54,57 @@ class Session : public SessionBase {
     srv_.counters.connections.fetch_sub(1, std::memory_order_relaxed);
   }
 
-  void start() { do_read(); }
+  void start() {
+    if constexpr (kTls) {
+      wait_on_peer();  // a handshake that stalls is timed out as a slow request is
+      socket_.async_handshake(asio::ssl::stream_base::server,
+                              beast::bind_front_handler(&Session::on_handshake, self()));
+    } else {
+      do_read();
+    }
+  }
 
   asio::any_io_executor executor() override { return socket_.get_executor(); }
 
   void on_sweep() override {
     if (!srv_.idle.timed_out(waiting_since.load(std::memory_order_relaxed))) return;  // moved on
     srv_.counters.read_timeouts.fetch_add(1, std::memory_order_relaxed);
-    close();  // the pending read or write ends with operation_aborted
+    // The pending read, write or handshake ends with operation_aborted (no
+    // close_notify: a TLS operation may be pending, and the peer is not listening).
+    closing_ = true;
+    close();
   }
 
  private:
   std::shared_ptr<Session> self() { return std::static_pointer_cast<Session>(shared_from_this()); }
+  tcp::socket& raw() { return beast::get_lowest_layer(socket_); }
+
+  void on_handshake(beast::error_code ec) {
+    peer_answered();
+    Counters& n = srv_.counters;
+    if (!ec) {
+      n.tls_handshakes.fetch_add(1, std::memory_order_relaxed);
+      if (SSL_session_reused(socket_.native_handle())) n.tls_resumed.fetch_add(1, std::memory_order_relaxed);
+      return do_read();
+    }
+    if (ec == asio::error::operation_aborted) return;  // timed out: the sweep counted it
+    n.tls_failures.fetch_add(1, std::memory_order_relaxed);
+    // Plain HTTP to the TLS port: say so in plain HTTP, as nginx does. The
+    // socket is fresh and the answer small, so the write does not block.
+    if (ec.category() == asio::error::get_ssl_category() && ERR_GET_REASON(ec.value()) == SSL_R_HTTP_REQUEST) {
+      static const std::string answer = [] {
+        std::string out;
+        write_response(out, {11, 400, false, "text/plain"},
+                       "this port speaks TLS: the request was plain HTTP (use https://)\n");
+        return out;
+      }();
+      beast::error_code ignored;
+      raw().write_some(asio::buffer(answer), ignored);
+    }
+    beast::error_code ignored;
+    raw().shutdown(tcp::socket::shutdown_both, ignored);
+    raw().close(ignored);
+  }
   void wait_on_peer() { waiting_since.store(srv_.idle.now(), std::memory_order_relaxed); }
   void peer_answered() { waiting_since.store(0, std::memory_order_relaxed); }
 
@@ -136,7 +185,7 @@ class Session : public SessionBase {
     if (!delaying_) return;  // the client left and the session was closed
     delaying_ = false;
     beast::error_code ignored;
-    socket_.cancel(ignored);  // ends watch_peer's wait
+    raw().cancel(ignored);  // ends watch_peer's wait
     if (ec) return close();
     finish_delay();
   }
@@ -164,11 +213,11 @@ class Session : public SessionBase {
   // readable. Data is a pipelined request (left for later); end of stream or an
   // error means the client is gone, so its delay is cancelled.
   void watch_peer() {
-    socket_.async_wait(tcp::socket::wait_read, [s = self()](beast::error_code ec) {
+    raw().async_wait(tcp::socket::wait_read, [s = self()](beast::error_code ec) {
       if (ec == asio::error::operation_aborted || !s->delaying_) return;
       if (!ec) {
         char c;
-        ssize_t n = ::recv(s->socket_.native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
+        ssize_t n = ::recv(s->raw().native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
         if (n > 0) return;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return s->watch_peer();
       }
@@ -259,12 +308,23 @@ class Session : public SessionBase {
   void close() {
     if (in_flight_) leave_flight(now_us());
     beast::error_code ignored;
-    socket_.shutdown(tcp::socket::shutdown_send, ignored);
-    socket_.close(ignored);
+    if constexpr (kTls) {
+      // A close_notify first, unless the peer is gone or too slow (then the
+      // sweep's close, or a second call, ends it): a client that reads to
+      // the end sees a clean close, not a truncated stream.
+      if (!closing_ && raw().is_open()) {
+        closing_ = true;
+        wait_on_peer();
+        return socket_.async_shutdown([s = self()](beast::error_code) { s->close(); });
+      }
+    }
+    raw().shutdown(tcp::socket::shutdown_send, ignored);
+    raw().close(ignored);
   }
 
   ServerState& srv_;
-  tcp::socket socket_;
+  Stream socket_;
+  bool closing_ = false;  // TLS: the close_notify is on its way
   beast::flat_buffer buffer_;
   std::string target_;  // RequestHead copies the target here
   std::optional<RequestHead> parser_;
@@ -288,7 +348,8 @@ class Session : public SessionBase {
 }  // namespace
 
 void start_session(ServerState& state, tcp::socket socket) {
-  std::make_shared<Session>(state, std::move(socket))->start();
+  if (state.tls) return std::make_shared<Session<TlsStream>>(state, TlsStream(std::move(socket), *state.tls))->start();
+  std::make_shared<Session<tcp::socket>>(state, std::move(socket))->start();
 }
 
 }  // namespace testbed

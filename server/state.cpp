@@ -104,7 +104,10 @@ ServerStats ServerState::stats() const {
           counters.timeline_readers_refused.load(),
           counters.in_flight.load(),
           counters.peak_in_flight.load(),
-          counters.held_us.load()};
+          counters.held_us.load(),
+          counters.tls_handshakes.load(),
+          counters.tls_resumed.load(),
+          counters.tls_failures.load()};
 }
 
 long long ServerState::flush(std::string* error) {

@@ -8,6 +8,8 @@
 #include "server/request.hpp"
 #include "server/timeline_store.hpp"
 
+#include <boost/asio/ssl/context.hpp>
+
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -18,7 +20,7 @@ namespace testbed {
 struct Counters {
   std::atomic<std::uint64_t> connections{0}, accepted{0}, refused{0}, read_timeouts{0}, abandoned{0},
       injected_errors{0}, injected_drops{0}, timeline_readers{0}, timeline_readers_refused{0}, in_flight{0},
-      peak_in_flight{0}, held_us{0};
+      peak_in_flight{0}, held_us{0}, tls_handshakes{0}, tls_resumed{0}, tls_failures{0};
 };
 
 enum class Fault { none, error, drop };
@@ -61,6 +63,9 @@ struct ServerState {
   IdleClock idle;
   TimelineStore timeline;
   std::unique_ptr<PrimeDb> db;
+  // --tls: the context every connection's stream is made with (the lifecycle
+  // owns it); nullptr: plain HTTP.
+  boost::asio::ssl::context* tls = nullptr;
 };
 
 }  // namespace testbed

@@ -1,6 +1,7 @@
 #include "support.hpp"
 
 #include "common/csv.hpp"
+#include "common/tls.hpp"
 
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
@@ -44,6 +45,12 @@ TestServer::TestServer(ServerConfig cfg) {
     cfg.timeline_path = (dir_.path / "timeline.csv").string();
   server_ = std::make_unique<DelayServer>(cfg);
   thread_ = std::thread([this] { server_->run(); });
+}
+
+std::string TestServer::cert_file() const {
+  const std::string path = (dir_.path / "cert.pem").string();
+  std::ofstream(path) << server_->tls_identity()->cert_pem;
+  return path;
 }
 
 TestServer::~TestServer() {

@@ -27,7 +27,13 @@ class TestServer {
   explicit TestServer(ServerConfig cfg = {});
   ~TestServer();
   std::uint16_t port() const { return server_->port(); }
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port()); }
+  // https:// with --tls (cfg.tls), reached as `host` (its certificate names
+  // localhost, 127.0.0.1 and ::1).
+  std::string url(const std::string& host = "127.0.0.1") const {
+    return (server_->config().tls ? "https://" : "http://") + host + ":" + std::to_string(port());
+  }
+  // --tls: its certificate in a file of dir(), for --cacert.
+  std::string cert_file() const;
   DelayServer& server() { return *server_; }
   const TempDir& dir() const { return dir_; }
 
@@ -97,6 +103,7 @@ class ServerProcess {
   int stop(int signal);
   std::string out() const;  // what it printed on stdout
   std::string err() const;  // and on stderr
+  const std::filesystem::path& dir() const { return dir_.path; }  // its port file is dir()/port
 
  private:
   TempDir dir_;

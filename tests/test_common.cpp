@@ -82,7 +82,14 @@ TEST_CASE("base URLs", "[common]") {
   REQUIRE(p);
   CHECK(p->port == "80");
   CHECK(p->prefix == "/api");
-  CHECK_FALSE(parse_base_url("https://x", &err));
+  CHECK_FALSE(parse_base_url("ftp://x", &err));
+  auto s = parse_base_url("https://[::1]/p", &err);
+  REQUIRE(s);
+  CHECK(s->tls);
+  CHECK(s->host == "::1");
+  CHECK(s->authority == "[::1]:443");
+  CHECK(s->origin() == "https://[::1]:443");
+  CHECK_FALSE(p->tls);
   CHECK_FALSE(parse_base_url("http://x:99999", &err));
   CHECK_FALSE(parse_base_url("http://:80", &err));
 }

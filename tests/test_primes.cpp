@@ -304,7 +304,9 @@ TEST_CASE("the mode table lists every mode once, and each mode's bound is its ow
     CHECK(find_prime_mode(names[k]) == &prime_modes()[k]);
   }
   CHECK(find_prime_mode("bogus") == nullptr);
-  CHECK_THROWS_WITH(run_primes(PrimesConfig{"bogus"}), Catch::Contains("noio, serial, batched, async"));
+  PrimesConfig bogus;
+  bogus.mode = "bogus";
+  CHECK_THROWS_WITH(run_primes(bogus), Catch::Contains("noio, serial, batched, async"));
 
   // Against a 20 ms database: 25 primes below 100. The bound is the compute
   // plus the latencies that must pass in turn: every save (serial), one a

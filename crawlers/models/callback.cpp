@@ -39,7 +39,7 @@ struct Shared {
 
 class Slot {
  public:
-  Slot(asio::io_context& ioc, Shared& shared) : s_(shared), conn_(ioc.get_executor(), shared.job.reuse), pause_(ioc) {
+  Slot(asio::io_context& ioc, Shared& shared) : s_(shared), conn_(ioc.get_executor(), shared.job.reuse, &shared.job.tls), pause_(ioc) {
     s_.sweeper.watch(conn_);
   }
 
@@ -89,9 +89,19 @@ class Slot {
     if (!reused_) {
       connected(conn_);
       conn_.socket.set_option(tcp::no_delay(true), ec);
+      if (conn_.tls_target) return async_start_tls(conn_, [this](beast::error_code ec) { on_handshake(ec); });
     }
+    send_request();
+  }
+
+  void on_handshake(beast::error_code ec) {
+    if (ec) return on_error(nullptr, ec);
+    send_request();
+  }
+
+  void send_request() {
     format_request(conn_, s_.job.targets[index_], s_.job.host_header, attempt_);
-    asio::async_write(conn_.socket, asio::buffer(conn_.request),
+    asio::async_write(conn_.io, asio::buffer(conn_.request),
                       [this](beast::error_code ec, std::size_t) { on_write(ec); });
   }
 
@@ -115,7 +125,8 @@ class Slot {
     s_.sweeper.disarm(conn_);
     HttpResult r;
     r.error = conn_.timed_out ? timeout_error(s_.sweeper.timeout(), s_.job.host_header)
-                              : describe_error(stage, ec, s_.job.host_header);
+              : stage         ? describe_error(stage, ec, s_.job.host_header)
+                              : describe_handshake_error(conn_, ec, s_.job.host_header);
     r.refused = ec == asio::error::connection_refused;
     settle(r);
   }

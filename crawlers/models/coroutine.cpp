@@ -77,7 +77,7 @@ awaitable<void> fetch(Crawl& c, std::size_t i) {
     co_await c.semaphore.acquire();  // a connection of the pool
   }
   if (c.idle.empty()) {
-    c.all.push_back(std::make_unique<AsyncConnection>(ex, c.job.reuse));
+    c.all.push_back(std::make_unique<AsyncConnection>(ex, c.job.reuse, &c.job.tls));
     c.sweeper.watch(*c.all.back());
     c.idle.push_back(c.all.back().get());
   }

@@ -114,9 +114,16 @@ HttpResult urlopen(AsyncConnection& conn, const CrawlJob& job, const std::string
       }
       connected(conn);
       conn.socket.set_option(tcp::no_delay(true), ec);
+      async_start_tls(conn, yield[ec]);  // yields for the handshake (https)
+      if (ec) {
+        r.error = describe_handshake_error(conn, ec, job.host_header);
+        beast::error_code ignored;
+        conn.socket.close(ignored);
+        return r;
+      }
     }
     format_request(conn, target, job.host_header, attempt);
-    asio::async_write(conn.socket, asio::buffer(conn.request), yield[ec]);
+    asio::async_write(conn.io, asio::buffer(conn.request), yield[ec]);
     if (!ec) async_read_answer(conn, yield[ec]);  // yields for the whole delay
     if (ec) {
       beast::error_code ignored;
@@ -137,7 +144,7 @@ void download(Crawl& c, std::size_t i, asio::yield_context yield) {
   c.semaphore.acquire(yield);
   --c.waiting;
   if (c.idle.empty()) {
-    c.all.push_back(std::make_unique<AsyncConnection>(yield.get_executor(), c.job.reuse));
+    c.all.push_back(std::make_unique<AsyncConnection>(yield.get_executor(), c.job.reuse, &c.job.tls));
     c.sweeper.watch(*c.all.back());
     c.idle.push_back(c.all.back().get());
   }

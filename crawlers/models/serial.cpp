@@ -12,7 +12,7 @@
 namespace testbed {
 
 void crawl_serial(const CrawlJob& job, Recorder& rec) {
-  SyncClient client(job.endpoints, job.host_header, job.timeout, job.reuse);
+  SyncClient client(job.endpoints, job.host_header, job.timeout, job.reuse, &job.tls);
   for (std::size_t i = 0; i < job.size(); ++i) {
     if (job.open_loop()) sleep_until_us(job.due_us[i]);
     fetch_blocking(client, job, rec, i);  // blocks for the delay (and any retries)

@@ -25,7 +25,7 @@ void crawl_threads(const CrawlJob& job, Recorder& rec) {
   const std::size_t total = job.size();
   std::atomic<std::size_t> next{0};
   auto worker = [&] {
-    SyncClient client(job.endpoints, job.host_header, job.timeout, job.reuse);
+    SyncClient client(job.endpoints, job.host_header, job.timeout, job.reuse, &job.tls);
     for (std::size_t i; (i = next.fetch_add(1)) < total;) {
       if (job.open_loop()) sleep_until_us(job.due_us[i]);
       fetch_blocking(client, job, rec, i);
