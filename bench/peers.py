@@ -18,6 +18,12 @@
                  row at 2^20), and the database's count checked after each run.
   7. spread:     every event-loop model at N=20,000, C=9,000, delay 100 ms (ideal 0.3 s):
                  seconds, the ratio to the fastest model and to the ideal.
+  8. tls:        over HTTPS with one ECDSA P-256 certificate (made by the openssl
+                 program): delayserver --tls vs nginx (1 worker, ssl) under wrk -t1 -c64
+                 at delay 0, A B A B; each concurrent model vs wrk over https (C=64,
+                 keep-alive); and handshakes one after another on a new connection
+                 each, full and resumed: crawl --model serial --connection close
+                 against openssl s_time -new / -reuse on the same server.
 
 The figures above are the full settings; --quick runs smaller ones. Both are
 SETTINGS below, the one place they are written. What each benchmark is held
@@ -47,18 +53,18 @@ ROOT = Path(__file__).resolve().parent.parent
 # Every setting of the run, full and --quick, in one place.
 Settings = namedtuple("Settings", "rounds seconds client_num client_rounds efficiency_rounds "
                                   "efficiency c10k cost_num callgrind_num primes_latency_ms primes_sizes "
-                                  "spread_num spread_concurrency spread_delay_ms")
+                                  "spread_num spread_concurrency spread_delay_ms handshake_num")
 SETTINGS = {
     "full": Settings(rounds=4, seconds=5, client_num=100_000, client_rounds=3,
                      efficiency_rounds=8, efficiency=dict(num=1000, concurrency=100, delay_ms=100),
                      c10k=10_000, cost_num=50_000, callgrind_num=5_000, primes_latency_ms=50,
                      primes_sizes=((8192, 4096), (2**20, 4096)), spread_num=20_000, spread_concurrency=9_000,
-                     spread_delay_ms=100),
+                     spread_delay_ms=100, handshake_num=3_000),
     "quick": Settings(rounds=2, seconds=1, client_num=20_000, client_rounds=1,
                       efficiency_rounds=2, efficiency=dict(num=1000, concurrency=100, delay_ms=100),
                       c10k=2_000, cost_num=10_000, callgrind_num=1_000, primes_latency_ms=50,
                       primes_sizes=((8192, 4096), (2**17, 4096)), spread_num=4_000, spread_concurrency=2_000,
-                      spread_delay_ms=100),
+                      spread_delay_ms=100, handshake_num=500),
 }
 
 # The model table's lists, from `crawl --list-models --json`: every model
@@ -120,8 +126,17 @@ http {{
   server {{
     listen 127.0.0.1:{port};
     location / {{ return 200 "."; }}
-  }}
+{tls}  }}
 }}
+"""
+
+# nginx over TLS: the same certificate and key as delayserver's, TLS 1.2 and
+# 1.3, a session cache (resumption, as delayserver's).
+NGINX_TLS = """\
+    ssl_certificate {cert};
+    ssl_certificate_key {key};
+    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_session_cache shared:tls:10m;
 """
 
 
@@ -132,19 +147,23 @@ def free_port():
         return s.getsockname()[1]
 
 
-def nginx(tmp, core):
+def nginx(tmp, core, pair=None):
+    """nginx with one worker; `pair` (cert, key): over TLS."""
     exe = shutil.which("nginx") or "/usr/sbin/nginx"
-    d = tmp / "nginx"
+    d = tmp / ("nginx-tls" if pair else "nginx")
     d.mkdir(exist_ok=True)
     port = free_port()
     conf = d / "nginx.conf"
-    conf.write_text(NGINX_CONF.format(dir=d, port=port))
-    return Service(pin(core) + [exe, "-p", str(d), "-c", str(conf)], "nginx", port=port)
+    tls = NGINX_TLS.format(cert=pair[0], key=pair[1]) if pair else ""
+    listen = f"{port} ssl" if pair else str(port)
+    conf.write_text(NGINX_CONF.format(dir=d, port=listen, tls=tls))
+    return Service(pin(core) + [exe, "-p", str(d), "-c", str(conf)], "nginx", port=port,
+                   cafile=pair[0] if pair else None)
 
 
-def wrk(port, seconds, core, connections=64):
+def wrk(port, seconds, core, connections=64, scheme="http"):
     out = run(pin(core) + [shutil.which("wrk") or "wrk", "-t1", f"-c{connections}", f"-d{seconds}s",
-                           f"http://127.0.0.1:{port}/add?name=wrk&delay=0"], "wrk").stdout
+                           f"{scheme}://127.0.0.1:{port}/add?name=wrk&delay=0"], "wrk").stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errs = re.search(r"Socket errors: (.*)", out)
@@ -153,9 +172,9 @@ def wrk(port, seconds, core, connections=64):
     return rps
 
 
-def crawl(ctx, port, model, num, delay, concurrency, core=None, check=True, extra=()):
+def crawl(ctx, port, model, num, delay, concurrency, core=None, check=True, extra=(), scheme="http"):
     argv = pin(core) + [
-        str(ctx.build / "crawl"), "--model", model, "--url", f"http://127.0.0.1:{port}",
+        str(ctx.build / "crawl"), "--model", model, "--url", f"{scheme}://127.0.0.1:{port}",
         "--num", str(num), "--delay", str(delay), "--concurrency", str(concurrency), "--json", *extra]
     s, rc, err = run_json(argv, f"crawl --model {model}")
     if check and rc != 0:
@@ -412,6 +431,78 @@ def bench_spread(ctx):
             "ratio_to_fastest": {m: v / fastest for m, v in med.items()}}
 
 
+# --- 8. TLS --------------------------------------------------------------------------
+
+def make_pair(tmp):
+    """An ECDSA P-256 certificate and key for 127.0.0.1, made by the openssl program."""
+    cert, key = tmp / "tls-cert.pem", tmp / "tls-key.pem"
+    run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+         "-keyout", str(key), "-out", str(cert), "-days", "30", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1"], "openssl req")
+    return str(cert), str(key)
+
+
+def s_time(port, seconds, core, resumed):
+    """openssl s_time's handshakes per second of wall-clock time, one
+    connection after another (-new: every one full; -reuse: the first full,
+    the rest resumed). s_time gives its count per second of its user CPU, and
+    the real seconds only whole: the count over the time it ran, measured here."""
+    t0 = time.monotonic()
+    out = run(pin(core) + ["openssl", "s_time", "-connect", f"127.0.0.1:{port}", "-time", str(seconds),
+                           "-reuse" if resumed else "-new"], "openssl s_time").stdout
+    elapsed = time.monotonic() - t0
+    m = re.search(r"(\d+) connections in [\d.]+s", out)
+    if not m:
+        raise SystemExit(f"openssl s_time: no count in its output: {out[-300:]}")
+    return int(m.group(1)) / elapsed
+
+
+def bench_tls(ctx):
+    cfg, build, tmp, models = ctx
+    cert, key = make_pair(tmp)
+    log(f"tls: delayserver --tls vs nginx (ssl), wrk -t1 -c64 over https, {cfg.rounds} x {cfg.seconds} s, "
+        "then each model vs wrk, then handshakes one at a time vs openssl s_time")
+    res = {"server": [], "client": [], "handshakes": []}
+    ours = delayserver(ctx, core=0, extra=["--tls", "--cert", cert, "--key", key, "--timeline-capacity", "0"])
+    theirs = nginx(tmp, 0, (cert, key))
+    try:
+        wrk(ours.port, 1, 1, scheme="https")
+        wrk(theirs.port, 1, 1, scheme="https")
+        for r in range(cfg.rounds):
+            a = wrk(ours.port, cfg.seconds, 1, scheme="https")
+            b = wrk(theirs.port, cfg.seconds, 1, scheme="https")
+            res["server"].append({"round": r + 1, "delayserver_rps": a, "nginx_rps": b, "ratio": a / b})
+            log(f"  server round {r + 1}: delayserver {a:,.0f}/s, nginx {b:,.0f}/s, ratio {a / b:.3f}")
+        for model in models.concurrent:
+            for r in range(cfg.client_rounds):
+                w = wrk(ours.port, cfg.seconds, 1, scheme="https")
+                s = crawl(ctx, ours.port, model, cfg.client_num, 0, 64, core=1, scheme="https",
+                          extra=["--cacert", cert])
+                rps = s["num"] / s["seconds"]
+                res["client"].append({"model": model, "round": r + 1, "wrk_rps": w, "crawl_rps": rps,
+                                      "ratio": rps / w, "failed": s["failed"]})
+                log(f"  {model} round {r + 1}: crawl {rps:,.0f}/s, wrk {w:,.0f}/s, ratio {rps / w:.3f}")
+        num = cfg.handshake_num
+        for r in range(cfg.rounds):
+            for resumed in (False, True):
+                o = s_time(ours.port, cfg.seconds, 1, resumed)
+                s = crawl(ctx, ours.port, "serial", num, 0, 1, core=1, scheme="https",
+                          extra=["--cacert", cert, "--connection", "close", "--tls-resume", "on" if resumed else "off"])
+                ours_rate = s["num"] / s["seconds"]
+                res["handshakes"].append({"round": r + 1, "resumed": resumed, "crawl_per_s": ours_rate,
+                                          "s_time_per_s": o, "ratio": ours_rate / o, "failed": s["failed"],
+                                          "crawl_resumed": s.get("tls_resumed")})
+                log(f"  handshakes round {r + 1} ({'resumed' if resumed else 'full'}): crawl {ours_rate:,.0f}/s, "
+                    f"s_time {o:,.0f}/s, ratio {ours_rate / o:.3f}")
+    finally:
+        ours.stop()
+        theirs.stop()
+    hs = lambda resumed: statistics.median(x["ratio"] for x in res["handshakes"] if x["resumed"] == resumed)  # noqa: E731
+    return {**res, "server_ratio_median": statistics.median(x["ratio"] for x in res["server"]),
+            "client_ratio_median": medians(res["client"], "model", "ratio", models.concurrent),
+            "handshake_ratio_median": {"full": hs(False), "resumed": hs(True)}}
+
+
 # --- report ----------------------------------------------------------------------
 
 def markdown(res, ctx):
@@ -499,6 +590,24 @@ def markdown(res, ctx):
             out.append(f"| {m} | {v:.3f} | {r['ratio_to_fastest'][m]:.2f} | {v / r['ideal_seconds']:.2f} | "
                        f"{failed} |")
         out.append("")
+    if "tls" in res:
+        r = res["tls"]
+        out += ["## 8. TLS (ECDSA P-256, one certificate for both servers)", "",
+                "| what | ours | theirs | ratio (median of rounds) |", "|---|---|---|---|"]
+        med = lambda xs, k: statistics.median(x[k] for x in xs)  # noqa: E731
+        out.append(f"| server: delayserver --tls vs nginx ssl, wrk -c64 keep-alive | "
+                   f"{med(r['server'], 'delayserver_rps'):,.0f}/s | {med(r['server'], 'nginx_rps'):,.0f}/s | "
+                   f"{r['server_ratio_median']:.3f} |")
+        for m in models.concurrent:
+            xs = [x for x in r["client"] if x["model"] == m]
+            out.append(f"| client: {m} vs wrk over https, C=64 | {med(xs, 'crawl_rps'):,.0f}/s | "
+                       f"{med(xs, 'wrk_rps'):,.0f}/s | {r['client_ratio_median'][m]:.3f} |")
+        for kind, resumed in (("full", False), ("resumed", True)):
+            xs = [x for x in r["handshakes"] if x["resumed"] == resumed]
+            out.append(f"| handshakes, {kind}, one at a time: crawl serial --connection close vs openssl s_time | "
+                       f"{med(xs, 'crawl_per_s'):,.0f}/s | {med(xs, 's_time_per_s'):,.0f}/s | "
+                       f"{r['handshake_ratio_median'][kind]:.3f} |")
+        out += ["", "crawl's handshakes each carry a request and its answer; s_time's carry none.", ""]
     out += targets_markdown(check_targets(res, ctx.models))
     return "\n".join(out)
 
@@ -521,6 +630,13 @@ TARGETS = [
     Target("spread", "each model's seconds / the fastest's", lambda r, m: r["ratio_to_fastest"], "max", 1.5),
     Target("spread", "the fastest's seconds / the ideal",
            lambda r, m: {"": r["fastest_seconds"] / r["ideal_seconds"]}, "max", 2.0),
+    Target("tls", "delayserver --tls / nginx ssl, median ratio", lambda r, m: {"": r["server_ratio_median"]},
+           "min", 0.9),
+    Target("tls", "the best model / wrk over https, median ratio",
+           lambda r, m: {max(r["client_ratio_median"], key=r["client_ratio_median"].get):
+                         max(r["client_ratio_median"].values())}, "min", 1.0),
+    Target("tls", "full handshakes one at a time: s_time / crawl (within 1.3x)",
+           lambda r, m: {"": 1 / r["handshake_ratio_median"]["full"]}, "max", 1.3),
 ]
 
 
@@ -584,7 +700,8 @@ def main():
 
 
 BENCHMARKS = {"server": bench_server, "client": bench_client, "efficiency": bench_efficiency,
-              "c10k": bench_c10k, "cost": bench_cost, "primes": bench_primes, "spread": bench_spread}
+              "c10k": bench_c10k, "cost": bench_cost, "primes": bench_primes, "spread": bench_spread,
+              "tls": bench_tls}
 
 if __name__ == "__main__":
     main()

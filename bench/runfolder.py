@@ -34,6 +34,8 @@ STAGES = (
     Stage("work", "CPU work on every answer: where each model leaves the I/O-bound regime", "work.csv"),
     Stage("connections", "what a connection costs: keep-alive, reuse and a connect per request",
           "connections.csv"),
+    Stage("tls", "what a TLS handshake costs each model: keep-alive, resumed and full handshakes",
+          "tls.csv"),
     Stage("load", "an open loop: requests due at a series of rates", "load.csv, load-server-timeline.csv"),
 )
 STAGE_NAMES = tuple(s.name for s in STAGES)
@@ -59,6 +61,11 @@ def rows_name(stage):
 
 def server_log_name(stage):
     return f"{_check(stage)}-server.log"
+
+
+def keyed_server_log_name(stage, key):
+    """The log of one more server a stage runs (the tls stage's, one per key)."""
+    return f"{_check(stage)}-server-{key}.log"
 
 
 def server_timeline_name(stage):

@@ -7,6 +7,7 @@ import csv
 import json
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -80,9 +81,9 @@ def write_rows(path, fields, rows):
         w.writerows(rows)
 
 
-def http_get(url, timeout=10):
-    """The body of a GET that answered 200."""
-    with urllib.request.urlopen(url, timeout=timeout) as r:
+def http_get(url, timeout=10, context=None):
+    """The body of a GET that answered 200 (https: trusting `context`)."""
+    with urllib.request.urlopen(url, timeout=timeout, context=context) as r:
         return r.read().decode("utf-8", "replace")
 
 
@@ -92,8 +93,8 @@ class Service:
     (SIGKILL after `grace` s) when the `with` block ends. The port is given, or
     read from `port_file` once the server writes it."""
 
-    def __init__(self, argv, what, port=None, port_file=None, log=None, ready_s=10):
-        self.what = what
+    def __init__(self, argv, what, port=None, port_file=None, log=None, ready_s=10, cafile=None):
+        self.what, self.cafile = what, cafile  # cafile: it speaks https, with this certificate
         self.log = open(log, "w") if log else None
         self.proc = subprocess.Popen(argv, stdout=self.log or subprocess.DEVNULL,
                                      stderr=subprocess.STDOUT if self.log else subprocess.DEVNULL)
@@ -102,7 +103,7 @@ class Service:
         except BaseException:
             self.stop()
             raise
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"{'https' if cafile else 'http'}://127.0.0.1:{self.port}"
 
     def _wait_ready(self, port, port_file, ready_s):
         deadline = time.monotonic() + ready_s
@@ -113,7 +114,11 @@ class Service:
                 if port_file:
                     with open(port_file) as f:
                         port = int(f.read())
-                http_get(f"http://127.0.0.1:{port}/health", timeout=1)
+                if self.cafile:
+                    http_get(f"https://127.0.0.1:{port}/health", timeout=1,
+                             context=ssl.create_default_context(cafile=self.cafile))
+                else:
+                    http_get(f"http://127.0.0.1:{port}/health", timeout=1)
                 return port
             except (OSError, ValueError):
                 time.sleep(0.05)
@@ -159,9 +164,14 @@ class Delayserver(Service):
     def __init__(self, binary, args, log=None, prefix=(), ready_s=10):
         self.tmp = tempfile.TemporaryDirectory(prefix="delayserver-")
         port_file = os.path.join(self.tmp.name, "port")
+        # --tls: its certificate (--cert's, or the one it made, written before
+        # the port file); its url is https://.
+        self.cert = None
+        if "--tls" in args:
+            self.cert = args[args.index("--cert") + 1] if "--cert" in args else port_file + ".cert.pem"
         try:
             super().__init__([*prefix, binary, "--port", "0", "--port-file", port_file, *args], "delayserver",
-                             port_file=port_file, log=log, ready_s=ready_s)
+                             port_file=port_file, log=log, ready_s=ready_s, cafile=self.cert)
         except BaseException:
             self.tmp.cleanup()
             raise

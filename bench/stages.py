@@ -32,6 +32,7 @@ import savers
 import scale
 import sweep
 import tails
+import tls
 import work
 from runner import Delayserver, list_models, list_prime_modes, write_rows
 
@@ -81,6 +82,11 @@ TABLE = {
                                          policies=["keepalive", "reuse:5", "close"]),
                        dict(concurrency=[50, 500], multiple=4, delay_ms=25, policies=["keepalive", "reuse:2", "close"]),
                        (), lambda s: []),
+    "tls": Row(tls, dict(keys=["ecdsa", "rsa"], concurrency=[100, 1000], multiple=2, delay_ms=100,
+                         variants=["keepalive", "close-resume", "close-full", "plain-keepalive", "plain-close"]),
+               dict(keys=["ecdsa"], concurrency=[50], delay_ms=25,
+                    variants=["keepalive", "close-resume", "close-full"]),
+               (), lambda s: []),
     "load": Row(load, dict(rates=[200, 400, 600, 800, 900, 1000, 1100, 1200], concurrency=100, delay_ms=100,
                            duration_s=2, arrivals="constant"),
                 dict(rates=[500, 1000, 1500, 2000, 2500], concurrency=50, delay_ms=25, duration_s=1),

@@ -108,9 +108,29 @@ PYTHON_NOTE = ("each cell: Python / C++ (the ratio); the same server, URLs and d
                "window leaves out the interpreter's start and the imports, as the book's time.time() calls")
 
 # The stages with a table of their runs, and how to make its rows from the stage's summary.
+def tls_rows(summary):
+    """The tls stage: each model's efficiency, CPU and handshake times per
+    key, variant and C (the runs carry their key and variant)."""
+    head = ["model", "key", "variant", "C", "efficiency", "CPU ms / 1k", "handshake p50", "p99", "resumed",
+            "failed"]
+    rows = []
+    for r in summary["runs"]:
+        t, cost = r.get("tls_us") or {}, r.get("cost") or {}
+        rows.append([str(r.get("model")), str(r.get("key")), str(r.get("variant")),
+                     number(r.get("concurrency"), "d"), number(r.get("efficiency"), ".1%", "no answer"),
+                     number(cost.get("cpu_ms_per_1k"), ".0f"),
+                     number(t.get("p50") and t["p50"] / 1000, ".2f", unit=" ms"),
+                     number(t.get("p99") and t["p99"] / 1000, ".2f", unit=" ms"),
+                     number(r.get("tls_resumed"), "d"), number(r.get("failed"), "d")])
+    return head, rows
+
+
+TLS_NOTE = ("handshake: from connected to the TLS session's start, over the requests that opened a connection "
+            "(curl does not say which resumed); CPU: the crawl process's own")
+
 TABLES = {"crawl": lambda s: crawl_rows(s["runs"]), "tails": lambda s: crawl_rows(s["runs"]),
           "primes": lambda s: primes_rows(s["runs"]), "tails-primes": lambda s: primes_rows(s["runs"]),
-          "python": python_rows}
+          "python": python_rows, "tls": tls_rows}
 
 
 def text(head, rows):
@@ -138,6 +158,8 @@ def main():
             print(f"delays: {dist}; {CRAWL_NOTE}")
         if stage == "python":
             print(PYTHON_NOTE)
+        if stage == "tls":
+            print(TLS_NOTE)
     return 0
 
 

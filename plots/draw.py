@@ -15,6 +15,7 @@ import plot_python
 import plot_scale
 import plot_sweep
 import plot_tails
+import plot_tls
 import plot_work
 import testbed_plots as tp
 from testbed_plots import runfolder
@@ -22,7 +23,7 @@ from testbed_plots import runfolder
 # Every stage and what draws it: draw(directory, summary), 0 when drawn.
 DRAWERS = {"crawl": plot_crawl.draw, "python": plot_python.draw, "sweep": plot_sweep.draw, "scale": plot_scale.draw,
            **plot_primes.DRAWERS, "tails": plot_tails.draw, "work": plot_work.draw,
-           "connections": plot_connections.draw, "load": plot_load.draw}
+           "connections": plot_connections.draw, "tls": plot_tls.draw, "load": plot_load.draw}
 assert set(DRAWERS) == set(runfolder.STAGE_NAMES), "a picture for every stage"
 
 

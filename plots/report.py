@@ -573,6 +573,44 @@ def section_connections(page, run):
                              "ytitle": "connect time (ms)", "ylog": True}, height=340, wide=False)
 
 
+def section_tls(page, run):
+    summary, s, rows = stage_inputs(run, "tls")
+    page.section("tls", "What a TLS handshake costs",
+                 f"Every concurrent model over TLS against a delayserver --tls (keys: {v(s, 'keys')}) at "
+                 f"C = {v(s, 'concurrency')}, N = {v(s, 'multiple')}C, {v(s, 'delay_ms')} ms, in each variant "
+                 f"({v(s, 'variants')}): keep-alive does a handshake a slot; close-resume opens a connection for "
+                 "every request and resumes the session the server gave before; close-full makes every handshake "
+                 "a full one; the plain ones are the same crawls without TLS. A handshake is CPU work on both "
+                 "sides, done where the model does its work: on its one event loop, or spread over its threads.")
+    if not summary:
+        return
+    page.raw(html_table(*table.tls_rows(summary)))
+    page.raw(f"<p>{esc(table.TLS_NOTE)}</p>")
+    if not rows:
+        return
+    colour = tp.model_colours(summary)
+    variants = s.get("variants") or []
+    tls_variants = [x for x in variants if not str(x).startswith("plain")]
+    for key in s.get("keys") or []:
+        for conc in s.get("concurrency") or []:
+            mine = [r for r in rows if r["concurrency"] == str(conc) and r["key"] in (key, "none")]
+            cpu, hs = [], []
+            for model in dict.fromkeys(r["model"] for r in mine):
+                by = {r["variant"]: r for r in mine if r["model"] == model}
+                c = colour.get(model, "#333")
+                cpu.append({"name": model, "colour": c, "x": variants,
+                            "y": [float(by[x]["cpu_ms_per_1k"]) if x in by and by[x]["cpu_ms_per_1k"] else None
+                                  for x in variants]})
+                for q, dash in (("p99", "dot"), ("p50", "solid")):
+                    hs.append({"name": f"{model} {q}", "colour": c, "dash": dash, "x": tls_variants,
+                               "y": [float(by[x][f"tls_{q}_us"]) / 1000 if x in by and by[x][f"tls_{q}_us"] else None
+                                     for x in tls_variants]})
+            page.chart("lines", {"series": cpu, "xtitle": f"{key}, C = {conc}", "ytitle": "CPU ms per 1k requests"},
+                       height=340, wide=False)
+            page.chart("lines", {"series": hs, "xtitle": f"{key}, C = {conc}", "ytitle": "handshake (ms)",
+                                 "ylog": True}, height=340, wide=False)
+
+
 # --- the folder and the manifest ---------------------------------------------------
 
 def folder_files(directory):
@@ -632,7 +670,7 @@ def section_manifest(page, run):
 SECTIONS = [(None, section_run), ("crawl", section_crawl), ("python", section_python), ("sweep", section_sweep),
             ("scale", section_scale), ("primes", section_primes), ("primes-sweep", section_primes_sweep), ("tails", section_tails),
             ("tails-primes", section_tails_primes), ("work", section_work), ("connections", section_connections),
-            ("load", section_load), (None, section_files),
+            ("tls", section_tls), ("load", section_load), (None, section_files),
             (None, section_manifest)]
 assert [s for s, _ in SECTIONS if s] == list(runfolder.STAGE_NAMES), "a section for every stage, in order"
 

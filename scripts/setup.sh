@@ -7,7 +7,7 @@
 #     --python-models  also the libraries of the Python models (pycrawl/): one
 #                that cannot be installed is named, and only its models fail
 #     --browser  also chromium (the headless check of report.html in test.sh)
-#     --bench  also wrk, nginx-light, hyperfine, valgrind (for bench/ comparisons)
+#     --bench  also wrk, nginx-light, hyperfine, valgrind, openssl (for bench/ comparisons)
 #     --mpi    also Open MPI and iproute2 (crawl-mpi and its tests), and the build
 #              then requires MPI
 # Environment: BUILD_DIR (default build), JOBS (default: number of cores).
@@ -30,7 +30,7 @@ source scripts/packages.sh
 packages=("${BASE_PACKAGES[@]}")
 [ $want_plots = 1 ] && packages+=(python3 python3-matplotlib python3-plotly)
 [ $want_browser = 1 ] && packages+=(python3 chromium)
-[ $want_bench = 1 ] && packages+=(wrk nginx-light hyperfine valgrind)
+[ $want_bench = 1 ] && packages+=(wrk nginx-light hyperfine valgrind openssl)
 [ $want_mpi = 1 ] && packages+=("${MPI_PACKAGES[@]}")
 ensure_packages "${packages[@]}"
 # The Python models' libraries: without one, its models are recorded as

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # crawl-mpi for real: mpirun ranks against real delay servers, on loopback or
 # on network namespaces (hosts with their own addresses). CTest runs each case:
-#   tests/mpi_test.sh BUILD_DIR local|shards|skew|idle|die|rankfail|disagree|badflag|hosts
+#   tests/mpi_test.sh BUILD_DIR local|shards|skew|idle|die|rankfail|disagree|badflag|tls|hosts
 # Exit 77 (CTest: skipped) only when network namespaces cannot be created,
 # with the reason printed.
 set -euo pipefail
@@ -196,6 +196,29 @@ PY
         { cat "$WORK/err" >&2; echo "FAIL: '$args' on 3 ranks: exit $rc, $got lines where $want" >&2; exit 1; }
       echo "ok: $args on 3 ranks -> exit 0, printed once"
     done
+    ;;
+  tls)
+    # HTTPS on three ranks, a new connection per request: every rank checks
+    # the server's certificate (the one it wrote), and resumes its sessions.
+    "$BUILD_DIR/delayserver" --tls --port 0 --port-file "$WORK/tls-port" --cert-out "$WORK/cert.pem" \
+      --db "$WORK/T.sqlite" --timeline /dev/null >"$WORK/tls.log" 2>&1 &
+    PIDS+=("$!")
+    for _ in $(seq 1 200); do [ -s "$WORK/tls-port" ] && break; sleep 0.05; done
+    port=$(cat "$WORK/tls-port")
+    timeout 120 "${MPI[@]}" -np 3 "${CRAWL[@]}" --model threads --url "https://localhost:$port" \
+      --cacert "$WORK/cert.pem" --num 300 --concurrency 30 --delay 20 --connection close --json \
+      --timeline "$WORK/t.csv" >"$WORK/s.json"
+    stats=$("$PY" -c 'import json,ssl,sys,urllib.request as u
+print(u.urlopen(sys.argv[1], context=ssl.create_default_context(cafile=sys.argv[2])).read().decode())' \
+      "https://localhost:$port/stats" "$WORK/cert.pem")
+    peak=$(echo "$stats" | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["peak_in_flight"])')
+    "$PY" "$ROOT/tests/check_mpi.py" merged "$WORK/s.json" "$WORK/t.csv" 300 30 "$peak"
+    echo "$stats" | "$PY" -c '
+import json, sys
+stats, s = json.load(sys.stdin), json.load(open(sys.argv[1]))
+assert stats["tls_handshakes"] == 301, stats  # and the one of /stats
+assert s["tls_us"] and s["tls_resumed"] == stats["tls_resumed"] > 0, (s["tls_resumed"], stats)
+print("ok: 300 handshakes over 3 ranks,", stats["tls_resumed"], "resumed, p50", s["tls_us"]["p50"], "us")' "$WORK/s.json"
     ;;
   hosts)
     # Three hosts (network namespaces, each its own address and port range)
