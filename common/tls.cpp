@@ -10,6 +10,7 @@
 #include <openssl/x509v3.h>
 
 #include <fstream>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <sstream>
@@ -146,12 +147,19 @@ std::unique_ptr<ssl::context> make_server_context(const CertPair& identity) {
   return ctx;
 }
 
+// The sessions each host gave, newest last. A TLS 1.3 session is offered
+// once (OpenSSL makes a ticket single-use once a handshake has resumed it,
+// as RFC 8446 C.4 advises), so a host's tickets are a pool a new connection
+// takes one from; every handshake brings new ones (the server sends two
+// after a full handshake, one after a resumed one). A TLS 1.2 session stays
+// for the next connection.
 struct TlsClient::Sessions {
+  static constexpr std::size_t kMaxPerHost = 4096;  // the oldest go beyond it
   std::mutex mutex;
-  std::map<std::string, SSL_SESSION*> last;  // per host; the map's nodes never move
+  std::map<std::string, std::deque<SSL_SESSION*>> pool;  // per host; the map's nodes never move
   ~Sessions() {
-    for (auto& [host, s] : last)
-      if (s) SSL_SESSION_free(s);
+    for (auto& [host, sessions] : pool)
+      for (SSL_SESSION* s : sessions) SSL_SESSION_free(s);
   }
 };
 
@@ -201,11 +209,14 @@ TlsClient::~TlsClient() = default;
 
 int TlsClient::on_new_session(SSL* ssl, SSL_SESSION* session) {
   auto* self = static_cast<TlsClient*>(SSL_get_ex_data(ssl, client_index()));
-  auto* slot = static_cast<SSL_SESSION**>(SSL_get_ex_data(ssl, host_index()));
-  if (!self || !slot) return 0;
+  auto* sessions = static_cast<std::deque<SSL_SESSION*>*>(SSL_get_ex_data(ssl, host_index()));
+  if (!self || !sessions || !SSL_SESSION_is_resumable(session)) return 0;
   std::lock_guard lock(self->sessions_->mutex);
-  if (*slot) SSL_SESSION_free(*slot);
-  *slot = session;
+  sessions->push_back(session);
+  if (sessions->size() > Sessions::kMaxPerHost) {
+    SSL_SESSION_free(sessions->front());
+    sessions->pop_front();
+  }
   return 1;  // the reference is ours now
 }
 
@@ -227,10 +238,25 @@ bool TlsClient::prepare(SSL* ssl, const std::string& host, std::string* error) {
   }
   if (!options_.resume) return true;
   std::lock_guard lock(sessions_->mutex);
-  SSL_SESSION*& slot = sessions_->last[host];
+  std::deque<SSL_SESSION*>& sessions = sessions_->pool[host];
   SSL_set_ex_data(ssl, client_index(), this);
-  SSL_set_ex_data(ssl, host_index(), &slot);
-  if (slot) SSL_set_session(ssl, slot);
+  SSL_set_ex_data(ssl, host_index(), &sessions);
+  // The newest session that can still be resumed (older ones may have been
+  // used meanwhile: a session given back to the pool is checked again here).
+  while (!sessions.empty()) {
+    SSL_SESSION* s = sessions.back();
+    if (!SSL_SESSION_is_resumable(s)) {
+      sessions.pop_back();
+      SSL_SESSION_free(s);
+      continue;
+    }
+    SSL_set_session(ssl, s);  // which takes a reference of its own
+    if (SSL_SESSION_get_protocol_version(s) >= TLS1_3_VERSION) {
+      sessions.pop_back();  // single use
+      SSL_SESSION_free(s);
+    }
+    break;
+  }
   return true;
 }
 

@@ -49,7 +49,7 @@ std::string read_pem_file(const std::string& path);
 struct TlsClientOptions {
   std::string cacert;     // a PEM file of trusted certificates; empty: the system's
   bool insecure = false;  // no verification at all (the explicit opt-out)
-  bool resume = true;     // offer the last session a server gave
+  bool resume = true;     // offer a session the server gave before (TLS 1.3: each one once)
 };
 
 class TlsClient {
@@ -72,7 +72,7 @@ class TlsClient {
   static int on_new_session(SSL* ssl, struct ssl_session_st* session);
   TlsClientOptions options_;
   boost::asio::ssl::context ctx_;
-  struct Sessions;  // the last session each host gave (a lock per new connection, none per request)
+  struct Sessions;  // the sessions each host gave, to resume (a lock per new connection, none per request)
   std::unique_ptr<Sessions> sessions_;
 };
 

@@ -21,8 +21,8 @@
 #include <sys/socket.h>
 
 #include <cerrno>
-#include <type_traits>
 #include <optional>
+#include <type_traits>
 
 namespace testbed {
 
