@@ -52,10 +52,10 @@ def draw(directory, summary):
         for ax, names in ((eff, variants), (cpu, variants), (hs, tls_variants)):
             ax.set_xticks(range(len(names)))
             ax.set_xticklabels(names, rotation=15, fontsize=8)
-    axes[0, 0].legend(fontsize=8)
+    axes[0, 0].legend(fontsize=8, loc="lower left")
     fig.suptitle(f"What TLS costs: N = {s['multiple']} x C requests, delay {s['delay_ms']} ms; keep-alive, a new "
                  "connection per request resuming its session, a full handshake every time, and plain HTTP")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.98))
     fig.savefig(tp.picture(directory, "tls"))
     plt.close(fig)
     return 0
