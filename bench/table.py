@@ -121,7 +121,7 @@ def tls_rows(summary):
                      number(cost.get("cpu_ms_per_1k"), ".0f"),
                      number(t.get("p50") and t["p50"] / 1000, ".2f", unit=" ms"),
                      number(t.get("p99") and t["p99"] / 1000, ".2f", unit=" ms"),
-                     number(r.get("tls_resumed"), "d"), number(r.get("failed"), "d")])
+                     number(r.get("tls_resumed"), "d", "not said"), number(r.get("failed"), "d")])
     return head, rows
 
 

@@ -36,7 +36,8 @@ def row(r, key, variant):
             "efficiency": "" if r["efficiency"] is None else f"{r['efficiency']:.6f}",
             "cpu_ms_per_1k": f"{r['cost']['cpu_ms_per_1k']:.3f}",
             "connections_opened": r["cost"]["connections_opened"], "tls_p50_us": t.get("p50", ""),
-            "tls_p99_us": t.get("p99", ""), "resumed": r.get("tls_resumed", 0), "failed": r["failed"]}
+            "tls_p99_us": t.get("p99", ""),
+            "resumed": "" if r.get("tls_resumed") is None else r["tls_resumed"], "failed": r["failed"]}
 
 
 def crawl(ctx, s, got, url, cacert, key, variant, model, conc):

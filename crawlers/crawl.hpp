@@ -225,7 +225,9 @@ struct CrawlSummary {
   Percentiles overhead_us;  // latency less the delay the server gave: what the model added
   Percentiles connect_us;   // of the requests that opened their connection: the time it took
   Percentiles tls_us;       // https: of those, the time their TLS handshake took
-  std::int64_t tls_resumed = 0;  // https: how many of those handshakes resumed a session
+  // https: how many of those handshakes resumed a session; -1: the model
+  // cannot tell (the table's tells_resumption).
+  std::int64_t tls_resumed = 0;
   std::optional<OpenLoopFigures> open_loop;
   std::optional<double> cpu_ms_per_1k;  // CPU (user + system) per 1000 requests of --num
   std::optional<WorkFigures> work;      // with --work, or a timeline that holds some

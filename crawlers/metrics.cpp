@@ -199,6 +199,7 @@ CrawlSummary summarize(CrawlRun run) {
   s.delay_given_ms = percentiles(std::move(delay_ms));
   s.connect_us = percentiles(std::move(connect_us));
   s.tls_us = percentiles(std::move(tls_us));
+  if (model && !model->tells_resumption && s.tls_us.count > 0) s.tls_resumed = -1;
   if (c.rate > 0 && !run.records.empty()) s.open_loop = open_loop_figures(run, delays_us, s.concurrency);
   if (run.cost && c.num > 0)
     s.cpu_ms_per_1k =

@@ -130,6 +130,7 @@ struct ModelEntry {
   bool one_in_flight = false;   // serial: one request at a time whatever --concurrency says
   bool event_loops = false;     // runs on event loops, so --loops can give it more than one
   void (*prepare)() = nullptr;  // one-time library set-up, run before the clock starts
+  bool tells_resumption = true; // https: it can say whether a handshake resumed (libcurl cannot)
 };
 const std::vector<ModelEntry>& models();              // in the book's order
 const ModelEntry* find_model(std::string_view name);  // nullptr: no such model

@@ -29,7 +29,7 @@ const std::vector<ModelEntry>& models() {
        /*event_loops=*/true},
       {"coroutine", crawl_coroutine, "asyncio + aiohttp (Example 8-8)", "an async semaphore", false, true},
       {"curl", crawl_curl, "tornado's CurlAsyncHTTPClient(max_clients=100) (Example 8-6)",
-       "transfers in the curl multi handle", false, true, prepare_curl},
+       "transfers in the curl multi handle", false, true, prepare_curl, /*tells_resumption=*/false},
   };
   return table;
 }

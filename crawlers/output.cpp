@@ -244,7 +244,7 @@ nlohmann::json to_json(const CrawlSummary& s) {
       {"connection", connection_spec_text(c.reuse)},
       {"connect_us", to_json(s.connect_us)},
       {"tls_us", to_json(s.tls_us)},
-      {"tls_resumed", s.tls_resumed},
+      {"tls_resumed", s.tls_resumed >= 0 ? nlohmann::json(s.tls_resumed) : nlohmann::json(nullptr)},
       {"seed", c.seed},
       {"version", version_line("crawl")},
   };
@@ -347,7 +347,8 @@ nlohmann::json models_json() {
                    {"mirrors", m.mirrors},
                    {"bounded_by", m.bounded_by},
                    {"one_in_flight", m.one_in_flight},
-                   {"event_loops", m.event_loops}});
+                   {"event_loops", m.event_loops},
+                   {"tells_resumption", m.tells_resumption}});
   return out;
 }
 
