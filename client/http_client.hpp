@@ -190,7 +190,8 @@ struct ConnStream {
 // `reuse` > 0: it carries that many requests, then is closed (the policy).
 // `tls`: https (it must outlive the connection).
 struct AsyncConnection {
-  explicit AsyncConnection(boost::asio::any_io_executor ex, std::int64_t reuse = 0, const TlsTarget* tls = nullptr)
+  explicit AsyncConnection(boost::asio::any_io_executor ex, std::int64_t reuse = 0,
+                           const TlsTarget* tls = nullptr)
       : socket(ex), reuse(reuse), tls_target(tls && *tls ? tls : nullptr) {}
   ~AsyncConnection();
   AsyncConnection(const AsyncConnection&) = delete;

@@ -245,7 +245,7 @@ HttpResult SyncClient::get(const std::string& target, int attempt) {
     bool reused = fd_ >= 0;
     if (!reused) {
       if (int err = open_connection(deadline)) {
-        r.error = err == ETIMEDOUT  ? timeout_error(timeout_, host_)
+        r.error = err == ETIMEDOUT    ? timeout_error(timeout_, host_)
                   : err == kTlsFailed ? "TLS handshake with " + host_ + ": " + tls_error_
                                       : describe_error("connect", from_errno(err), host_);
         r.refused = err == ECONNREFUSED;

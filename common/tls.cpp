@@ -9,8 +9,8 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
-#include <fstream>
 #include <deque>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <sstream>
@@ -94,8 +94,8 @@ CertPair make_self_signed(const CertOptions& o) {
   X509_gmtime_adj(X509_getm_notBefore(cert.p), o.not_before_s);
   X509_gmtime_adj(X509_getm_notAfter(cert.p), o.not_after_s);
   X509_NAME* name = X509_get_subject_name(cert.p);
-  X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("delayserver"), -1,
-                             -1, 0);
+  X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("delayserver"),
+                             -1, -1, 0);
   X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
                              reinterpret_cast<const unsigned char*>(o.names.front().c_str()), -1, -1, 0);
   X509_set_issuer_name(cert.p, name);
@@ -186,7 +186,8 @@ TlsClient::TlsClient(TlsClientOptions options)
     ctx_.set_verify_mode(ssl::verify_peer);
     if (!options_.cacert.empty()) {
       ctx_.load_verify_file(options_.cacert, ec);
-      if (ec) throw std::runtime_error("--cacert '" + options_.cacert + "': " + openssl_reason("cannot load it"));
+      if (ec)
+        throw std::runtime_error("--cacert '" + options_.cacert + "': " + openssl_reason("cannot load it"));
     } else {
       ctx_.set_default_verify_paths(ec);
       if (ec) throw std::runtime_error("the system's CA certificates: " + ec.message());
@@ -264,7 +265,8 @@ std::string describe_tls_error(const boost::system::error_code& ec, long verify_
   if (verify_result != X509_V_OK)
     return std::string("certificate verify failed: ") + X509_verify_cert_error_string(verify_result) +
            " (--cacert FILE to trust it, --insecure not to check)";
-  if (ec == ssl::error::stream_truncated) return "TLS stream truncated (the peer closed without close_notify)";
+  if (ec == ssl::error::stream_truncated)
+    return "TLS stream truncated (the peer closed without close_notify)";
   if (ec.category() == asio::error::get_ssl_category()) {
     char buf[256];
     ERR_error_string_n(static_cast<unsigned long>(ec.value()), buf, sizeof buf);

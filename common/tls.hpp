@@ -27,7 +27,7 @@ struct CertOptions {
   // The names it is valid for (subjectAltName): addresses as IP entries, the
   // rest as DNS names; the first is also the subject's CN.
   std::vector<std::string> names = {"localhost", "127.0.0.1", "::1"};
-  long not_before_s = -3600;                // from now; negative: in the past
+  long not_before_s = -3600;                 // from now; negative: in the past
   long not_after_s = 10L * 365 * 24 * 3600;  // from now
 };
 

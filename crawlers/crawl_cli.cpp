@@ -119,7 +119,8 @@ std::string read_run_shape(const po::variables_map& vm, CrawlConfig& cfg) {
     else
       return "--tls-resume must be on or off, not '" + r + "'";
   }
-  if (cfg.tls.insecure && !cfg.tls.cacert.empty()) return "--cacert and --insecure: trust a file, or check nothing";
+  if (cfg.tls.insecure && !cfg.tls.cacert.empty())
+    return "--cacert and --insecure: trust a file, or check nothing";
   std::string err;
   auto dist = parse_delay_spec(vm["delay-dist"].as<std::string>(), &err);
   if (!dist) return "--delay-dist: " + err;

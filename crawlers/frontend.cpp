@@ -227,7 +227,8 @@ void run_model(const ModelEntry& model, const CrawlConfig& cfg, const CrawlJob& 
 // or gone.
 std::int64_t server_held_us(const Plan& p) {
   auto text =
-      fetch_text(p.job.endpoints, p.job.host_header, p.base.prefix + "/stats", std::chrono::seconds(2), &p.job.tls);
+      fetch_text(p.job.endpoints, p.job.host_header, p.base.prefix + "/stats", std::chrono::seconds(2),
+                 &p.job.tls);
   if (!text) return -1;
   auto j = nlohmann::json::parse(*text, nullptr, false);
   if (j.is_discarded() || !j.contains("held_us") || !j["held_us"].is_number_unsigned()) return -1;

@@ -125,12 +125,12 @@ using ModelFn = void (*)(const CrawlJob&, Recorder&);
 struct ModelEntry {
   const char* name;
   ModelFn fn;
-  const char* mirrors;          // what it stands for in the book
-  const char* bounded_by;       // what keeps it at --concurrency requests in flight
-  bool one_in_flight = false;   // serial: one request at a time whatever --concurrency says
-  bool event_loops = false;     // runs on event loops, so --loops can give it more than one
-  void (*prepare)() = nullptr;  // one-time library set-up, run before the clock starts
-  bool tells_resumption = true; // https: it can say whether a handshake resumed (libcurl cannot)
+  const char* mirrors;           // what it stands for in the book
+  const char* bounded_by;        // what keeps it at --concurrency requests in flight
+  bool one_in_flight = false;    // serial: one request at a time whatever --concurrency says
+  bool event_loops = false;      // runs on event loops, so --loops can give it more than one
+  void (*prepare)() = nullptr;   // one-time library set-up, run before the clock starts
+  bool tells_resumption = true;  // https: it can say whether a handshake resumed (libcurl cannot)
 };
 const std::vector<ModelEntry>& models();              // in the book's order
 const ModelEntry* find_model(std::string_view name);  // nullptr: no such model

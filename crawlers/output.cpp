@@ -12,7 +12,8 @@
 namespace testbed {
 
 std::string timeline_csv(const CrawlRun& run, const std::vector<int>* ranks) {
-  std::string out = "model,index,start,end,bytes,status,attempts,conn,opened,delay,intended,work_us,connect_us,tls_us,resumed";
+  std::string out =
+      "model,index,start,end,bytes,status,attempts,conn,opened,delay,intended,work_us,connect_us,tls_us,resumed";
   out += ranks ? ",rank\n" : "\n";
   out.reserve(out.size() + run.records.size() * 64);
   for (std::size_t i = 0; i < run.records.size(); ++i) {
@@ -89,7 +90,8 @@ bool parse_record(const std::vector<std::string>& row, const std::map<std::strin
              !col.count("connect_us") || field("connect_us").empty() || parse_int(field("connect_us"), r.connect_us)) &&
             // tls_us and resumed: older timelines have neither; a client
             // whose library hides its handshakes leaves them empty.
-            (at = "tls_us", !col.count("tls_us") || field("tls_us").empty() || parse_int(field("tls_us"), r.tls_us)) &&
+            (at = "tls_us",
+             !col.count("tls_us") || field("tls_us").empty() || parse_int(field("tls_us"), r.tls_us)) &&
             (at = "resumed", !col.count("resumed") || field("resumed").empty() || field("resumed") == "0" ||
                                  field("resumed") == "1");
   r.opened = field("opened") == "1";

@@ -81,8 +81,8 @@ class SaveLog {
 struct Endpoint {
   std::vector<tcp::endpoint> endpoints;
   std::string host_header;
-  std::string prefix;                    // base path + "/add?prime="
-  std::chrono::milliseconds timeout{0};  // per attempt
+  std::string prefix;                     // base path + "/add?prime="
+  std::chrono::milliseconds timeout{0};   // per attempt
   std::unique_ptr<TlsClient> tls_client;  // https
   TlsTarget tls;                          // over tls_client (plain: empty)
 };

@@ -126,11 +126,11 @@ int serve(const testbed::ServerConfig& cfg, const po::variables_map& vm) {
     if (const testbed::CertPair* id = server.tls_identity()) {
       std::string path = cfg.cert_path;
       if (path.empty()) {
-        path = vm.count("cert-out")    ? vm["cert-out"].as<std::string>()
-               : vm.count("port-file") ? vm["port-file"].as<std::string>() + ".cert.pem"
-                                       : (std::filesystem::path(cfg.timeline_path).parent_path() /
-                                          "delayserver-cert.pem")
-                                             .string();
+        path =
+            vm.count("cert-out") ? vm["cert-out"].as<std::string>()
+            : vm.count("port-file")
+                ? vm["port-file"].as<std::string>() + ".cert.pem"
+                : (std::filesystem::path(cfg.timeline_path).parent_path() / "delayserver-cert.pem").string();
         std::string err;
         if (!testbed::write_file_atomic(path, id->cert_pem, &err)) throw std::runtime_error(err);
       }
@@ -142,9 +142,9 @@ int serve(const testbed::ServerConfig& cfg, const po::variables_map& vm) {
       if (!testbed::write_file_atomic(vm["port-file"].as<std::string>(), text, &err))
         throw std::runtime_error(err);
     }
-    std::cout << "delayserver listening on " << (cfg.tls ? "https" : "http") << "://" << cfg.bind << ':' << server.port()
-              << " (timeline: " << cfg.timeline_path << ", db: " << server.config().db_path << ")"
-              << std::endl;
+    std::cout << "delayserver listening on " << (cfg.tls ? "https" : "http") << "://" << cfg.bind << ':'
+              << server.port() << " (timeline: " << cfg.timeline_path << ", db: " << server.config().db_path
+              << ")" << std::endl;
     const auto& c = server.config();
     if (c.delay_dist != testbed::DelayDist{} || c.db_latency_dist != testbed::DelayDist{})
       std::cout << "delayserver: delays " << testbed::delay_spec(c.delay_dist) << ", save latency "

@@ -3,10 +3,10 @@
 // one connection is session.cpp; the wire format of an answer is response.cpp.
 #include "server/server.hpp"
 
+#include "common/tls.hpp"
 #include "server/response.hpp"
 #include "server/session.hpp"
 #include "server/state.hpp"
-#include "common/tls.hpp"
 
 #include <boost/asio.hpp>
 
@@ -51,7 +51,8 @@ struct DelayServer::Impl {
     } else {
       CertOptions o;
       o.key = config.tls_key;
-      if (config.bind != "127.0.0.1" && config.bind != "::1" && config.bind != "0.0.0.0" && config.bind != "::")
+      if (config.bind != "127.0.0.1" && config.bind != "::1" && config.bind != "0.0.0.0" &&
+          config.bind != "::")
         o.names.push_back(config.bind);
       identity = make_self_signed(o);
     }
@@ -67,7 +68,7 @@ struct DelayServer::Impl {
   // Sessions use `state` until their handlers are destroyed with `ioc`, so it
   // is declared (and so constructed) first and destroyed last.
   ServerState state;
-  CertPair identity;                       // --tls
+  CertPair identity;                        // --tls
   std::unique_ptr<asio::ssl::context> tls;  // --tls: state.tls
   asio::io_context ioc;
   tcp::acceptor acceptor;

@@ -91,7 +91,8 @@ class Session : public SessionBase {
     n.tls_failures.fetch_add(1, std::memory_order_relaxed);
     // Plain HTTP to the TLS port: say so in plain HTTP, as nginx does. The
     // socket is fresh and the answer small, so the write does not block.
-    if (ec.category() == asio::error::get_ssl_category() && ERR_GET_REASON(ec.value()) == SSL_R_HTTP_REQUEST) {
+    if (ec.category() == asio::error::get_ssl_category() &&
+        ERR_GET_REASON(ec.value()) == SSL_R_HTTP_REQUEST) {
       static const std::string answer = [] {
         std::string out;
         write_response(out, {11, 400, false, "text/plain"},
@@ -348,7 +349,8 @@ class Session : public SessionBase {
 }  // namespace
 
 void start_session(ServerState& state, tcp::socket socket) {
-  if (state.tls) return std::make_shared<Session<TlsStream>>(state, TlsStream(std::move(socket), *state.tls))->start();
+  if (state.tls)
+    return std::make_shared<Session<TlsStream>>(state, TlsStream(std::move(socket), *state.tls))->start();
   std::make_shared<Session<tcp::socket>>(state, std::move(socket))->start();
 }
 

@@ -101,8 +101,8 @@ class ServerProcess {
   ~ServerProcess();
   std::uint16_t port() const { return port_; }
   int stop(int signal);
-  std::string out() const;  // what it printed on stdout
-  std::string err() const;  // and on stderr
+  std::string out() const;                                        // what it printed on stdout
+  std::string err() const;                                        // and on stderr
   const std::filesystem::path& dir() const { return dir_.path; }  // its port file is dir()/port
 
  private:

@@ -62,7 +62,8 @@ TEST_CASE("the serial crawler sums exactly N bytes and records N rows", "[crawl]
   auto rows = test::parse_csv(timeline_csv(s.run));
   REQUIRE(rows.size() == 11);
   CHECK(rows[0] == std::vector<std::string>{"model", "index", "start", "end", "bytes", "status", "attempts",
-                                            "conn", "opened", "delay", "intended", "work_us", "connect_us", "tls_us", "resumed"});
+                                            "conn", "opened", "delay", "intended", "work_us", "connect_us",
+                                            "tls_us", "resumed"});
   // One keep-alive connection: opened for the first request, reused by the rest.
   for (std::size_t i = 1; i < rows.size(); ++i) {
     CHECK(rows[i][7] == rows[1][7]);

@@ -52,7 +52,9 @@ std::pair<std::string, std::string> write_pair(const std::filesystem::path& dir,
 }
 
 // One exchange of raw bytes with the server, what came back (until it closed).
-std::string raw(std::uint16_t port, const std::string& bytes) { return test::raw_exchange(port, bytes, 3000); }
+std::string raw(std::uint16_t port, const std::string& bytes) {
+  return test::raw_exchange(port, bytes, 3000);
+}
 
 // Every request of a run failed, each with an error containing `why`.
 void all_failed_with(const CrawlRun& run, const std::string& why) {
@@ -65,7 +67,8 @@ void all_failed_with(const CrawlRun& run, const std::string& why) {
 
 }  // namespace
 
-TEST_CASE("over TLS every model fetches every URL with exact bytes, and records each handshake", "[tls][crawl]") {
+TEST_CASE("over TLS every model fetches every URL with exact bytes, and records each handshake",
+          "[tls][crawl]") {
   test::TestServer srv(tls_server());
   const std::string cacert = srv.cert_file();
   for (const ModelEntry& m : models()) {
@@ -162,7 +165,8 @@ TEST_CASE("each handshake's time and resumption are timeline columns and read ba
   CHECK(err.find("'resumed' is not valid") != std::string::npos);
 }
 
-TEST_CASE("a client refuses an untrusted, expired or misnamed certificate unless --insecure", "[tls][crawl]") {
+TEST_CASE("a client refuses an untrusted, expired or misnamed certificate unless --insecure",
+          "[tls][crawl]") {
   test::TempDir dir;
   CertOptions expired_opts;
   expired_opts.not_before_s = -7200;
@@ -192,9 +196,11 @@ TEST_CASE("a client refuses an untrusted, expired or misnamed certificate unless
     c.tls.cacert = misnamed.first;
     all_failed_with(measure_crawl(c), curl ? "no alternative certificate subject name" : "hostname mismatch");
     c.url = other_srv.url("127.0.0.1");
-    all_failed_with(measure_crawl(c), curl ? "no alternative certificate subject name" : "IP address mismatch");
+    all_failed_with(measure_crawl(c),
+                    curl ? "no alternative certificate subject name" : "IP address mismatch");
     // --insecure: the explicit opt-out, and every one of them answers.
-    for (const std::string& url : {srv.url("localhost"), old_srv.url("localhost"), other_srv.url("127.0.0.1")}) {
+    for (const std::string& url :
+         {srv.url("localhost"), old_srv.url("localhost"), other_srv.url("127.0.0.1")}) {
       INFO(url);
       c.url = url;
       c.tls.cacert.clear();
@@ -216,7 +222,8 @@ TEST_CASE("the TLS port answers plain HTTP with a 400 and its reason, and keeps 
   for (const RequestRecord& r : run.records) CHECK(r.status == 200);
 }
 
-TEST_CASE("a garbage or truncated handshake is closed and counted; a stalled one is timed out", "[tls][hostile]") {
+TEST_CASE("a garbage or truncated handshake is closed and counted; a stalled one is timed out",
+          "[tls][hostile]") {
   ServerConfig cfg = tls_server();
   cfg.read_timeout_ms = 300;
   test::TestServer srv(cfg);
@@ -238,7 +245,8 @@ TEST_CASE("a garbage or truncated handshake is closed and counted; a stalled one
   for (const RequestRecord& r : run.records) CHECK(r.status == 200);
 }
 
-TEST_CASE("https to a plain HTTP port fails with a clear reason, and the server keeps serving", "[tls][hostile]") {
+TEST_CASE("https to a plain HTTP port fails with a clear reason, and the server keeps serving",
+          "[tls][hostile]") {
   test::TestServer srv;  // plain
   for (const ModelEntry& m : models()) {
     INFO(m.name);
@@ -254,7 +262,8 @@ TEST_CASE("https to a plain HTTP port fails with a clear reason, and the server 
   CHECK(test::http_get(srv.port(), "/add?name=a&delay=0").status == 200);
 }
 
-TEST_CASE("delayserver --tls writes its certificate before its port file, and a crawl trusts it", "[tls][server]") {
+TEST_CASE("delayserver --tls writes its certificate before its port file, and a crawl trusts it",
+          "[tls][server]") {
   for (const char* key : {"ecdsa", "rsa"}) {
     INFO(key);
     test::ServerProcess srv({"--tls", "--tls-key", key, "--timeline", "/dev/null", "--db", ":memory:"});
@@ -264,8 +273,10 @@ TEST_CASE("delayserver --tls writes its certificate before its port file, and a 
                          (std::string(key) == "rsa" ? "RSA-2048" : "ECDSA P-256") + "): " + cert) !=
           std::string::npos);
     CHECK(srv.out().find("listening on https://") != std::string::npos);
-    const std::string cmd = std::string(CRAWL_BIN) + " --model threads --num 10 --delay 0 --url https://localhost:" +
-                            std::to_string(srv.port()) + " --cacert " + cert + " 2>&1";
+    const std::string cmd =
+        std::string(CRAWL_BIN) +
+        " --model threads --num 10 --delay 0 --url https://localhost:" + std::to_string(srv.port()) +
+        " --cacert " + cert + " 2>&1";
     FILE* p = popen(cmd.c_str(), "r");
     REQUIRE(p);
     char buf[512];

@@ -39,7 +39,8 @@ struct Shared {
 
 class Slot {
  public:
-  Slot(asio::io_context& ioc, Shared& shared) : s_(shared), conn_(ioc.get_executor(), shared.job.reuse, &shared.job.tls), pause_(ioc) {
+  Slot(asio::io_context& ioc, Shared& shared)
+      : s_(shared), conn_(ioc.get_executor(), shared.job.reuse, &shared.job.tls), pause_(ioc) {
     s_.sweeper.watch(conn_);
   }
 

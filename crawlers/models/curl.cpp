@@ -467,13 +467,13 @@ class CurlMulti {
           r.tls_us = tls_done_us - connect_us;
       } else if (t->refused) {
         r.error = "request to " + job_.host_header + ": " + t->refused;  // curl closes the connection
-      } else if (msg->data.result == CURLE_PEER_FAILED_VERIFICATION || msg->data.result == CURLE_SSL_CONNECT_ERROR ||
-                 msg->data.result == CURLE_SSL_CACERT_BADFILE) {
+      } else if (const CURLcode rc = msg->data.result; rc == CURLE_PEER_FAILED_VERIFICATION ||
+                                                       rc == CURLE_SSL_CONNECT_ERROR ||
+                                                       rc == CURLE_SSL_CACERT_BADFILE) {
         r.error = "TLS handshake with " + job_.host_header + ": " +
-                  (t->tls_error && t->tls_error[0] ? t->tls_error.get() : curl_easy_strerror(msg->data.result)) +
-                  (msg->data.result == CURLE_PEER_FAILED_VERIFICATION
-                       ? " (--cacert FILE to trust it, --insecure not to check)"
-                       : "");
+                  (t->tls_error && t->tls_error[0] ? t->tls_error.get() : curl_easy_strerror(rc)) +
+                  (rc == CURLE_PEER_FAILED_VERIFICATION ? " (--cacert FILE to trust it, --insecure not to check)"
+                                                        : "");
       } else if (msg->data.result == CURLE_OPERATION_TIMEDOUT) {
         r.error = timeout_error(job_.timeout, job_.host_header);  // worded as the other models do
       } else {
