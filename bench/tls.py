@@ -2,8 +2,8 @@
 at each concurrency C, N = a multiple of C, against a delayserver --tls of
 its own for each key (ECDSA P-256, and RSA-2048 in the full run), in three
 ways: keep-alive (a handshake a slot), a new connection per request whose
-handshake resumes the last session (--tls-resume on), and one whose every
-handshake is a full one (--tls-resume off). Beside them the same crawls in
+handshake resumes a session the server gave before (--tls-resume on), and one
+whose every handshake is a full one (--tls-resume off). Beside them the same crawls in
 plain HTTP, against the stage's own server, keep-alive and close: what TLS
 adds. One row per run in tls.csv; every figure is crawl's own (--json: its
 tls_us percentiles, tls_resumed, its cost); plots/plot_tls.py draws it."""
