@@ -205,12 +205,12 @@ PY
     PIDS+=("$!")
     for _ in $(seq 1 200); do [ -s "$WORK/tls-port" ] && break; sleep 0.05; done
     port=$(cat "$WORK/tls-port")
-    timeout 120 "${MPI[@]}" -np 3 "${CRAWL[@]}" --model threads --url "https://localhost:$port" \
+    timeout 120 "${MPI[@]}" -np 3 "${CRAWL[@]}" --model threads --url "https://127.0.0.1:$port" \
       --cacert "$WORK/cert.pem" --num 300 --concurrency 30 --delay 20 --connection close --json \
       --timeline "$WORK/t.csv" >"$WORK/s.json"
     stats=$("$PY" -c 'import json,ssl,sys,urllib.request as u
 print(u.urlopen(sys.argv[1], context=ssl.create_default_context(cafile=sys.argv[2])).read().decode())' \
-      "https://localhost:$port/stats" "$WORK/cert.pem")
+      "https://127.0.0.1:$port/stats" "$WORK/cert.pem")
     peak=$(echo "$stats" | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["peak_in_flight"])')
     "$PY" "$ROOT/tests/check_mpi.py" merged "$WORK/s.json" "$WORK/t.csv" 300 30 "$peak"
     echo "$stats" | "$PY" -c '
