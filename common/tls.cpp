@@ -150,9 +150,9 @@ std::unique_ptr<ssl::context> make_server_context(const CertPair& identity) {
 // The sessions each host gave, newest last. A TLS 1.3 session is offered
 // once (OpenSSL makes a ticket single-use once a handshake has resumed it,
 // as RFC 8446 C.4 advises), so a host's tickets are a pool a new connection
-// takes one from; every handshake brings new ones (the server sends two
-// after a full handshake, one after a resumed one). A TLS 1.2 session stays
-// for the next connection.
+// takes one from; every handshake brings new ones (OpenSSL's server sends
+// two after a full handshake). A TLS 1.2 session stays for the next
+// connection.
 struct TlsClient::Sessions {
   static constexpr std::size_t kMaxPerHost = 4096;  // the oldest go beyond it
   std::mutex mutex;
@@ -196,7 +196,7 @@ TlsClient::TlsClient(TlsClientOptions options)
   client_index();
   host_index();
   if (options_.resume) {
-    // Sessions are kept here, one per host (the last one given), not in
+    // Sessions are kept here, in a pool per host (Sessions, above), not in
     // OpenSSL's internal cache, which a client does not look up.
     SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
     SSL_CTX_sess_set_new_cb(c, &TlsClient::on_new_session);
