@@ -268,10 +268,12 @@ std::string describe_tls_error(const boost::system::error_code& ec, long verify_
   if (ec == ssl::error::stream_truncated)
     return "TLS stream truncated (the peer closed without close_notify)";
   if (ec.category() == asio::error::get_ssl_category()) {
+    // OpenSSL's reason ("wrong version number"), or its whole code when it has none.
+    if (const char* reason = ERR_reason_error_string(static_cast<unsigned long>(ec.value())))
+      return std::string("TLS: ") + reason;
     char buf[256];
     ERR_error_string_n(static_cast<unsigned long>(ec.value()), buf, sizeof buf);
-    const char* reason = ERR_reason_error_string(static_cast<unsigned long>(ec.value()));
-    return std::string("TLS: ") + (reason ? reason : buf);
+    return std::string("TLS: ") + buf;
   }
   return ec.message();
 }

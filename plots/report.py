@@ -582,8 +582,6 @@ def section_tls(page, run):
                  "every request and resumes the session the server gave before; close-full makes every handshake "
                  "a full one; the plain ones are the same crawls without TLS. A handshake is CPU work on both "
                  "sides, done where the model does its work: on its one event loop, or spread over its threads.")
-    if not summary:
-        return
     page.raw(html_table(*table.tls_rows(summary)))
     page.raw(f"<p>{esc(table.TLS_NOTE)}</p>")
     if not rows:

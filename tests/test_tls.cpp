@@ -62,11 +62,6 @@ bool resolves(const char* host) {
   return ok;
 }
 
-// One exchange of raw bytes with the server, what came back (until it closed).
-std::string raw(std::uint16_t port, const std::string& bytes) {
-  return test::raw_exchange(port, bytes, 3000);
-}
-
 // Every request of a run failed, each with an error containing `why`.
 void all_failed_with(const CrawlRun& run, const std::string& why) {
   for (const RequestRecord& r : run.records) CHECK(r.status == 0);
@@ -210,13 +205,13 @@ TEST_CASE("a client refuses an untrusted, expired or misnamed certificate unless
                     curl ? "no alternative certificate subject name" : "IP address mismatch");
     if (resolves("localhost")) {
       c.url = other_srv.url("localhost");
-      all_failed_with(measure_crawl(c), curl ? "no alternative certificate subject name" : "hostname mismatch");
+      all_failed_with(measure_crawl(c),
+                      curl ? "no alternative certificate subject name" : "hostname mismatch");
     } else {
       WARN("localhost does not resolve here: the name check was tested by address only");
     }
     // --insecure: the explicit opt-out, and every one of them answers.
-    for (const std::string& url :
-         {srv.url(), old_srv.url(), other_srv.url()}) {
+    for (const std::string& url : {srv.url(), old_srv.url(), other_srv.url()}) {
       INFO(url);
       c.url = url;
       c.tls.cacert.clear();
@@ -230,7 +225,8 @@ TEST_CASE("a client refuses an untrusted, expired or misnamed certificate unless
 
 TEST_CASE("the TLS port answers plain HTTP with a 400 and its reason, and keeps serving", "[tls][hostile]") {
   test::TestServer srv(tls_server());
-  const std::string out = raw(srv.port(), "GET /add?name=x&delay=0 HTTP/1.1\r\nHost: a\r\n\r\n");
+  const std::string out =
+      test::raw_exchange(srv.port(), "GET /add?name=x&delay=0 HTTP/1.1\r\nHost: a\r\n\r\n");
   CHECK(out.rfind("HTTP/1.1 400", 0) == 0);
   CHECK(out.find("this port speaks TLS") != std::string::npos);
   CHECK(srv.server().stats().tls_failures == 1);
@@ -247,10 +243,10 @@ TEST_CASE("a garbage or truncated handshake is closed and counted; a stalled one
   // (a record of type 21), then the close.
   auto alert_or_nothing = [](const std::string& out) { return out.empty() || out[0] == '\x15'; };
   // A TLS record header announcing a handshake, then bytes that are none.
-  CHECK(alert_or_nothing(raw(srv.port(), std::string("\x16\x03\x01\x00\x08garbage!", 13))));
+  CHECK(alert_or_nothing(test::raw_exchange(srv.port(), std::string("\x16\x03\x01\x00\x08garbage!", 13))));
   CHECK(test::wait_until([&] { return srv.server().stats().tls_failures == 1; }));
   // Not even a record: closed too.
-  CHECK(alert_or_nothing(raw(srv.port(), std::string("\x00\x01\x02\x03\x04\x05\x06\x07", 8))));
+  CHECK(alert_or_nothing(test::raw_exchange(srv.port(), std::string("\x00\x01\x02\x03\x04\x05\x06\x07", 8))));
   CHECK(test::wait_until([&] { return srv.server().stats().tls_failures == 2; }));
   // Half a record header, then silence: the read timeout closes it.
   CHECK(test::raw_exchange(srv.port(), std::string("\x16\x03\x01", 3), 3000).empty());
