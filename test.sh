@@ -4,5 +4,5 @@
 # the reports of real runs opened in headless Chromium).
 set -euo pipefail
 cd "$(dirname "$0")"
-scripts/setup.sh --plots --browser --mpi --python-models
+scripts/setup.sh --plots --browser --mpi --python-models --nginx
 ctest --test-dir "${BUILD_DIR:-build}" -j "$(nproc)" --output-on-failure --timeout 600

@@ -215,6 +215,7 @@ struct AsyncConnection {
   const TlsTarget* tls_target = nullptr; // https: whom to speak TLS to
   std::int64_t tls_us = 0;               // how long its handshake took
   bool resumed = false;                  // its handshake resumed a session
+  std::uint32_t origin = 0;              // crawl: the origin it is open to (of the job's)
 };
 
 inline ConnStream::executor_type ConnStream::get_executor() { return c.socket.get_executor(); }

@@ -102,6 +102,40 @@ const char* describe(IntError e) {
   return "invalid";
 }
 
+namespace {
+
+// The scheme, host and port of a parsed http(s) URL into `b`; the reason if
+// they cannot be fetched.
+std::string read_origin(const boost::urls::url_view& u, std::string_view url, BaseUrl& b) {
+  if (u.scheme_id() != boost::urls::scheme::http && u.scheme_id() != boost::urls::scheme::https)
+    return "only http:// and https:// URLs are supported: '" + std::string(url) + "'";
+  switch (u.host_type()) {
+    case boost::urls::host_type::ipv6:
+      b.host = u.host_address();
+      break;  // without the brackets
+    case boost::urls::host_type::ipv4:
+    case boost::urls::host_type::name:
+      b.host = u.host();
+      break;
+    default:
+      return "unsupported host in URL: '" + std::string(url) + "'";
+  }
+  if (b.host.empty()) return "no host in URL: '" + std::string(url) + "'";
+  b.tls = u.scheme_id() == boost::urls::scheme::https;
+  b.port = b.tls ? "443" : "80";
+  if (u.has_port()) {
+    b.port = std::string(u.port());
+    std::int64_t p = 0;
+    if (parse_nonneg_int(b.port, p) != IntError::ok || p == 0 || p > 65535)
+      return "bad port in URL: '" + b.port + "'";
+  }
+  // The Host header: the host as the URL spells it (IPv6 in brackets) and the port.
+  b.authority = std::string(u.encoded_host()) + ":" + b.port;
+  return "";
+}
+
+}  // namespace
+
 std::optional<BaseUrl> parse_base_url(std::string_view url, std::string* error) {
   auto fail = [&](std::string why) -> std::optional<BaseUrl> {
     if (error) *error = std::move(why);
@@ -111,37 +145,30 @@ std::optional<BaseUrl> parse_base_url(std::string_view url, std::string* error) 
   // and every corner of the authority are its job, not ours.
   auto u = boost::urls::parse_uri(url);
   if (!u) return fail("not a URL: '" + std::string(url) + "' (" + u.error().message() + ")");
-  if (u->scheme_id() != boost::urls::scheme::http && u->scheme_id() != boost::urls::scheme::https)
-    return fail("only http:// and https:// URLs are supported: '" + std::string(url) + "'");
   if (u->has_userinfo() || u->has_query() || u->has_fragment())
     return fail("a base URL has no user, query or fragment: '" + std::string(url) + "'");
   BaseUrl b;
-  switch (u->host_type()) {
-    case boost::urls::host_type::ipv6:
-      b.host = u->host_address();
-      break;  // without the brackets
-    case boost::urls::host_type::ipv4:
-    case boost::urls::host_type::name:
-      b.host = u->host();
-      break;
-    default:
-      return fail("unsupported host in URL: '" + std::string(url) + "'");
-  }
-  if (b.host.empty()) return fail("no host in URL: '" + std::string(url) + "'");
-  b.tls = u->scheme_id() == boost::urls::scheme::https;
-  b.port = b.tls ? "443" : "80";
-  if (u->has_port()) {
-    b.port = std::string(u->port());
-    std::int64_t p = 0;
-    if (parse_nonneg_int(b.port, p) != IntError::ok || p == 0 || p > 65535)
-      return fail("bad port in URL: '" + b.port + "'");
-  }
-  // The Host header: the host as the URL spells it (IPv6 in brackets) and the port.
-  b.authority = std::string(u->encoded_host()) + ":" + b.port;
+  if (std::string why = read_origin(*u, url, b); !why.empty()) return fail(why);
   std::string_view path = u->encoded_path();
   while (!path.empty() && path.back() == '/') path.remove_suffix(1);
   b.prefix = std::string(path);
   return b;
+}
+
+std::optional<RequestUrl> parse_request_url(std::string_view url, std::string* error) {
+  auto fail = [&](std::string why) -> std::optional<RequestUrl> {
+    if (error) *error = std::move(why);
+    return std::nullopt;
+  };
+  auto u = boost::urls::parse_uri(url);
+  if (!u) return fail("not a URL: '" + std::string(url) + "' (" + u.error().message() + ")");
+  if (u->has_userinfo()) return fail("a URL with a user part: '" + std::string(url) + "' (no credentials are sent)");
+  RequestUrl r;
+  if (std::string why = read_origin(*u, url, r.origin); !why.empty()) return fail(why);
+  r.target = u->encoded_path().empty() ? "/" : std::string(u->encoded_path());
+  if (r.target.front() != '/') return fail("a path must start with '/': '" + std::string(url) + "'");
+  if (u->has_query()) r.target.append("?").append(u->encoded_query());
+  return r;
 }
 
 }  // namespace testbed

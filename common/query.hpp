@@ -42,4 +42,13 @@ struct BaseUrl {
 };
 std::optional<BaseUrl> parse_base_url(std::string_view url, std::string* error);
 
+// One URL to fetch as it is (crawl --urls): its origin (prefix left empty)
+// and the request target, "/path?query" ("/" for an empty path). A fragment
+// is never sent and is dropped; a user part is refused (no credentials are sent).
+struct RequestUrl {
+  BaseUrl origin;
+  std::string target;
+};
+std::optional<RequestUrl> parse_request_url(std::string_view url, std::string* error);
+
 }  // namespace testbed

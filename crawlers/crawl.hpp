@@ -35,11 +35,18 @@ constexpr std::int64_t kMaxRequests = 20'000'000;
 // The lowest --rate taken (one request in 1000 s): anything lower is a typo.
 constexpr double kMinRate = 0.001;
 
+// --num when --urls is given and --num is not: once through the list.
+constexpr std::int64_t kNumFromList = -1;
+
 struct CrawlConfig {
   std::string model = "serial";
   std::string url = "http://127.0.0.1:8080";
   std::string name;  // empty: the model's name
-  std::int64_t num = 500;
+  // --urls: fetch this file's URLs as they are (http and https, any hosts), in
+  // order, going round the list again while --num asks for more; instead of
+  // the delay server's /add URLs made from url, name and delay.
+  std::string urls_file;
+  std::int64_t num = 500;  // kNumFromList (--urls only): the list's length
   std::int64_t delay_ms = 100;  // the median when delay_dist varies it
   DelayDist delay_dist;         // sent in every URL (fixed: nothing sent, the book's URLs)
   int concurrency = 100;
@@ -64,6 +71,10 @@ struct CrawlConfig {
   std::int64_t reuse = 0;
   // https: --cacert, --insecure, --tls-resume.
   TlsClientOptions tls;
+  // --per-host: at most this many connections to one host (scheme, name and
+  // port) at once, and so as many requests in flight to it; 0: no cap but
+  // --concurrency.
+  int per_host = 0;
   // Open loop: requests are due at `rate` per second whatever the answers do
   // (concurrency stays the cap on those in flight; a due request waits for a
   // slot, and that wait is part of its latency). 0: closed loop, the book's.
@@ -82,6 +93,18 @@ struct CrawlConfig {
 
 // Throws std::invalid_argument, saying why, if the config cannot run.
 void check_crawl_config(const CrawlConfig& config);
+
+// A --urls file: its origins (each scheme, host and port once, in the order
+// they first appear) and, line by line, each URL's target and origin.
+struct UrlList {
+  std::vector<BaseUrl> origins;
+  std::vector<std::string> targets;       // "/path?query"
+  std::vector<std::uint32_t> origin_of;   // targets[i] goes to origins[origin_of[i]]
+};
+// One http:// or https:// URL a line; blank lines and lines starting with #
+// are skipped. Throws std::invalid_argument naming the file and the line of
+// the first bad URL, or saying that the file holds none.
+UrlList read_url_list(const std::string& path);
 
 // The per-attempt timeout a config asks for (--timeout-ms, or the delay plus 10 s).
 std::int64_t effective_timeout_ms(const CrawlConfig& c);
@@ -214,10 +237,11 @@ struct CrawlSummary {
   std::int64_t timeout_ms = 0;
   // The ideal time (see ideal_seconds) of these requests' delays, from the
   // server's answers (X-Delay-Us) or, where a request has none, the median
-  // asked; with --work, the larger of that and the work's bound.
-  double ideal_seconds = 0;
-  const char* ideal_from = "server";
-  // ideal / seconds; none when no request was answered (failures that end at
+  // asked; with --work, the larger of that and the work's bound. --urls asks
+  // for no delay: absent unless every request's answer said its delay.
+  std::optional<double> ideal_seconds;
+  std::string ideal_from = "server";
+  // ideal / seconds; none without an ideal, or when no request was answered (failures that end at
   // once would make a run of refusals look faster than ideal).
   std::optional<double> efficiency;
   std::optional<double> batched_ideal_seconds;

@@ -35,6 +35,16 @@ void add_crawl_options(po::options_description& desc, CrawlConfig& cfg) {
      "--delay-dist, --url), one a line, and exit: the list a client written elsewhere fetches to get "
      "the very same delays (needs --seed, and --name or --model)")
     ("url", po::value(&cfg.url)->default_value(cfg.url), "the delay server")
+    ("urls", po::value(&cfg.urls_file), "fetch the URLs in this file instead, as they are: one http:// or "
+     "https:// URL a line, any hosts, ports and IPv6 addresses (blank lines and # comments skipped), in "
+     "order, once through unless --num asks for more (then round the list again); names are resolved "
+     "before the clock starts, connections kept alive per host. Without an X-Delay-Us field in every "
+     "answer there is no delay column, ideal or efficiency, and the summary says why")
+    ("per-host", po::value(&cfg.per_host)->default_value(0),
+     "at most this many connections to one host (scheme, name and port) at once, so as many requests in "
+     "flight to it, shared out over --loops like --concurrency; a request whose host has them all busy "
+     "waits for one, and the wait counts in its latency (the ideal counts --concurrency only); 0: no cap "
+     "but --concurrency")
     ("name", po::value(&cfg.name), "name sent to the server (default: the model's name)")
     ("num,n", po::value(&cfg.num)->default_value(cfg.num), "number of URLs to fetch")
     ("delay,d", po::value(&cfg.delay_ms)->default_value(cfg.delay_ms),
@@ -93,6 +103,13 @@ std::optional<int> finish_crawl_options(const po::variables_map& vm, CrawlConfig
     return usage_error(program, "--print-urls needs --name (or --model)");
   if (!vm.count("model") && !out.print_urls)
     return usage_error(program, "--model is required (see --list-models)");
+  if (vm.count("urls")) {
+    for (const char* flag : {"url", "name", "delay", "delay-dist", "print-urls"})
+      if (vm.count(flag) && !vm[flag].defaulted())
+        return usage_error(program, std::string("--urls fetches the file's URLs as they are: --") + flag +
+                                        " does not go with it");
+    if (vm["num"].defaulted()) cfg.num = kNumFromList;
+  }
   cfg.progress = vm.count("progress") > 0;
   if (std::string err = read_run_shape(vm, cfg); !err.empty()) return usage_error(program, err);
   if (!vm["arrivals"].defaulted() && cfg.rate == 0) return usage_error(program, "--arrivals needs --rate");

@@ -60,7 +60,7 @@ std::optional<int> read_command_line(int argc, char** argv, int rank, int size, 
   CrawlConfig& cfg = o.cfg;
   std::string skew_spec, die_spec;
   po::options_description desc(
-      "Options (every crawl option; --num and --concurrency are totals over the ranks)");
+      "Options (every crawl option; --num, --concurrency and --per-host are totals over the ranks)");
   add_crawl_options(desc, cfg);
   // clang-format off
   desc.add_options()
@@ -91,6 +91,13 @@ std::optional<int> read_command_line(int argc, char** argv, int rank, int size, 
     return refuse("--test-skew takes RANK:MS, not '" + skew_spec + "'");
   if (!die_spec.empty() && !rank_value(die_spec, o.die_rank, o.die_ms))
     return refuse("--test-die takes RANK:MS, not '" + die_spec + "'");
+  if (cfg.num == kNumFromList) {  // --urls: once through the list, split over the ranks
+    try {
+      cfg.num = static_cast<std::int64_t>(read_url_list(cfg.urls_file).targets.size());
+    } catch (const std::invalid_argument& e) {
+      return refuse(e.what());
+    }
+  }
   if (cfg.rate > 0)
     return refuse(
         "--rate is not spread over ranks (one schedule is one sequence): run crawl --rate on one machine");
@@ -100,14 +107,18 @@ std::optional<int> read_command_line(int argc, char** argv, int rank, int size, 
   if (!model->one_in_flight && cfg.concurrency < size)
     return refuse("--concurrency " + std::to_string(cfg.concurrency) + " is less than the " +
                   std::to_string(size) + " ranks: each rank needs a slot");
+  if (cfg.per_host > 0 && cfg.per_host < size)
+    return refuse("--per-host " + std::to_string(cfg.per_host) + " is less than the " + std::to_string(size) +
+                  " ranks: each rank needs a connection to every host");
   if (o.deadline_s < 0) return refuse("--deadline cannot be negative");
   if (skew_rank == rank) set_clock_skew_us(skew_ms * 1000);
   return std::nullopt;
 }
 
 // Step 2: this rank's share of the whole crawl: its server (round robin over
-// --url a,b), its contiguous shard of the one URL list, its share of the
-// slots; and the deadline, if none was given.
+// --url a,b), its contiguous shard of the one URL list (--urls: of the file's,
+// which every rank reads), its share of the slots; and the deadline, if none
+// was given.
 CrawlConfig rank_share(MpiOptions& o, int rank, int size) {
   CrawlConfig cfg = o.cfg;
   const std::vector<std::string> urls = split_urls(cfg.url);
@@ -117,6 +128,8 @@ CrawlConfig rank_share(MpiOptions& o, int rank, int size) {
   cfg.shard_end = n * (rank + 1) / size;
   if (!find_model(cfg.model)->one_in_flight)  // serial: one request in flight on every rank
     cfg.concurrency = cfg.concurrency / size + (rank < cfg.concurrency % size ? 1 : 0);
+  if (cfg.per_host > 0)  // a total too, each rank at least one (read_command_line holds it at the ranks or more)
+    cfg.per_host = std::max(1, cfg.per_host / size + (rank < cfg.per_host % size ? 1 : 0));
   if (o.deadline_s == 0) {
     const std::int64_t mine = cfg.shard_end - cfg.shard_begin;
     const std::int64_t waves = (mine + cfg.concurrency - 1) / std::max(1, cfg.concurrency);
@@ -130,7 +143,8 @@ CrawlConfig rank_share(MpiOptions& o, int rank, int size) {
 std::string crawl_identity(const MpiOptions& o) {
   const CrawlConfig& c = o.cfg;
   std::ostringstream out;
-  out << "model=" << c.model << "\nname=" << c.name << "\nurl=" << c.url << "\nnum=" << c.num
+  out << "model=" << c.model << "\nname=" << c.name << "\nurl=" << c.url << "\nurls=" << c.urls_file
+      << "\nper-host=" << c.per_host << "\nnum=" << c.num
       << "\ndelay=" << c.delay_ms << "\ndelay-dist=" << delay_spec(c.delay_dist)
       << "\nconcurrency=" << c.concurrency << "\nbatched=" << c.batched << "\nseed=" << c.seed
       << "\nwork=" << work_spec_text(c.work) << "\nconnection=" << connection_spec_text(c.reuse)

@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <optional>
 #include <random>
 #include <stdexcept>
 
@@ -120,7 +121,12 @@ std::string event_loop_models() {
 void check_crawl_config(const CrawlConfig& config) {
   const ModelEntry* model = find_model(config.model);
   if (!model) throw std::invalid_argument("unknown model '" + config.model + "'");
-  if (config.num < 0) throw std::invalid_argument("--num cannot be negative");
+  if (config.num < 0 && !(config.num == kNumFromList && !config.urls_file.empty()))
+    throw std::invalid_argument("--num cannot be negative");
+  if (config.per_host < 0) throw std::invalid_argument("--per-host cannot be negative");
+  if (config.per_host > 0 && config.per_host < config.loops)
+    throw std::invalid_argument("--per-host " + std::to_string(config.per_host) + " is less than the " +
+                                std::to_string(config.loops) + " --loops: each loop needs a connection to every host");
   if (config.num > kMaxRequests)
     throw std::invalid_argument("--num " + std::to_string(config.num) +
                                 " is more requests than a run holds (" + std::to_string(kMaxRequests) +
@@ -150,29 +156,62 @@ void check_crawl_config(const CrawlConfig& config) {
                                           : std::min<std::int64_t>(config.concurrency, config.num),
                      "--concurrency", "a socket per request in flight");
   std::string error;
-  if (!parse_base_url(config.url, &error)) throw std::invalid_argument(error);
+  if (config.urls_file.empty() && !parse_base_url(config.url, &error)) throw std::invalid_argument(error);
 }
 
 namespace {
 
 // Everything a run needs that is built before the clock starts.
 struct Plan {
-  BaseUrl base;
+  BaseUrl base;                    // the delay server's (--urls: the list's first origin)
   std::unique_ptr<TlsClient> tls;  // https: the context every connection uses
+  std::vector<Origin> origins;     // where the URLs go, resolved
+  std::vector<std::uint32_t> origin_of;  // --urls: each URL's origin
   std::vector<std::string> targets;  // this run's URLs: [first, first + size) of the crawl's
   std::vector<std::int64_t> due_us;  // open loop: their offsets in the schedule (times once started)
   std::size_t first = 0;
-  CrawlJob job;  // over targets and due_us
+  CrawlJob job;  // over origins, targets and due_us
 };
+
+// --urls: this run's URLs [lo, hi) of the crawl's, which goes round the list
+// as many times as --num asks; the list's origins are the plan's.
+void plan_url_list(Plan& p, UrlList list, std::size_t lo, std::size_t hi) {
+  const std::size_t n = list.targets.size();
+  p.targets.resize(hi - lo);
+  p.origin_of.resize(hi - lo);
+  for (std::size_t i = lo; i < hi; ++i) {
+    p.targets[i - lo] = list.targets[i % n];
+    p.origin_of[i - lo] = list.origin_of[i % n];
+  }
+  p.base = list.origins.front();
+  for (const BaseUrl& b : list.origins) p.origins.push_back({{}, b.authority, {}});
+}
+
+// Resolves every origin (a bad host name is one clear error, before the clock
+// starts) and gives the https ones the one TLS context.
+void resolve_origins(Plan& p, const CrawlConfig& cfg, const std::vector<BaseUrl>& bases) {
+  for (std::size_t o = 0; o < bases.size(); ++o) {
+    p.origins[o].endpoints = resolve(bases[o]);
+    if (!bases[o].tls) continue;
+    if (!p.tls) p.tls = std::make_unique<TlsClient>(cfg.tls);  // an unreadable --cacert is said now
+    p.origins[o].tls = {p.tls.get(), bases[o].host};
+  }
+}
 
 // Fills in what the settings leave open (recorded in the run, so that it can
 // be repeated): the seed, the name, and an open loop's count of requests.
 Plan plan_crawl(CrawlConfig& cfg) {
   Plan p;
-  std::string error;
-  auto base = parse_base_url(cfg.url, &error);
-  if (!base) throw std::invalid_argument(error);
-  p.base = *base;
+  std::optional<UrlList> list;
+  if (!cfg.urls_file.empty()) {
+    list = read_url_list(cfg.urls_file);
+    if (cfg.num == kNumFromList) cfg.num = static_cast<std::int64_t>(list->targets.size());
+  } else {
+    std::string error;
+    auto base = parse_base_url(cfg.url, &error);
+    if (!base) throw std::invalid_argument(error);
+    p.base = *base;
+  }
   if (cfg.name.empty()) cfg.name = cfg.model;
   if (cfg.seed == 0) cfg.seed = std::random_device{}() | 1;
   std::vector<std::int64_t> schedule = arrival_schedule(cfg);
@@ -182,10 +221,17 @@ Plan plan_crawl(CrawlConfig& cfg) {
   const std::size_t hi =
       cfg.shard_end < 0 ? num : std::clamp(static_cast<std::size_t>(cfg.shard_end), lo, num);
   p.first = lo;
-  p.targets = make_targets(cfg, p.base, lo, hi);
+  const std::vector<BaseUrl> bases = list ? list->origins : std::vector<BaseUrl>{p.base};
+  if (list) {
+    plan_url_list(p, std::move(*list), lo, hi);
+  } else {
+    p.targets = make_targets(cfg, p.base, lo, hi);
+    p.origins.push_back({{}, p.base.authority, {}});
+  }
   if (!schedule.empty()) p.due_us.assign(schedule.begin() + lo, schedule.begin() + hi);
-  p.job.host_header = p.base.authority;
-  p.job.endpoints = resolve(p.base);  // a bad host name is one clear error, before the clock starts
+  resolve_origins(p, cfg, bases);
+  p.job.origins = p.origins;
+  if (p.origins.size() > 1) p.job.origin_of = p.origin_of;
   p.job.targets = p.targets;
   p.job.due_us = p.due_us;
   p.job.concurrency = cfg.concurrency;
@@ -194,10 +240,7 @@ Plan plan_crawl(CrawlConfig& cfg) {
   p.job.timeout = std::chrono::milliseconds(effective_timeout_ms(cfg));
   p.job.reuse = cfg.reuse;
   p.job.spawn_all = cfg.spawn_all;
-  if (p.base.tls) {
-    p.tls = std::make_unique<TlsClient>(cfg.tls);  // an unreadable --cacert is said before the clock starts
-    p.job.tls = {p.tls.get(), p.base.host};
-  }
+  p.job.per_host = cfg.per_host;
   return p;
 }
 
@@ -226,9 +269,9 @@ void run_model(const ModelEntry& model, const CrawlConfig& cfg, const CrawlJob& 
 // held in its delay), -1 if it cannot be read within 2 s: not a delayserver,
 // or gone.
 std::int64_t server_held_us(const Plan& p) {
-  auto text =
-      fetch_text(p.job.endpoints, p.job.host_header, p.base.prefix + "/stats", std::chrono::seconds(2),
-                 &p.job.tls);
+  const Origin& server = p.origins.front();
+  auto text = fetch_text(server.endpoints, server.host_header, p.base.prefix + "/stats", std::chrono::seconds(2),
+                         &server.tls);
   if (!text) return -1;
   auto j = nlohmann::json::parse(*text, nullptr, false);
   if (j.is_discarded() || !j.contains("held_us") || !j["held_us"].is_number_unsigned()) return -1;
@@ -259,7 +302,8 @@ CrawlRun measure_crawl(const CrawlConfig& config) {
   Plan plan = plan_crawl(run.config);
   if (model.prepare) model.prepare();
   // Open loop: what the server held before (to measure its mean in flight).
-  const std::int64_t held0 = plan.job.open_loop() ? server_held_us(plan) : -1;
+  // (--urls: no one server to ask.)
+  const std::int64_t held0 = plan.job.open_loop() && config.urls_file.empty() ? server_held_us(plan) : -1;
 
   RecordLog log(plan.job.size(), config.retries);
   const Work work(config.work);  // a spin calibrated, a bcrypt setting made: before the clock

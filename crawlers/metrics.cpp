@@ -78,9 +78,11 @@ namespace {
 
 // The delays the requests were given, from the server's answers
 // (X-Delay-Us); a request without one (it failed, or another server) counts
-// with the delay it asked for, the median. `said`: how many had one.
+// with the delay it asked for, the median, or (--urls, which asks for none)
+// as unknown, -1. `said`: how many had one.
 std::vector<std::int64_t> given_delays(const CrawlRun& run, std::size_t& said) {
-  std::vector<std::int64_t> delays_us(run.records.size(), run.config.delay_ms * 1000);
+  const bool asked = run.config.urls_file.empty();
+  std::vector<std::int64_t> delays_us(run.records.size(), asked ? run.config.delay_ms * 1000 : -1);
   said = 0;
   for (std::size_t i = 0; i < run.records.size(); ++i)
     if (run.records[i].delay_us >= 0) {
@@ -88,6 +90,16 @@ std::vector<std::int64_t> given_delays(const CrawlRun& run, std::size_t& said) {
       ++said;
     }
   return delays_us;
+}
+
+// Where the ideal comes from, or why there is none.
+std::string ideal_source(const CrawlRun& run, std::size_t said) {
+  const std::size_t n = run.records.size();
+  if (said == n) return "server";
+  if (!run.config.urls_file.empty())
+    return "none: " + std::to_string(n - said) + " of " + std::to_string(n) +
+           " requests had no X-Delay-Us from their server, and --urls asks for no delay";
+  return said == 0 ? "requested" : "server, requested where unanswered";
 }
 
 OpenLoopFigures open_loop_figures(const CrawlRun& run, const std::vector<std::int64_t>& delays_us,
@@ -113,9 +125,15 @@ OpenLoopFigures open_loop_figures(const CrawlRun& run, const std::vector<std::in
   f.send_lag_ms = percentiles(std::move(lag_ms));
   f.latency_from_due_ms = percentiles(std::move(from_due_ms));
   f.service_ms = percentiles(std::move(service_ms));
-  double mean_delay_s = 0;
+  // The mean of the delays known (--urls: those the servers said).
+  double sum_s = 0;
+  std::size_t known = 0;
   for (auto d : delays_us)
-    mean_delay_s += static_cast<double>(d) / 1e6 / static_cast<double>(delays_us.size());
+    if (d >= 0) {
+      sum_s += static_cast<double>(d) / 1e6;
+      ++known;
+    }
+  const double mean_delay_s = known ? sum_s / static_cast<double>(known) : 0;
   f.littles_law_in_flight = run.config.rate * mean_delay_s;
   if (mean_delay_s > 0) f.capacity_per_s = concurrency / mean_delay_s;
   return f;
@@ -168,17 +186,18 @@ CrawlSummary summarize(CrawlRun run) {
   }
   std::size_t said = 0;
   const std::vector<std::int64_t> delays_us = given_delays(run, said);
-  s.ideal_from = said == run.records.size() ? "server"
-                 : said == 0                ? "requested"
-                                            : "server, requested where unanswered";
+  s.ideal_from = ideal_source(run, said);
+  const bool known = said == run.records.size() || c.urls_file.empty();  // every request's delay
   std::vector<std::int64_t> due_us;
   if (c.rate > 0)
     for (const RequestRecord& r : run.records) due_us.push_back(r.intended_us);
-  s.ideal_seconds = ideal_seconds(delays_us, s.concurrency, due_us);
   s.work = work_figures(run, model);
-  if (s.work) s.ideal_seconds = std::max(s.ideal_seconds, s.work->bound_seconds);
-  if (s.answered > 0) s.efficiency = run.seconds > 0 ? s.ideal_seconds / run.seconds : 0.0;
-  if (c.batched) s.batched_ideal_seconds = batched_ideal_seconds(delays_us, s.concurrency);
+  if (known) {
+    s.ideal_seconds = ideal_seconds(delays_us, s.concurrency, due_us);
+    if (s.work) s.ideal_seconds = std::max(*s.ideal_seconds, s.work->bound_seconds);
+    if (s.answered > 0) s.efficiency = run.seconds > 0 ? *s.ideal_seconds / run.seconds : 0.0;
+    if (c.batched) s.batched_ideal_seconds = batched_ideal_seconds(delays_us, s.concurrency);
+  }
   // Every answered request: its latency, and what the model added to the
   // delay the server gave it (its overhead).
   std::vector<double> latency_ms, overhead_us, delay_ms, connect_us, tls_us;
@@ -191,6 +210,7 @@ CrawlSummary summarize(CrawlRun run) {
     s.tls_resumed += r.resumed ? 1 : 0;
     if (r.status != 200) continue;
     latency_ms.push_back(static_cast<double>(r.end_us - r.start_us) / 1000.0);
+    if (delays_us[i] < 0) continue;  // --urls: a server that did not say
     overhead_us.push_back(static_cast<double>(r.end_us - r.start_us - delays_us[i]));
     delay_ms.push_back(static_cast<double>(delays_us[i]) / 1000.0);
   }

@@ -15,6 +15,7 @@ namespace testbed {
 CrawlJob CrawlJob::part(std::size_t begin, std::size_t end) const {
   CrawlJob p = *this;
   p.targets = targets.subspan(begin, end - begin);
+  if (!origin_of.empty()) p.origin_of = origin_of.subspan(begin, end - begin);
   if (open_loop()) p.due_us = due_us.subspan(begin, end - begin);
   return p;
 }
@@ -28,6 +29,8 @@ void run_event_loops(const CrawlJob& job, const std::function<void(const LoopSha
     shares[k].begin = n * k / loops;
     shares[k].end = n * (k + 1) / loops;
     shares[k].concurrency = static_cast<int>(job.concurrency / loops + (k < job.concurrency % loops));
+    if (job.per_host > 0)  // the front end holds --per-host at --loops or more
+      shares[k].per_host = std::max(1, static_cast<int>(job.per_host / loops + (k < job.per_host % loops)));
   }
   if (loops == 1) return loop(shares[0]);
   std::vector<std::exception_ptr> failures(loops);
@@ -98,13 +101,21 @@ void Recorder::fail(std::size_t i, std::string_view error) {
   log_->completed_.fetch_add(1, std::memory_order_relaxed);
 }
 
-void fetch_blocking(SyncClient& client, const CrawlJob& job, Recorder& rec, std::size_t i) {
-  rec.start(i);
+void fetch_blocking(SyncClient& client, const CrawlJob& job, Recorder& rec, std::size_t i, bool started) {
+  if (!started) rec.start(i);
   for (int attempt = 0;; ++attempt) {
     HttpResult r = client.get(job.targets[i], attempt);  // blocks for the whole delay
     if (!rec.try_again(i, r, attempt)) return;
     std::this_thread::sleep_for(retry_backoff(attempt, i));
   }
+}
+
+SyncClient& SyncClients::for_origin(std::uint32_t o) {
+  if (!clients_[o]) {
+    const Origin& to = job_.origins[o];
+    clients_[o] = std::make_unique<SyncClient>(to.endpoints, to.host_header, job_.timeout, job_.reuse, &to.tls);
+  }
+  return *clients_[o];
 }
 
 void RecordLog::fail_unsettled(const std::string& why) {

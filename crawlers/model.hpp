@@ -18,6 +18,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -42,9 +43,19 @@ struct RequestRecord {
   bool resumed = false;          // that handshake resumed a session
 };
 
-struct CrawlJob {
+// Where requests go: one scheme, host and port.
+struct Origin {
   std::vector<boost::asio::ip::tcp::endpoint> endpoints;  // resolved before the clock starts
   std::string host_header;                                // "host:port"
+  TlsTarget tls;  // https: the client's TLS context and the host to check (plain HTTP: empty)
+};
+
+struct CrawlJob {
+  // Every origin the job's URLs go to: one for the delay server's URLs,
+  // those of the list for crawl --urls. A connection belongs to one origin.
+  std::span<const Origin> origins;
+  // --urls: targets[i] goes to origins[origin_of[i]]; empty: all to origins[0].
+  std::span<const std::uint32_t> origin_of;
   std::span<const std::string> targets;  // "/add?name=...&delay=...&abcdefghij": every URL to fetch
   // Open loop: when targets[i] is due (now_us() clock); empty for the closed
   // loop. A model never sends a request before it is due, and sends it as
@@ -60,10 +71,13 @@ struct CrawlJob {
   // coroutine (crawl --spawn-all): a task for every URL at once, bounded by
   // a pool of `concurrency` connections; its record starts with the task.
   bool spawn_all = false;
-  // https: the client's TLS context and the host to check (plain HTTP: empty).
-  TlsTarget tls;
+  // --per-host: at most this many connections to one origin at once (so as
+  // many requests in flight to it); 0: no cap but the concurrency.
+  int per_host = 0;
 
   std::size_t size() const { return targets.size(); }
+  std::uint32_t origin_index(std::size_t i) const { return origin_of.empty() ? 0 : origin_of[i]; }
+  const Origin& origin(std::size_t i) const { return origins[origin_index(i)]; }
   bool open_loop() const { return !due_us.empty(); }
   // URLs [begin, end) of this job as a job of their own (a batch).
   CrawlJob part(std::size_t begin, std::size_t end) const;
@@ -74,9 +88,10 @@ struct LoopShare {
   std::size_t begin = 0;
   std::size_t end = 0;
   int concurrency = 1;
+  int per_host = 0;  // its share of --per-host (at least 1 when there is one; 0: none)
 };
 
-// Splits the job's URLs and the concurrency evenly over job.loops event loops and
+// Splits the job's URLs, the concurrency and the per-host cap evenly over job.loops event loops and
 // runs `loop` for each share on its own thread (a single loop runs on the
 // calling thread). Rethrows the first exception a loop threw.
 void run_event_loops(const CrawlJob& job, const std::function<void(const LoopShare&)>& loop);
@@ -114,8 +129,23 @@ class Recorder {
   std::size_t size_;
 };
 
-// Request i with retries over a blocking client (the serial and thread models).
-void fetch_blocking(SyncClient& client, const CrawlJob& job, Recorder& rec, std::size_t i);
+// Request i with retries over a blocking client (the serial and thread
+// models). `started`: its clock already runs (it waited for the client).
+void fetch_blocking(SyncClient& client, const CrawlJob& job, Recorder& rec, std::size_t i,
+                    bool started = false);
+
+// The blocking clients of one thread of a blocking model, one per origin,
+// each opened when a request first goes there (requests.Session's pool for
+// one thread).
+class SyncClients {
+ public:
+  explicit SyncClients(const CrawlJob& job) : job_(job), clients_(job.origins.size()) {}
+  SyncClient& for_origin(std::uint32_t o);
+
+ private:
+  const CrawlJob& job_;
+  std::vector<std::unique_ptr<SyncClient>> clients_;
+};
 
 // A model is one function: fetch every URL of the job, report each to the recorder.
 using ModelFn = void (*)(const CrawlJob&, Recorder&);

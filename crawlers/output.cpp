@@ -214,6 +214,8 @@ nlohmann::json to_json(const CrawlSummary& s) {
       {"model", c.model},
       {"name", c.name},
       {"url", c.url},
+      {"urls_file", c.urls_file.empty() ? nlohmann::json(nullptr) : nlohmann::json(c.urls_file)},
+      {"per_host", c.per_host},
       {"num", c.num},
       {"concurrency", s.concurrency},
       {"delay_ms", c.delay_ms},
@@ -228,7 +230,7 @@ nlohmann::json to_json(const CrawlSummary& s) {
       {"delay_dist", delay_spec(c.delay_dist)},
       {"batched", c.batched},
       {"spawn_all", c.spawn_all},
-      {"ideal_seconds", s.ideal_seconds},
+      {"ideal_seconds", or_null(s.ideal_seconds)},
       {"ideal_from", s.ideal_from},
       {"efficiency", or_null(s.efficiency)},
       {"answered", s.answered},
@@ -258,6 +260,8 @@ bool run_from_json(const nlohmann::json& j, CrawlRun& run, std::string* error) {
     c.model = j.at("model").get<std::string>();
     c.name = j.at("name").get<std::string>();
     c.url = j.at("url").get<std::string>();
+    if (const auto& f = j.value("urls_file", nlohmann::json()); f.is_string()) c.urls_file = f.get<std::string>();
+    c.per_host = j.value("per_host", 0);
     c.num = j.at("num").get<std::int64_t>();
     c.concurrency = j.at("concurrency").get<int>();
     c.delay_ms = j.at("delay_ms").get<std::int64_t>();

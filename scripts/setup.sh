@@ -1,25 +1,27 @@
 #!/usr/bin/env bash
 # Installs what is missing (Debian packages only), configures and builds.
 # Both README commands call this; it is quick when everything is already there.
-#   scripts/setup.sh [--plots] [--browser] [--bench]
+#   scripts/setup.sh [--plots] [--browser] [--bench] [--nginx] [--mpi] [--python-models]
 #     --plots    also python3-matplotlib and python3-plotly (benchmark.sh's pictures
 #                and report.html, which inlines the plotly.js python3-plotly ships)
 #     --python-models  also the libraries of the Python models (pycrawl/): one
 #                that cannot be installed is named, and only its models fail
 #     --browser  also chromium (the headless check of report.html in test.sh)
 #     --bench  also wrk, nginx-light, hyperfine, valgrind, openssl (for bench/ comparisons)
+#     --nginx  also nginx-light and openssl (the test of crawl --urls against nginx, over TLS)
 #     --mpi    also Open MPI and iproute2 (crawl-mpi and its tests), and the build
 #              then requires MPI
 # Environment: BUILD_DIR (default build), JOBS (default: number of cores).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-want_plots=0 want_bench=0 want_browser=0 want_mpi=0 want_pymodels=0
+want_plots=0 want_bench=0 want_browser=0 want_mpi=0 want_pymodels=0 want_nginx=0
 for arg in "$@"; do
   case "$arg" in
     --plots) want_plots=1 ;;
     --python-models) want_pymodels=1 ;;
     --bench) want_bench=1 ;;
+    --nginx) want_nginx=1 ;;
     --browser) want_browser=1 ;;
     --mpi) want_mpi=1 ;;
     *) echo "setup.sh: unknown option $arg" >&2; exit 2 ;;
@@ -31,6 +33,7 @@ packages=("${BASE_PACKAGES[@]}")
 [ $want_plots = 1 ] && packages+=(python3 python3-matplotlib python3-plotly)
 [ $want_browser = 1 ] && packages+=(python3 chromium)
 [ $want_bench = 1 ] && packages+=(wrk nginx-light hyperfine valgrind openssl)
+[ $want_nginx = 1 ] && packages+=(nginx-light openssl)
 [ $want_mpi = 1 ] && packages+=("${MPI_PACKAGES[@]}")
 ensure_packages "${packages[@]}"
 # The Python models' libraries: without one, its models are recorded as

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # crawl-mpi for real: mpirun ranks against real delay servers, on loopback or
 # on network namespaces (hosts with their own addresses). CTest runs each case:
-#   tests/mpi_test.sh BUILD_DIR local|shards|skew|idle|die|rankfail|disagree|badflag|tls|hosts
+#   tests/mpi_test.sh BUILD_DIR local|shards|skew|idle|die|rankfail|disagree|badflag|tls|urls|hosts
 # Exit 77 (CTest: skipped) only when network namespaces cannot be created,
 # with the reason printed.
 set -euo pipefail
@@ -219,6 +219,39 @@ stats, s = json.load(sys.stdin), json.load(open(sys.argv[1]))
 assert stats["tls_handshakes"] == 301, stats  # and the one of /stats
 assert s["tls_us"] and s["tls_resumed"] == stats["tls_resumed"] > 0, (s["tls_resumed"], stats)
 print("ok: 300 handshakes over 3 ranks,", stats["tls_resumed"], "resumed, p50", s["tls_us"]["p50"], "us")' "$WORK/s.json"
+    ;;
+  urls)
+    # crawl --urls on three ranks: the list (two servers on two addresses)
+    # split over them, round it as --num asks; each server gets exactly its
+    # URLs, and the merged summary counts every request once.
+    start_server A --db "$WORK/A.sqlite" --timeline "$WORK/A-timeline.csv"  # recorded: each server's names
+    start_server B --bind 127.0.0.2 --db "$WORK/B.sqlite" --timeline "$WORK/B-timeline.csv"
+    PIDS+=("$A_PID" "$B_PID")
+    printf '# two servers\nhttp://127.0.0.1:%s/add?name=a&delay=20\nhttp://127.0.0.2:%s/add?name=b&delay=10\n' \
+      "$A_PORT" "$B_PORT" >"$WORK/urls.txt"
+    timeout 120 "${MPI[@]}" -np 3 "${CRAWL[@]}" --model callback --urls "$WORK/urls.txt" --num 300 \
+      --concurrency 30 --per-host 6 --json --timeline "$WORK/t.csv" >"$WORK/s.json"
+    for p in "$A_PORT:127.0.0.1" "$B_PORT:127.0.0.2"; do
+      "$PY" -c 'import json,sys,urllib.request as u; print(json.load(u.urlopen(sys.argv[1]))["peak_in_flight"])' \
+        "http://${p#*:}:${p%%:*}/stats" >>"$WORK/peaks"
+    done
+    stop_server "$A_PID"; stop_server "$B_PID"; PIDS=()
+    "$PY" - "$WORK/s.json" "$WORK/t.csv" "$WORK/A-timeline.csv" "$WORK/B-timeline.csv" "$WORK/peaks" <<'CHECK'
+import csv, json, sys
+s = json.load(open(sys.argv[1]))
+rows = list(csv.DictReader(open(sys.argv[2])))
+served = [[r["name"] for r in csv.DictReader(open(f))] for f in sys.argv[3:5]]
+peaks = [int(x) for x in open(sys.argv[5]).read().split()]
+assert s["num"] == 300 and s["failed"] == 0 and s["mpi"]["ranks"] == 3, s
+assert sorted(int(r["index"]) for r in rows) == list(range(300))
+assert {r["rank"] for r in rows} == {"0", "1", "2"}
+for r in rows:  # even indexes are a's (20 ms), odd b's (10 ms)
+    assert float(r["delay"]) == (0.02 if int(r["index"]) % 2 == 0 else 0.01), r
+assert served == [["a"] * 150, ["b"] * 150], [len(x) for x in served]
+assert s["ideal_from"] == "server" and s["efficiency"] is not None, s["ideal_from"]
+assert all(p <= 6 for p in peaks), peaks  # --per-host 6 in all: 2 a rank
+print("ok: 300 URLs of a list over 3 ranks and 2 servers, 150 each; peaks", peaks)
+CHECK
     ;;
   hosts)
     # Three hosts (network namespaces, each its own address and port range)

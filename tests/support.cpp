@@ -39,8 +39,7 @@ TempDir::~TempDir() {
 }
 
 TestServer::TestServer(ServerConfig cfg) {
-  cfg.bind = "127.0.0.1";
-  cfg.port = 0;
+  cfg.port = 0;  // on cfg.bind, 127.0.0.1 unless a test says otherwise
   if (cfg.timeline_path == ServerConfig{}.timeline_path)
     cfg.timeline_path = (dir_.path / "timeline.csv").string();
   server_ = std::make_unique<DelayServer>(cfg);

@@ -21,7 +21,7 @@ struct TempDir {
   std::filesystem::path path;
 };
 
-// Runs DelayServer on 127.0.0.1:<free port> until destroyed.
+// Runs DelayServer on <cfg.bind, 127.0.0.1 by default>:<free port> until destroyed.
 class TestServer {
  public:
   explicit TestServer(ServerConfig cfg = {});

@@ -97,7 +97,7 @@ TEST_CASE("a spin of work adds its CPU to every answer in every model, and the s
     CHECK(s.work->threads == threads);
     CHECK(s.work->cpu_seconds >= static_cast<double>(us * 60) / 1e6);
     CHECK(s.work->bound_seconds == Approx(s.work->cpu_seconds / threads));
-    CHECK(s.ideal_seconds >= s.work->bound_seconds);
+    CHECK(s.ideal_seconds.value() >= s.work->bound_seconds);
     CHECK_FALSE(summarize(plain).work);
   }
 }

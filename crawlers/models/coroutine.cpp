@@ -11,12 +11,16 @@
 // its request's clock, then waits for one of C pooled connections; the
 // semaphore stands for the pool's limit.
 //
+// --urls: the pool keeps connections by host; --per-host caps them, and a
+// task whose host is at its cap waits (holding its permit) for one of them.
+//
 // Open loop (--rate): the loop that spawns the tasks sleeps on a timer until
 // the next request is due (asyncio.sleep), then waits for a permit; with
 // every permit taken, a due request waits for one, and that wait counts in
 // its latency.
 #include "client/http_client.hpp"
 #include "common/clock.hpp"
+#include "crawlers/conn_pool.hpp"
 #include "crawlers/model.hpp"
 
 #include <memory>
@@ -61,35 +65,32 @@ struct Crawl {
   Recorder& rec;
   AsyncSemaphore semaphore;
   DeadlineSweeper sweeper;
-  std::vector<std::unique_ptr<AsyncConnection>> all;  // every connection opened
-  std::vector<AsyncConnection*> idle;                 // the pool
-  std::size_t spawned = 0;                            // tasks started so far
-  std::size_t taken = 0;                              // tasks that have taken a connection
-  AsyncSemaphore finished;                            // --spawn-all: one permit a finished task
+  ConnectionPool pool;      // aiohttp's TCPConnector: connections kept alive, by host
+  std::size_t spawned = 0;  // tasks started so far
+  std::size_t taken = 0;    // tasks that have taken a connection
+  AsyncSemaphore finished;  // --spawn-all: one permit a finished task
 };
 
 // The task for one URL: runs while holding one semaphore permit (with
 // --spawn-all it is spawned first, starts its clock, and waits for one).
 awaitable<void> fetch(Crawl& c, std::size_t i) {
   auto ex = co_await asio::this_coro::executor;
-  if (c.job.spawn_all) {
-    c.rec.start(i);
-    co_await c.semaphore.acquire();  // a connection of the pool
+  c.rec.start(i);
+  if (c.job.spawn_all) co_await c.semaphore.acquire();  // a connection of the pool
+  const std::uint32_t o = c.job.origin_index(i);
+  AsyncConnection* taken;
+  while (!(taken = c.pool.take(o))) {  // --per-host: its host's connections are all busy
+    beast::error_code ec;
+    co_await c.pool.async_wait(o, asio::redirect_error(use_awaitable, ec));
   }
-  if (c.idle.empty()) {
-    c.all.push_back(std::make_unique<AsyncConnection>(ex, c.job.reuse, &c.job.tls));
-    c.sweeper.watch(*c.all.back());
-    c.idle.push_back(c.all.back().get());
-  }
-  AsyncConnection& conn = *c.idle.back();
-  c.idle.pop_back();
+  AsyncConnection& conn = *taken;
+  const Origin& to = c.job.origins[o];
   ++c.taken;
-  if (!c.job.spawn_all) c.rec.start(i);
   for (int attempt = 0;; ++attempt) {
     c.sweeper.arm(conn);
-    HttpResult r = co_await async_get(conn, c.job.endpoints, c.job.host_header, c.job.targets[i], attempt);
+    HttpResult r = co_await async_get(conn, to.endpoints, to.host_header, c.job.targets[i], attempt);
     c.sweeper.disarm(conn);
-    if (conn.timed_out) r.error = timeout_error(c.sweeper.timeout(), c.job.host_header);
+    if (conn.timed_out) r.error = timeout_error(c.sweeper.timeout(), to.host_header);
     if (!c.rec.try_again(i, r, attempt)) break;
     asio::steady_timer pause(ex, retry_backoff(attempt, i));  // then try again
     co_await pause.async_wait(use_awaitable);
@@ -100,7 +101,7 @@ awaitable<void> fetch(Crawl& c, std::size_t i) {
     beast::error_code ignored;
     conn.socket.close(ignored);
   }
-  c.idle.push_back(&conn);
+  c.pool.give_back(conn);
   c.semaphore.release();
   if (c.job.spawn_all) c.finished.release();
 }
@@ -157,13 +158,10 @@ void crawl_coroutine(const CrawlJob& job, Recorder& rec) {
             rec,
             AsyncSemaphore(ioc.get_executor(), static_cast<std::size_t>(share.concurrency)),
             DeadlineSweeper(ioc.get_executor(), job.timeout),
-            {},
-            {},
+            ConnectionPool(ioc.get_executor(), job, share, c.sweeper),
             0,
             0,
             AsyncSemaphore(ioc.get_executor(), 0)};
-    c.all.reserve(static_cast<std::size_t>(share.concurrency));
-    c.idle.reserve(static_cast<std::size_t>(share.concurrency));
     std::exception_ptr failure;
     asio::co_spawn(ioc, crawl_all(c), [&](std::exception_ptr e) { failure = e; });
     ioc.run();

@@ -270,17 +270,70 @@ void configure_tls(CURL* e, const TlsClientOptions& o) {
   check(curl_easy_setopt(e, CURLOPT_SSL_SESSIONID_CACHE, o.resume ? 1L : 0L), "CURLOPT_SSL_SESSIONID_CACHE");
 }
 
+// The job's origins as curl takes them. Every URL is an origin plus a
+// target: curl parses a URL given as text again for every transfer (and
+// prints it back out); given as a parsed handle plus the request target, it
+// skips both (71k instructions per request fall to 50k; the request on the
+// wire is the same). Named hosts go with the addresses the front end
+// resolved before the clock started (CURLOPT_RESOLVE), so curl resolves none.
+struct CurlOrigins {
+  explicit CurlOrigins(const CrawlJob& job) {
+    for (const Origin& o : job.origins) {
+      const std::string url = (o.tls ? "https://" : "http://") + o.host_header + "/";
+      urls.emplace_back(curl_url(), &curl_url_cleanup);
+      if (!urls.back() || curl_url_set(urls.back().get(), CURLUPART_URL, url.c_str(), 0) != CURLUE_OK)
+        throw std::runtime_error("curl cannot parse " + url);
+      if (o.tls) tls = o.tls.client;
+      if (const std::string entry = resolve_entry(o); !entry.empty()) {
+        curl_slist* more = curl_slist_append(resolve.get(), entry.c_str());
+        if (!more) throw std::runtime_error("curl_slist_append failed");
+        resolve.release();
+        resolve.reset(more);
+      }
+    }
+  }
+  std::vector<std::unique_ptr<CURLU, decltype(&curl_url_cleanup)>> urls;  // by origin
+  std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)> resolve{nullptr, curl_slist_free_all};
+  TlsClient* tls = nullptr;  // the options every https origin shares
+
+ private:
+  // "name:port:addr,addr" for a named host; "" for an address.
+  static std::string resolve_entry(const Origin& o) {
+    const auto colon = o.host_header.rfind(':');
+    const std::string host = o.host_header.substr(0, colon);
+    boost::system::error_code ec;
+    boost::asio::ip::make_address(host, ec);
+    if (host.front() == '[' || !ec || o.endpoints.empty()) return "";
+    std::string entry = o.host_header;
+    for (std::size_t k = 0; k < o.endpoints.size(); ++k) {
+      const auto a = o.endpoints[k].address();
+      entry.append(k ? "," : ":").append(a.is_v6() ? "[" : "").append(a.to_string()).append(a.is_v6() ? "]" : "");
+    }
+    return entry;
+  }
+};
+
 // One multi handle and its slots, driven by the loop in run_curl_loop.
 class CurlMulti {
  public:
-  CurlMulti(const CrawlJob& job, Recorder& rec, UrlQueue& queue, std::size_t slots, CURLU* origin)
-      : job_(job), rec_(rec), queue_(queue), owner_(curl_multi_init()), transfers_(slots) {
+  CurlMulti(const CrawlJob& job, Recorder& rec, UrlQueue& queue, std::size_t slots, const CurlOrigins& origins,
+            long host_cap)
+      : job_(job),
+        rec_(rec),
+        queue_(queue),
+        origins_(origins),
+        hint_fresh_(origins.urls.size() == 1 && host_cap == 0),
+        owner_(curl_multi_init()),
+        transfers_(slots) {
     if (!owner_) throw std::runtime_error("curl_multi_init failed");
     multi_ = owner_.get();
     long limit = static_cast<long>(std::max<std::size_t>(slots, 1));
-    check(curl_multi_setopt(multi_, CURLMOPT_MAX_TOTAL_CONNECTIONS, limit), "CURLMOPT_MAX_TOTAL_CONNECTIONS");
-    check(curl_multi_setopt(multi_, CURLMOPT_MAX_HOST_CONNECTIONS, limit), "CURLMOPT_MAX_HOST_CONNECTIONS");
-    check(curl_multi_setopt(multi_, CURLMOPT_MAXCONNECTS, limit),
+    // --urls: as many more may wait idle for their hosts (as ConnectionPool's).
+    const long total = origins.urls.size() > 1 ? 2 * limit : limit;
+    check(curl_multi_setopt(multi_, CURLMOPT_MAX_TOTAL_CONNECTIONS, total), "CURLMOPT_MAX_TOTAL_CONNECTIONS");
+    check(curl_multi_setopt(multi_, CURLMOPT_MAX_HOST_CONNECTIONS, host_cap > 0 ? host_cap : limit),
+          "CURLMOPT_MAX_HOST_CONNECTIONS");  // --per-host: transfers beyond it wait in curl's queue
+    check(curl_multi_setopt(multi_, CURLMOPT_MAXCONNECTS, total),
           "CURLMOPT_MAXCONNECTS");  // keep all for reuse
     check(curl_multi_setopt(multi_, CURLMOPT_SOCKETFUNCTION, &Loop::on_socket), "CURLMOPT_SOCKETFUNCTION");
     check(curl_multi_setopt(multi_, CURLMOPT_SOCKETDATA, &loop_), "CURLMOPT_SOCKETDATA");
@@ -299,15 +352,16 @@ class CurlMulti {
       check(curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header), "CURLOPT_HEADERFUNCTION");
       check(curl_easy_setopt(e, CURLOPT_HEADERDATA, &t), "CURLOPT_HEADERDATA");
       check(curl_easy_setopt(e, CURLOPT_PRIVATE, &t), "CURLOPT_PRIVATE");
-      check(curl_easy_setopt(e, CURLOPT_CURLU, origin), "CURLOPT_CURLU");
+      check(curl_easy_setopt(e, CURLOPT_CURLU, origins.urls[0].get()), "CURLOPT_CURLU");
+      if (origins.resolve) check(curl_easy_setopt(e, CURLOPT_RESOLVE, origins.resolve.get()), "CURLOPT_RESOLVE");
       check(curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, &Loop::on_close), "CURLOPT_CLOSESOCKETFUNCTION");
       check(curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, &Loop::on_open), "CURLOPT_OPENSOCKETFUNCTION");
       check(curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, &loop_), "CURLOPT_OPENSOCKETDATA");
       check(curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, &loop_), "CURLOPT_CLOSESOCKETDATA");
       check(curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(job.timeout.count())),
             "CURLOPT_TIMEOUT_MS");
-      if (job.tls) {
-        configure_tls(e, job.tls.client->options());
+      if (origins.tls) {
+        configure_tls(e, origins.tls->options());
         t.tls_error = std::make_unique<char[]>(CURL_ERROR_SIZE);
         check(curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t.tls_error.get()), "CURLOPT_ERRORBUFFER");
       }
@@ -397,7 +451,9 @@ class CurlMulti {
     // connection to the host, busy or not. When every open connection has a
     // transfer, there is nothing to find: say so (a fresh connection; it is
     // still kept alive for the next).
-    bool none_idle = loop_.open_sockets <= in_multi_;
+    // With several hosts, or --per-host (transfers queued in curl for their
+    // host count as added but hold no socket), the count says nothing: no hint.
+    bool none_idle = hint_fresh_ && loop_.open_sockets <= in_multi_;
     if (none_idle != t.fresh) {
       check(curl_easy_setopt(t.easy.get(), CURLOPT_FRESH_CONNECT, none_idle ? 1L : 0L),
             "CURLOPT_FRESH_CONNECT");
@@ -422,6 +478,9 @@ class CurlMulti {
     t.attempt = 0;
     check(curl_easy_setopt(t.easy.get(), CURLOPT_REQUEST_TARGET, job_.targets[t.index].c_str()),
           "CURLOPT_REQUEST_TARGET");
+    if (origins_.urls.size() > 1)  // --urls: this URL's origin
+      check(curl_easy_setopt(t.easy.get(), CURLOPT_CURLU, origins_.urls[job_.origin_index(t.index)].get()),
+            "CURLOPT_CURLU");
     rec_.start(t.index);
     submit(t);
   }
@@ -443,6 +502,7 @@ class CurlMulti {
       Transfer* t = nullptr;
       curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, reinterpret_cast<char**>(&t));
       HttpResult r;
+      const Origin& to = job_.origin(t->index);
       if (msg->data.result == CURLE_OK) {
         long code = 0;
         curl_easy_getinfo(t->easy.get(), CURLINFO_RESPONSE_CODE, &code);
@@ -461,21 +521,21 @@ class CurlMulti {
           r.connect_us = connect_us;
         // https: the handshake, from connected to "app connected". Whether it
         // resumed, curl does not say.
-        if (r.opened && job_.tls &&
+        if (r.opened && to.tls &&
             curl_easy_getinfo(t->easy.get(), CURLINFO_APPCONNECT_TIME_T, &tls_done_us) == CURLE_OK &&
             tls_done_us > connect_us)
           r.tls_us = tls_done_us - connect_us;
       } else if (t->refused) {
-        r.error = "request to " + job_.host_header + ": " + t->refused;  // curl closes the connection
+        r.error = "request to " + to.host_header + ": " + t->refused;  // curl closes the connection
       } else if (const CURLcode rc = msg->data.result; rc == CURLE_PEER_FAILED_VERIFICATION ||
                                                        rc == CURLE_SSL_CONNECT_ERROR ||
                                                        rc == CURLE_SSL_CACERT_BADFILE) {
-        r.error = "TLS handshake with " + job_.host_header + ": " +
+        r.error = "TLS handshake with " + to.host_header + ": " +
                   (t->tls_error && t->tls_error[0] ? t->tls_error.get() : curl_easy_strerror(rc)) +
                   (rc == CURLE_PEER_FAILED_VERIFICATION ? " (--cacert FILE to trust it, --insecure not to check)"
                                                         : "");
       } else if (msg->data.result == CURLE_OPERATION_TIMEDOUT) {
-        r.error = timeout_error(job_.timeout, job_.host_header);  // worded as the other models do
+        r.error = timeout_error(job_.timeout, to.host_header);  // worded as the other models do
       } else {
         // Worded as the other models do, from the system's error when there is
         // one; curl's own message carries timings that would split one cause
@@ -483,9 +543,9 @@ class CurlMulti {
         long os_errno = 0;
         curl_easy_getinfo(t->easy.get(), CURLINFO_OS_ERRNO, &os_errno);
         bool connecting = msg->data.result == CURLE_COULDNT_CONNECT;
-        r.error = os_errno ? std::string(connecting ? "connect " : "request to ") + job_.host_header + ": " +
+        r.error = os_errno ? std::string(connecting ? "connect " : "request to ") + to.host_header + ": " +
                                  std::strerror(static_cast<int>(os_errno))
-                           : "curl " + job_.host_header + ": " + curl_easy_strerror(msg->data.result);
+                           : "curl " + to.host_header + ": " + curl_easy_strerror(msg->data.result);
         r.refused = connecting && os_errno == ECONNREFUSED;
       }
       check(curl_multi_remove_handle(multi_, t->easy.get()), "curl_multi_remove_handle");
@@ -517,6 +577,8 @@ class CurlMulti {
   const CrawlJob& job_;
   Recorder& rec_;
   UrlQueue& queue_;
+  const CurlOrigins& origins_;
+  const bool hint_fresh_;  // CURLOPT_FRESH_CONNECT when no connection is idle (one host, no cap)
   Loop loop_;  // before the handles: it outlives them (they close sockets through it)
   MultiHandle owner_;
   CURLM* multi_ = nullptr;
@@ -534,19 +596,14 @@ class CurlMulti {
 void run_curl_loop(const CrawlJob& job, Recorder& rec, const LoopShare& share) {
   UrlQueue queue{share.begin, share.end};
   const std::size_t slots = std::min<std::size_t>(share.concurrency, share.end - share.begin);
-  // Every URL of the job is this origin plus a target. curl parses a URL
-  // given as text again for every transfer (and prints it back out); given as
-  // a parsed handle plus the request target, it skips both: 71k instructions
-  // per request fall to 50k. The request on the wire is the same.
-  const std::string origin_url = (job.tls ? "https://" : "http://") + job.host_header + "/";
-  std::unique_ptr<CURLU, decltype(&curl_url_cleanup)> origin(curl_url(), &curl_url_cleanup);
-  if (!origin || curl_url_set(origin.get(), CURLUPART_URL, origin_url.c_str(), 0) != CURLUE_OK)
-    throw std::runtime_error("curl cannot parse " + origin_url);
+  const CurlOrigins origins(job);
   const std::size_t count = std::max<std::size_t>(1, (slots + kSlotsPerMulti - 1) / kSlotsPerMulti);
   std::vector<std::unique_ptr<CurlMulti>> multis;
-  for (std::size_t k = 0; k < count; ++k)
-    multis.push_back(
-        std::make_unique<CurlMulti>(job, rec, queue, slots / count + (k < slots % count), origin.get()));
+  for (std::size_t k = 0; k < count; ++k) {
+    // --per-host shared out as the slots are; each handle needs one at least.
+    const long cap = share.per_host > 0 ? std::max<long>(1, share.per_host / count + (k < share.per_host % count)) : 0;
+    multis.push_back(std::make_unique<CurlMulti>(job, rec, queue, slots / count + (k < slots % count), origins, cap));
+  }
   for (auto& m : multis) m->begin();
 
   // With several handles, one epoll set holds theirs: the loop sleeps on it,

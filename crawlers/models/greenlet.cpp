@@ -11,13 +11,15 @@
 // flight: that is this model's price (see kStackBytes), and what
 // `crawl --model greenlet` shows next to the coroutine model, which spawns a
 // task only once it holds a permit. Connections are kept alive in a small
-// pool and handed from greenlet to greenlet; one sweeper enforces timeouts.
+// pool (by host, with --urls; capped by --per-host) and handed from greenlet
+// to greenlet; one sweeper enforces timeouts.
 //
 // Open loop (--rate): the main greenlet spawns each greenlet when its request
 // is due, sleeping in between (gevent.sleep, a timer); a spawned greenlet
 // that finds no permit free waits in the semaphore, and that wait counts in
 // its latency.
 #include "common/clock.hpp"
+#include "crawlers/conn_pool.hpp"
 #include "crawlers/model.hpp"
 
 #include <boost/asio/spawn.hpp>
@@ -86,15 +88,14 @@ struct Crawl {
   Recorder& rec;
   Semaphore semaphore;
   DeadlineSweeper sweeper;
-  std::vector<std::unique_ptr<AsyncConnection>> all;  // every connection opened
-  std::vector<AsyncConnection*> idle;                 // the pool
-  std::size_t waiting = 0;                            // greenlets not yet past the semaphore
-  std::size_t running = 0;                            // greenlets not yet ended
+  ConnectionPool pool;       // kept alive, handed from greenlet to greenlet, by host
+  std::size_t waiting = 0;   // greenlets not yet holding a connection
+  std::size_t running = 0;   // greenlets not yet ended
 };
 
 // urllib2.urlopen(url).read(): one GET on `conn`, written as blocking code.
 // A kept-alive connection the server has closed meanwhile is reopened once.
-HttpResult urlopen(AsyncConnection& conn, const CrawlJob& job, const std::string& target, int attempt,
+HttpResult urlopen(AsyncConnection& conn, const Origin& to, const std::string& target, int attempt,
                    asio::yield_context yield) {
   HttpResult r;
   begin_attempt(conn);
@@ -104,11 +105,11 @@ HttpResult urlopen(AsyncConnection& conn, const CrawlJob& job, const std::string
     if (!reused) {
       conn.buffer.clear();
       connecting(conn);
-      asio::async_connect(conn.socket, job.endpoints, yield[ec]);  // yields until connected
+      asio::async_connect(conn.socket, to.endpoints, yield[ec]);  // yields until connected
       if (ec) {
         beast::error_code ignored;
         conn.socket.close(ignored);
-        r.error = describe_error("connect", ec, job.host_header);
+        r.error = describe_error("connect", ec, to.host_header);
         r.refused = ec == asio::error::connection_refused;
         return r;
       }
@@ -116,20 +117,20 @@ HttpResult urlopen(AsyncConnection& conn, const CrawlJob& job, const std::string
       conn.socket.set_option(tcp::no_delay(true), ec);
       async_start_tls(conn, yield[ec]);  // yields for the handshake (https)
       if (ec) {
-        r.error = describe_handshake_error(conn, ec, job.host_header);
+        r.error = describe_handshake_error(conn, ec, to.host_header);
         beast::error_code ignored;
         conn.socket.close(ignored);
         return r;
       }
     }
-    format_request(conn, target, job.host_header, attempt);
+    format_request(conn, target, to.host_header, attempt);
     asio::async_write(conn.io, asio::buffer(conn.request), yield[ec]);
     if (!ec) async_read_answer(conn, yield[ec]);  // yields for the whole delay
     if (ec) {
       beast::error_code ignored;
       conn.socket.close(ignored);
       if (reused && is_stale_connection_error(ec)) continue;
-      r.error = describe_error("request to", ec, job.host_header);
+      r.error = describe_error("request to", ec, to.host_header);
       return r;
     }
     return take_answer(conn);
@@ -142,31 +143,32 @@ HttpResult urlopen(AsyncConnection& conn, const CrawlJob& job, const std::string
 //         return urllib2.urlopen(url).read()
 void download(Crawl& c, std::size_t i, asio::yield_context yield) {
   c.semaphore.acquire(yield);
-  --c.waiting;
-  if (c.idle.empty()) {
-    c.all.push_back(std::make_unique<AsyncConnection>(yield.get_executor(), c.job.reuse, &c.job.tls));
-    c.sweeper.watch(*c.all.back());
-    c.idle.push_back(c.all.back().get());
-  }
-  AsyncConnection& conn = *c.idle.back();
-  c.idle.pop_back();
   c.rec.start(i);
+  const std::uint32_t o = c.job.origin_index(i);
+  AsyncConnection* taken;
+  while (!(taken = c.pool.take(o))) {  // --per-host: its host's connections are all busy
+    beast::error_code ec;
+    c.pool.async_wait(o, yield[ec]);
+  }
+  AsyncConnection& conn = *taken;
+  --c.waiting;
+  const Origin& to = c.job.origins[o];
   for (int attempt = 0;; ++attempt) {
     c.sweeper.arm(conn);
-    HttpResult r = urlopen(conn, c.job, c.job.targets[i], attempt, yield);
+    HttpResult r = urlopen(conn, to, c.job.targets[i], attempt, yield);
     c.sweeper.disarm(conn);
-    if (conn.timed_out) r.error = timeout_error(c.sweeper.timeout(), c.job.host_header);
+    if (conn.timed_out) r.error = timeout_error(c.sweeper.timeout(), to.host_header);
     if (!c.rec.try_again(i, r, attempt)) break;
     asio::steady_timer pause(yield.get_executor(), retry_backoff(attempt, i));  // gevent.sleep
     pause.async_wait(yield);
   }
-  // With no greenlet left waiting for a permit, nobody will reuse this
+  // With no greenlet left waiting for a connection, nobody will reuse this
   // connection: close it now rather than all of them at the end.
   if (c.waiting == 0) {
     beast::error_code ignored;
     conn.socket.close(ignored);
   }
-  c.idle.push_back(&conn);
+  c.pool.give_back(conn);
   c.semaphore.release();
   if (--c.running == 0) c.sweeper.stop();  // the last one: nothing left to time out
 }
@@ -185,12 +187,9 @@ void crawl_greenlet(const CrawlJob& job, Recorder& rec) {
             rec,
             Semaphore(ioc.get_executor(), static_cast<std::size_t>(share.concurrency)),
             DeadlineSweeper(ioc.get_executor(), job.timeout),
-            {},
-            {},
+            ConnectionPool(ioc.get_executor(), job, share, c.sweeper),
             n,
             n};
-    c.all.reserve(static_cast<std::size_t>(share.concurrency));
-    c.idle.reserve(static_cast<std::size_t>(share.concurrency));
     auto rethrow = [](std::exception_ptr e) {
       if (e) std::rethrow_exception(e);  // out of ioc.run(), to the caller
     };

@@ -1,5 +1,5 @@
 // Model 1, serial (the book's Example 8-3): one request at a time, in order,
-// over one keep-alive connection. Every delay is paid in full, one after the
+// over one keep-alive connection (one per host with --urls). Every delay is paid in full, one after the
 // other: N requests take N * delay.
 //
 // Open loop (--rate): the loop itself is the dispatcher. It sleeps until the
@@ -12,10 +12,10 @@
 namespace testbed {
 
 void crawl_serial(const CrawlJob& job, Recorder& rec) {
-  SyncClient client(job.endpoints, job.host_header, job.timeout, job.reuse, &job.tls);
+  SyncClients clients(job);
   for (std::size_t i = 0; i < job.size(); ++i) {
     if (job.open_loop()) sleep_until_us(job.due_us[i]);
-    fetch_blocking(client, job, rec, i);  // blocks for the delay (and any retries)
+    fetch_blocking(clients.for_origin(job.origin_index(i)), job, rec, i);  // blocks for the delay (and any retries)
   }
 }
 
