@@ -270,8 +270,11 @@ inline CrawlSummary run_crawl(const CrawlConfig& config) { return summarize(meas
 // With one fixed delay it is the book's ceil(num / slots) * delay.
 // In an open loop request i also cannot start before `due_us[i]` (offsets
 // from the first, in order), so the ideal is when the last one could end.
+// With --per-host (`per_host` > 0) request i also takes one of its host's
+// `per_host` slots (`hosts[i]`: its host's number), the earliest free.
 double ideal_seconds(const std::vector<std::int64_t>& delays_us, int slots,
-                     const std::vector<std::int64_t>& due_us = {});
+                     const std::vector<std::int64_t>& due_us = {}, const std::vector<std::uint32_t>& hosts = {},
+                     int per_host = 0);
 // The same for the batched pattern: each batch of `slots` lasts as long as
 // its longest delay.
 double batched_ideal_seconds(const std::vector<std::int64_t>& delays_us, int slots);

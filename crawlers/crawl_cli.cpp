@@ -43,8 +43,8 @@ void add_crawl_options(po::options_description& desc, CrawlConfig& cfg) {
     ("per-host", po::value(&cfg.per_host)->default_value(0),
      "at most this many connections to one host (scheme, name and port) at once, so as many requests in "
      "flight to it, shared out over --loops like --concurrency; a request whose host has them all busy "
-     "waits for one, and the wait counts in its latency (the ideal counts --concurrency only); 0: no cap "
-     "but --concurrency")
+     "waits for one, and the wait counts in its latency (and the ideal holds each host to its cap too); "
+     "0: no cap but --concurrency")
     ("name", po::value(&cfg.name), "name sent to the server (default: the model's name)")
     ("num,n", po::value(&cfg.num)->default_value(cfg.num), "number of URLs to fetch")
     ("delay,d", po::value(&cfg.delay_ms)->default_value(cfg.delay_ms),
@@ -85,7 +85,7 @@ void add_crawl_options(po::options_description& desc, CrawlConfig& cfg) {
      "https: on (offer the session a server gave before, as browsers do) or off (a full handshake "
      "for every connection)")
     ("timeline", po::value<std::string>(), "write the client timeline CSV here "
-     "(model,index,start,end,bytes,status,attempts,conn,opened,delay,intended,work_us,connect_us,tls_us,resumed)")
+     "(model,index,start,end,bytes,status,attempts,conn,opened,delay,intended,work_us,connect_us,tls_us,resumed,origin)")
     ("json", "print one JSON summary object instead of the Result line")
     ("progress", "show done/total on stderr while running")
     ("seed", po::value(&cfg.seed)->default_value(0), "seed for the random URL tails (0: random)");

@@ -322,6 +322,7 @@ CrawlRun measure_crawl(const CrawlConfig& config) {
   run.first_index = plan.first;
   run.records = std::move(log.records());
   for (std::size_t i = 0; i < plan.due_us.size(); ++i) run.records[i].intended_us = plan.due_us[i];
+  for (std::size_t i = 0; i < plan.job.origin_of.size(); ++i) run.records[i].origin = plan.job.origin_of[i];
   run.errors = log.errors();
   if (held0 >= 0 && run.seconds > 0) {
     const std::int64_t held1 = server_held_us(plan);

@@ -14,20 +14,34 @@
 namespace testbed {
 
 double ideal_seconds(const std::vector<std::int64_t>& delays_us, int slots,
-                     const std::vector<std::int64_t>& due_us) {
+                     const std::vector<std::int64_t>& due_us, const std::vector<std::uint32_t>& hosts,
+                     int per_host) {
   if (delays_us.empty() || slots <= 0) return 0;
   // When each slot is free next, earliest first: request i goes to the
   // earliest, which is then busy for its delay.
-  std::priority_queue<std::int64_t, std::vector<std::int64_t>, std::greater<>> free_at;
+  using Slots = std::priority_queue<std::int64_t, std::vector<std::int64_t>, std::greater<>>;
+  Slots free_at;
   for (int k = 0; k < slots && static_cast<std::size_t>(k) < delays_us.size(); ++k) free_at.push(0);
+  // --per-host: each host's own slots, made as its first request comes.
+  const bool capped = per_host > 0 && hosts.size() == delays_us.size();
+  std::vector<Slots> host_free_at;
   std::int64_t end = 0;
   for (std::size_t i = 0; i < delays_us.size(); ++i) {
     const std::int64_t d = delays_us[i];
     const std::int64_t due = i < due_us.size() ? due_us[i] - due_us.front() : 0;
-    std::int64_t t = std::max(free_at.top(), due) + d;
+    std::int64_t start = std::max(free_at.top(), due);
+    Slots* host = nullptr;
+    if (capped) {
+      if (hosts[i] >= host_free_at.size()) host_free_at.resize(hosts[i] + 1);
+      host = &host_free_at[hosts[i]];
+      if (host->size() < static_cast<std::size_t>(per_host)) host->push(0);
+      start = std::max(start, host->top());
+      host->pop();
+      host->push(start + d);
+    }
     free_at.pop();
-    free_at.push(t);
-    end = std::max(end, t);
+    free_at.push(start + d);
+    end = std::max(end, start + d);
   }
   return static_cast<double>(end) / 1e6;
 }
@@ -193,7 +207,10 @@ CrawlSummary summarize(CrawlRun run) {
     for (const RequestRecord& r : run.records) due_us.push_back(r.intended_us);
   s.work = work_figures(run, model);
   if (known) {
-    s.ideal_seconds = ideal_seconds(delays_us, s.concurrency, due_us);
+    std::vector<std::uint32_t> hosts;  // --per-host: each request's host
+    if (c.per_host > 0)
+      for (const RequestRecord& r : run.records) hosts.push_back(r.origin);
+    s.ideal_seconds = ideal_seconds(delays_us, s.concurrency, due_us, hosts, c.per_host);
     if (s.work) s.ideal_seconds = std::max(*s.ideal_seconds, s.work->bound_seconds);
     if (s.answered > 0) s.efficiency = run.seconds > 0 ? *s.ideal_seconds / run.seconds : 0.0;
     if (c.batched) s.batched_ideal_seconds = batched_ideal_seconds(delays_us, s.concurrency);

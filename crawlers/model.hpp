@@ -41,6 +41,7 @@ struct RequestRecord {
   std::int64_t connect_us = 0;   // the time its last attempt spent opening a connection; 0: reused
   std::int64_t tls_us = 0;       // https: the time that connection's TLS handshake took; 0: reused or plain
   bool resumed = false;          // that handshake resumed a session
+  std::uint32_t origin = 0;      // --urls: its host's place among the list's (in order of first appearance)
 };
 
 // Where requests go: one scheme, host and port.

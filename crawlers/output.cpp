@@ -13,7 +13,8 @@ namespace testbed {
 
 std::string timeline_csv(const CrawlRun& run, const std::vector<int>* ranks) {
   std::string out =
-      "model,index,start,end,bytes,status,attempts,conn,opened,delay,intended,work_us,connect_us,tls_us,resumed";
+      "model,index,start,end,bytes,status,attempts,conn,opened,delay,intended,work_us,connect_us,tls_us,resumed,"
+      "origin";
   out += ranks ? ",rank\n" : "\n";
   out.reserve(out.size() + run.records.size() * 64);
   for (std::size_t i = 0; i < run.records.size(); ++i) {
@@ -47,6 +48,8 @@ std::string timeline_csv(const CrawlRun& run, const std::vector<int>* ranks) {
     append_int(out, r.tls_us);
     out.push_back(',');
     out.push_back(r.resumed ? '1' : '0');
+    out.push_back(',');
+    append_int(out, r.origin);
     if (ranks) {
       out.push_back(',');
       append_int(out, (*ranks)[i]);
@@ -93,7 +96,9 @@ bool parse_record(const std::vector<std::string>& row, const std::map<std::strin
             (at = "tls_us",
              !col.count("tls_us") || field("tls_us").empty() || parse_int(field("tls_us"), r.tls_us)) &&
             (at = "resumed", !col.count("resumed") || field("resumed").empty() || field("resumed") == "0" ||
-                                 field("resumed") == "1");
+                                 field("resumed") == "1") &&
+            // origin: older timelines have none (one host).
+            (at = "origin", !col.count("origin") || field("origin").empty() || parse_int(field("origin"), r.origin));
   r.opened = field("opened") == "1";
   r.resumed = col.count("resumed") && field("resumed") == "1";
   if (!ok) bad = at;

@@ -249,6 +249,8 @@ for r in rows:  # even indexes are a's (20 ms), odd b's (10 ms)
     assert float(r["delay"]) == (0.02 if int(r["index"]) % 2 == 0 else 0.01), r
 assert served == [["a"] * 150, ["b"] * 150], [len(x) for x in served]
 assert s["ideal_from"] == "server" and s["efficiency"] is not None, s["ideal_from"]
+# The ideal holds each host to its 6 slots: a's 150 requests of 20 ms, 6 at a time.
+assert abs(s["ideal_seconds"] - 0.5) < 1e-9, s["ideal_seconds"]
 assert all(p <= 6 for p in peaks), peaks  # --per-host 6 in all: 2 a rank
 print("ok: 300 URLs of a list over 3 ranks and 2 servers, 150 each; peaks", peaks)
 CHECK

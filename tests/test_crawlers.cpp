@@ -63,7 +63,7 @@ TEST_CASE("the serial crawler sums exactly N bytes and records N rows", "[crawl]
   REQUIRE(rows.size() == 11);
   CHECK(rows[0] == std::vector<std::string>{"model", "index", "start", "end", "bytes", "status", "attempts",
                                             "conn", "opened", "delay", "intended", "work_us", "connect_us",
-                                            "tls_us", "resumed"});
+                                            "tls_us", "resumed", "origin"});
   // One keep-alive connection: opened for the first request, reused by the rest.
   for (std::size_t i = 1; i < rows.size(); ++i) {
     CHECK(rows[i][7] == rows[1][7]);
@@ -541,6 +541,14 @@ TEST_CASE("the ideal is a perfect semaphore with the delays given", "[crawl][dis
   CHECK(ideal_seconds(std::vector<std::int64_t>(10, 100'000), 3) == Approx(0.4));
   CHECK(ideal_seconds(std::vector<std::int64_t>(10, 100'000), 1) == Approx(1.0));
   CHECK(ideal_seconds({}, 3) == 0);
+  // --per-host: four slots, but host 0 has one: its three requests one after
+  // another (3 s) while host 1's runs beside them.
+  const std::vector<std::int64_t> second(4, 1'000'000);
+  CHECK(ideal_seconds(second, 4, {}, {0, 0, 1, 0}, 1) == 3.0);
+  CHECK(ideal_seconds(second, 4, {}, {0, 0, 1, 0}, 2) == 2.0);
+  CHECK(ideal_seconds(second, 4, {}, {0, 0, 1, 0}, 0) == 1.0);  // no cap
+  // Both bind: two slots in all, one a host; host 1's first waits for a slot.
+  CHECK(ideal_seconds({2'000'000, 2'000'000, 1'000'000, 1'000'000}, 2, {}, {0, 0, 1, 1}, 1) == 4.0);
 }
 
 TEST_CASE("the batched pattern fires C, waits for all C, then fires the next C", "[crawl][dist]") {

@@ -199,6 +199,23 @@ TEST_CASE("--per-host caps the connections to one host, and the requests in flig
       INFO(to_json(s).dump());
       CHECK(s.failed == 0);
       CHECK(to_json(s)["per_host"] == 2);
+      // The ideal holds each host to its 2 slots: 12 requests each, 2 at a
+      // time, 40 ms each (the 8 slots of --concurrency never bind).
+      REQUIRE(s.ideal_seconds.has_value());
+      CHECK(*s.ideal_seconds == Approx(0.24));
+      for (std::size_t i = 0; i < s.run.records.size(); ++i) CHECK(s.run.records[i].origin == i % 2);
+      // A timeline carries each request's host (origin): summarized alone,
+      // with the run's --per-host, it gives the same ideal.
+      CrawlRun back;
+      back.config.model.clear();  // the timeline's
+      back.config.concurrency = 8;
+      back.config.per_host = 2;
+      back.config.urls_file = file;
+      std::string err;
+      const bool read = read_timeline_csv(timeline_csv(s.run), back, &err);
+      INFO(err);
+      REQUIRE(read);
+      CHECK(summarize(std::move(back)).ideal_seconds.value() == Approx(0.24));
       for (TestServer* srv : {&capped, &free}) {
         const ServerStats st = srv->server().stats();
         CHECK(st.peak_in_flight == 2);  // 12 requests each: the cap is reached, never passed
