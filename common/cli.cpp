@@ -70,8 +70,17 @@ void raise_open_files_limit() {
   }
 }
 
+namespace {
+constexpr std::int64_t kReserved = 16;  // standard streams, event loops, the timeline
+}  // namespace
+
+std::int64_t spare_open_files(std::int64_t sockets) {
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return sockets;
+  return std::max<std::int64_t>(0, static_cast<std::int64_t>(rl.rlim_cur) - kReserved - sockets);
+}
+
 void require_open_files(std::int64_t sockets, const std::string& flag, const std::string& what) {
-  constexpr std::int64_t kReserved = 16;  // standard streams, event loops, the timeline
   rlimit rl{};
   if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return;
   auto limit = static_cast<std::int64_t>(rl.rlim_cur);

@@ -30,6 +30,10 @@ constexpr std::int64_t kMaxSettingMs = 1'000'000'000'000;
 // before anything starts, rather than failing halfway.
 void require_open_files(std::int64_t sockets, const std::string& flag, const std::string& what);
 
+// How many more descriptors than `sockets` (and the few a program keeps for
+// itself) the open-files limit allows; 0 if none.
+std::int64_t spare_open_files(std::int64_t sockets);
+
 // Raises the soft open-files limit to the hard one: a thousand connections
 // in flight need a thousand descriptors, and the usual soft limit is 1024.
 void raise_open_files_limit();

@@ -162,7 +162,8 @@ std::optional<RequestUrl> parse_request_url(std::string_view url, std::string* e
   };
   auto u = boost::urls::parse_uri(url);
   if (!u) return fail("not a URL: '" + std::string(url) + "' (" + u.error().message() + ")");
-  if (u->has_userinfo()) return fail("a URL with a user part: '" + std::string(url) + "' (no credentials are sent)");
+  if (u->has_userinfo())
+    return fail("a URL with a user part: '" + std::string(url) + "' (no credentials are sent)");
   RequestUrl r;
   if (std::string why = read_origin(*u, url, r.origin); !why.empty()) return fail(why);
   r.target = u->encoded_path().empty() ? "/" : std::string(u->encoded_path());

@@ -14,11 +14,12 @@ ConnectionPool::ConnectionPool(boost::asio::any_io_executor ex, const CrawlJob& 
     : ex_(ex),
       job_(job),
       limit_(std::min<std::size_t>(share.concurrency, share.end - share.begin)),
+      most_(limit_ + std::min<std::size_t>(limit_, static_cast<std::size_t>(share.idle_extra))),
       per_host_(share.per_host),
       sweeper_(sweeper),
       idle_(job.origins.size()),
       made_(job.origins.size()) {
-  all_.reserve(job.origins.size() == 1 ? limit_ : 2 * limit_);
+  all_.reserve(most_);
   if (job.origins.size() == 1) idle_[0].reserve(limit_);
   if (per_host_ > 0) {
     wakeups_.reserve(job.origins.size());
@@ -36,7 +37,7 @@ AsyncConnection* ConnectionPool::take(std::uint32_t o) {
   }
   if (per_host_ > 0 && made_[o] >= per_host_) return nullptr;
   ++made_[o];
-  if (all_.size() < 2 * limit_) {
+  if (all_.size() < most_) {
     all_.push_back(std::make_unique<AsyncConnection>(ex_, job_.reuse, tls_of(job_.origins[o])));
     all_.back()->origin = o;
     sweeper_.watch(*all_.back());
@@ -47,7 +48,7 @@ AsyncConnection* ConnectionPool::take(std::uint32_t o) {
 
 AsyncConnection* ConnectionPool::turn_idle_to(std::uint32_t o) {
   // Every request holding a connection holds one of the `limit` slots, and
-  // this one holds a slot but no connection: of the 2 x limit, most are idle.
+  // this one holds a slot but no connection: one at least is idle.
   if (idle_count_ == 0)
     throw std::logic_error("a connection pool with every connection busy was asked for one");
   const auto n = static_cast<std::uint32_t>(idle_.size());

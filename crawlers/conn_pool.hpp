@@ -3,12 +3,12 @@
 // callback, coroutine), as aiohttp's TCPConnector keeps them: each open to
 // one origin, kept alive for the next request there. A request takes an idle
 // connection to its origin, else a new one. At most `limit` (the loop's
-// slots) are busy at once, and as many more may wait idle for their origins:
-// past 2 x limit a request takes an idle one to another origin instead, which
-// is closed and turned to its own. One origin (the delay server) never needs
-// more than `limit`. With --per-host, a request whose origin has per_host
-// connections, all busy, gets none: it waits (async_wait) and takes again.
-// One thread: no locks.
+// slots) are busy at once, and with several origins as many more may wait
+// idle for theirs (CrawlJob::idle_extra, within the open-files limit): past
+// those a request takes an idle one to another origin instead, which is
+// closed and turned to its own. One origin never needs more than `limit`. With --per-host, a request whose
+// origin has per_host connections, all busy, gets none: it waits (async_wait) and takes again. One thread: no
+// locks.
 #include "client/http_client.hpp"
 #include "crawlers/model.hpp"
 
@@ -44,6 +44,7 @@ class ConnectionPool {
   boost::asio::any_io_executor ex_;
   const CrawlJob& job_;
   std::size_t limit_;  // the loop's slots (no more than its URLs): connections busy at most
+  std::size_t most_;   // connections at most, busy or idle (limit_ and the loop's share of idle_extra)
   int per_host_;       // its share of --per-host; 0: none
   DeadlineSweeper& sweeper_;
   std::vector<std::unique_ptr<AsyncConnection>> all_;  // every connection made

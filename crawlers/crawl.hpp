@@ -46,7 +46,7 @@ struct CrawlConfig {
   // order, going round the list again while --num asks for more; instead of
   // the delay server's /add URLs made from url, name and delay.
   std::string urls_file;
-  std::int64_t num = 500;  // kNumFromList (--urls only): the list's length
+  std::int64_t num = 500;       // kNumFromList (--urls only): the list's length
   std::int64_t delay_ms = 100;  // the median when delay_dist varies it
   DelayDist delay_dist;         // sent in every URL (fixed: nothing sent, the book's URLs)
   int concurrency = 100;
@@ -98,8 +98,8 @@ void check_crawl_config(const CrawlConfig& config);
 // they first appear) and, line by line, each URL's target and origin.
 struct UrlList {
   std::vector<BaseUrl> origins;
-  std::vector<std::string> targets;       // "/path?query"
-  std::vector<std::uint32_t> origin_of;   // targets[i] goes to origins[origin_of[i]]
+  std::vector<std::string> targets;      // "/path?query"
+  std::vector<std::uint32_t> origin_of;  // targets[i] goes to origins[origin_of[i]]
 };
 // One http:// or https:// URL a line; blank lines and lines starting with #
 // are skipped. Throws std::invalid_argument naming the file and the line of
@@ -273,8 +273,8 @@ inline CrawlSummary run_crawl(const CrawlConfig& config) { return summarize(meas
 // With --per-host (`per_host` > 0) request i also takes one of its host's
 // `per_host` slots (`hosts[i]`: its host's number), the earliest free.
 double ideal_seconds(const std::vector<std::int64_t>& delays_us, int slots,
-                     const std::vector<std::int64_t>& due_us = {}, const std::vector<std::uint32_t>& hosts = {},
-                     int per_host = 0);
+                     const std::vector<std::int64_t>& due_us = {},
+                     const std::vector<std::uint32_t>& hosts = {}, int per_host = 0);
 // The same for the batched pattern: each batch of `slots` lasts as long as
 // its longest delay.
 double batched_ideal_seconds(const std::vector<std::int64_t>& delays_us, int slots);

@@ -119,8 +119,8 @@ void time_from_timeline(CrawlRun& run) {
 // (for one timeline, the run's). An error, or "".
 std::string settings_from_run(const po::variables_map& vm, const std::vector<std::string>& files,
                               const std::string& path, CrawlRun& run) {
-  for (const char* flag : {"concurrency", "delay", "delay-dist", "rate", "arrivals", "duration", "batched", "spawn-all", "work",
-                           "connection", "urls", "per-host"})
+  for (const char* flag : {"concurrency", "delay", "delay-dist", "rate", "arrivals", "duration", "batched",
+                           "spawn-all", "work", "connection", "urls", "per-host"})
     if (vm.count(flag) && !vm[flag].defaulted())
       return std::string("--") + flag + " comes from --run's file; give one or the other";
   if (files.size() != 1) return "--run goes with one timeline, the run's own";

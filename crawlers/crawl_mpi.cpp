@@ -128,7 +128,8 @@ CrawlConfig rank_share(MpiOptions& o, int rank, int size) {
   cfg.shard_end = n * (rank + 1) / size;
   if (!find_model(cfg.model)->one_in_flight)  // serial: one request in flight on every rank
     cfg.concurrency = cfg.concurrency / size + (rank < cfg.concurrency % size ? 1 : 0);
-  if (cfg.per_host > 0)  // a total too, each rank at least one (read_command_line holds it at the ranks or more)
+  if (cfg.per_host >
+      0)  // a total too, each rank at least one (read_command_line holds it at the ranks or more)
     cfg.per_host = std::max(1, cfg.per_host / size + (rank < cfg.per_host % size ? 1 : 0));
   if (o.deadline_s == 0) {
     const std::int64_t mine = cfg.shard_end - cfg.shard_begin;
@@ -144,13 +145,12 @@ std::string crawl_identity(const MpiOptions& o) {
   const CrawlConfig& c = o.cfg;
   std::ostringstream out;
   out << "model=" << c.model << "\nname=" << c.name << "\nurl=" << c.url << "\nurls=" << c.urls_file
-      << "\nper-host=" << c.per_host << "\nnum=" << c.num
-      << "\ndelay=" << c.delay_ms << "\ndelay-dist=" << delay_spec(c.delay_dist)
-      << "\nconcurrency=" << c.concurrency << "\nbatched=" << c.batched << "\nseed=" << c.seed
-      << "\nwork=" << work_spec_text(c.work) << "\nconnection=" << connection_spec_text(c.reuse)
-      << "\nloops=" << c.loops << "\nretries=" << c.retries << "\ntimeout-ms=" << c.timeout_ms
-      << "\ndeadline=" << o.deadline_s << "\ntest-die=" << o.die_rank << ':' << o.die_ms
-      << "\nbuild=" << version_line("crawl-mpi");
+      << "\nper-host=" << c.per_host << "\nnum=" << c.num << "\ndelay=" << c.delay_ms
+      << "\ndelay-dist=" << delay_spec(c.delay_dist) << "\nconcurrency=" << c.concurrency
+      << "\nbatched=" << c.batched << "\nseed=" << c.seed << "\nwork=" << work_spec_text(c.work)
+      << "\nconnection=" << connection_spec_text(c.reuse) << "\nloops=" << c.loops
+      << "\nretries=" << c.retries << "\ntimeout-ms=" << c.timeout_ms << "\ndeadline=" << o.deadline_s
+      << "\ntest-die=" << o.die_rank << ':' << o.die_ms << "\nbuild=" << version_line("crawl-mpi");
   return out.str();
 }
 

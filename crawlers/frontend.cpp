@@ -126,7 +126,8 @@ void check_crawl_config(const CrawlConfig& config) {
   if (config.per_host < 0) throw std::invalid_argument("--per-host cannot be negative");
   if (config.per_host > 0 && config.per_host < config.loops)
     throw std::invalid_argument("--per-host " + std::to_string(config.per_host) + " is less than the " +
-                                std::to_string(config.loops) + " --loops: each loop needs a connection to every host");
+                                std::to_string(config.loops) +
+                                " --loops: each loop needs a connection to every host");
   if (config.num > kMaxRequests)
     throw std::invalid_argument("--num " + std::to_string(config.num) +
                                 " is more requests than a run holds (" + std::to_string(kMaxRequests) +
@@ -152,8 +153,9 @@ void check_crawl_config(const CrawlConfig& config) {
                                 ", end " + std::to_string(config.shard_end));
   // Every model holds one socket per request in flight.
   require_open_files(model->one_in_flight ? 1
-                     : config.rate > 0    ? config.concurrency
-                                          : std::min<std::int64_t>(config.concurrency, config.num),
+                     : config.rate > 0 || config.num == kNumFromList
+                         ? config.concurrency
+                         : std::min<std::int64_t>(config.concurrency, config.num),
                      "--concurrency", "a socket per request in flight");
   std::string error;
   if (config.urls_file.empty() && !parse_base_url(config.url, &error)) throw std::invalid_argument(error);
@@ -241,6 +243,8 @@ Plan plan_crawl(CrawlConfig& cfg) {
   p.job.reuse = cfg.reuse;
   p.job.spawn_all = cfg.spawn_all;
   p.job.per_host = cfg.per_host;
+  if (p.origins.size() > 1)
+    p.job.idle_extra = std::min<std::int64_t>(cfg.concurrency, spare_open_files(cfg.concurrency));
   return p;
 }
 
@@ -270,8 +274,8 @@ void run_model(const ModelEntry& model, const CrawlConfig& cfg, const CrawlJob& 
 // or gone.
 std::int64_t server_held_us(const Plan& p) {
   const Origin& server = p.origins.front();
-  auto text = fetch_text(server.endpoints, server.host_header, p.base.prefix + "/stats", std::chrono::seconds(2),
-                         &server.tls);
+  auto text = fetch_text(server.endpoints, server.host_header, p.base.prefix + "/stats",
+                         std::chrono::seconds(2), &server.tls);
   if (!text) return -1;
   auto j = nlohmann::json::parse(*text, nullptr, false);
   if (j.is_discarded() || !j.contains("held_us") || !j["held_us"].is_number_unsigned()) return -1;

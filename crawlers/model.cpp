@@ -29,6 +29,7 @@ void run_event_loops(const CrawlJob& job, const std::function<void(const LoopSha
     shares[k].begin = n * k / loops;
     shares[k].end = n * (k + 1) / loops;
     shares[k].concurrency = static_cast<int>(job.concurrency / loops + (k < job.concurrency % loops));
+    shares[k].idle_extra = job.idle_extra / static_cast<std::int64_t>(loops);
     if (job.per_host > 0)  // the front end holds --per-host at --loops or more
       shares[k].per_host = std::max(1, static_cast<int>(job.per_host / loops + (k < job.per_host % loops)));
   }
@@ -113,7 +114,8 @@ void fetch_blocking(SyncClient& client, const CrawlJob& job, Recorder& rec, std:
 SyncClient& SyncClients::for_origin(std::uint32_t o) {
   if (!clients_[o]) {
     const Origin& to = job_.origins[o];
-    clients_[o] = std::make_unique<SyncClient>(to.endpoints, to.host_header, job_.timeout, job_.reuse, &to.tls);
+    clients_[o] =
+        std::make_unique<SyncClient>(to.endpoints, to.host_header, job_.timeout, job_.reuse, &to.tls);
   }
   return *clients_[o];
 }

@@ -75,6 +75,9 @@ struct CrawlJob {
   // --per-host: at most this many connections to one origin at once (so as
   // many requests in flight to it); 0: no cap but the concurrency.
   int per_host = 0;
+  // Several origins: how many connections, beyond one a slot, may wait idle
+  // for their origins (at most the concurrency, within the open-files limit).
+  std::int64_t idle_extra = 0;
 
   std::size_t size() const { return targets.size(); }
   std::uint32_t origin_index(std::size_t i) const { return origin_of.empty() ? 0 : origin_of[i]; }
@@ -89,7 +92,8 @@ struct LoopShare {
   std::size_t begin = 0;
   std::size_t end = 0;
   int concurrency = 1;
-  int per_host = 0;  // its share of --per-host (at least 1 when there is one; 0: none)
+  int per_host = 0;             // its share of --per-host (at least 1 when there is one; 0: none)
+  std::int64_t idle_extra = 0;  // its share of the job's idle_extra
 };
 
 // Splits the job's URLs, the concurrency and the per-host cap evenly over job.loops event loops and

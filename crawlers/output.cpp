@@ -13,8 +13,8 @@ namespace testbed {
 
 std::string timeline_csv(const CrawlRun& run, const std::vector<int>* ranks) {
   std::string out =
-      "model,index,start,end,bytes,status,attempts,conn,opened,delay,intended,work_us,connect_us,tls_us,resumed,"
-      "origin";
+      "model,index,start,end,bytes,status,attempts,conn,opened,delay,intended,work_us,connect_us,"
+      "tls_us,resumed,origin";
   out += ranks ? ",rank\n" : "\n";
   out.reserve(out.size() + run.records.size() * 64);
   for (std::size_t i = 0; i < run.records.size(); ++i) {
@@ -78,27 +78,29 @@ bool parse_record(const std::vector<std::string>& row, const std::map<std::strin
     return v.has_value();
   };
   const char* at = "start";
-  bool ok = seconds("start", r.start_us, false) && (at = "end", seconds("end", r.end_us, false)) &&
-            (at = "bytes", parse_int(field("bytes"), r.bytes)) &&
-            (at = "status", parse_int(field("status"), r.status)) &&
-            (at = "attempts", parse_int(field("attempts"), r.attempts)) &&
-            // conn, opened and connect_us may be empty: a client whose library
-            // hides its connections (the Python models) leaves them so.
-            (at = "conn", field("conn").empty() || parse_int(field("conn"), r.conn)) &&
-            (at = "opened", field("opened").empty() || field("opened") == "0" || field("opened") == "1") &&
-            (at = "delay", seconds("delay", r.delay_us, true)) &&
-            (at = "intended", seconds("intended", r.intended_us, true)) &&
-            (at = "work_us", !col.count("work_us") || parse_int(field("work_us"), r.work_us)) &&  // older: none
-            (at = "connect_us",
-             !col.count("connect_us") || field("connect_us").empty() || parse_int(field("connect_us"), r.connect_us)) &&
-            // tls_us and resumed: older timelines have neither; a client
-            // whose library hides its handshakes leaves them empty.
-            (at = "tls_us",
-             !col.count("tls_us") || field("tls_us").empty() || parse_int(field("tls_us"), r.tls_us)) &&
-            (at = "resumed", !col.count("resumed") || field("resumed").empty() || field("resumed") == "0" ||
-                                 field("resumed") == "1") &&
-            // origin: older timelines have none (one host).
-            (at = "origin", !col.count("origin") || field("origin").empty() || parse_int(field("origin"), r.origin));
+  bool ok =
+      seconds("start", r.start_us, false) && (at = "end", seconds("end", r.end_us, false)) &&
+      (at = "bytes", parse_int(field("bytes"), r.bytes)) &&
+      (at = "status", parse_int(field("status"), r.status)) &&
+      (at = "attempts", parse_int(field("attempts"), r.attempts)) &&
+      // conn, opened and connect_us may be empty: a client whose library
+      // hides its connections (the Python models) leaves them so.
+      (at = "conn", field("conn").empty() || parse_int(field("conn"), r.conn)) &&
+      (at = "opened", field("opened").empty() || field("opened") == "0" || field("opened") == "1") &&
+      (at = "delay", seconds("delay", r.delay_us, true)) &&
+      (at = "intended", seconds("intended", r.intended_us, true)) &&
+      (at = "work_us", !col.count("work_us") || parse_int(field("work_us"), r.work_us)) &&  // older: none
+      (at = "connect_us", !col.count("connect_us") || field("connect_us").empty() ||
+                              parse_int(field("connect_us"), r.connect_us)) &&
+      // tls_us and resumed: older timelines have neither; a client
+      // whose library hides its handshakes leaves them empty.
+      (at = "tls_us",
+       !col.count("tls_us") || field("tls_us").empty() || parse_int(field("tls_us"), r.tls_us)) &&
+      (at = "resumed", !col.count("resumed") || field("resumed").empty() || field("resumed") == "0" ||
+                           field("resumed") == "1") &&
+      // origin: older timelines have none (one host).
+      (at = "origin",
+       !col.count("origin") || field("origin").empty() || parse_int(field("origin"), r.origin));
   r.opened = field("opened") == "1";
   r.resumed = col.count("resumed") && field("resumed") == "1";
   if (!ok) bad = at;
@@ -265,7 +267,8 @@ bool run_from_json(const nlohmann::json& j, CrawlRun& run, std::string* error) {
     c.model = j.at("model").get<std::string>();
     c.name = j.at("name").get<std::string>();
     c.url = j.at("url").get<std::string>();
-    if (const auto& f = j.value("urls_file", nlohmann::json()); f.is_string()) c.urls_file = f.get<std::string>();
+    if (const auto& f = j.value("urls_file", nlohmann::json()); f.is_string())
+      c.urls_file = f.get<std::string>();
     c.per_host = j.value("per_host", 0);
     c.num = j.at("num").get<std::int64_t>();
     c.concurrency = j.at("concurrency").get<int>();

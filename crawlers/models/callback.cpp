@@ -34,7 +34,7 @@ struct Shared {
   const CrawlJob& job;
   Recorder& rec;
   DeadlineSweeper& sweeper;
-  ConnectionPool& pool;  // tornado's: connections kept alive, by host
+  ConnectionPool& pool;    // tornado's: connections kept alive, by host
   std::size_t next;        // the next URL to hand out (one thread: no atomics)
   std::size_t end;         // and the end of this loop's share
   std::size_t untaken;     // URLs that have not had a connection yet
@@ -102,7 +102,8 @@ class Slot {
     if (!reused_) {
       connected(*conn_);
       conn_->socket.set_option(tcp::no_delay(true), ec);
-      if (conn_->tls_target) return async_start_tls(*conn_, [this](beast::error_code ec) { on_handshake(ec); });
+      if (conn_->tls_target)
+        return async_start_tls(*conn_, [this](beast::error_code ec) { on_handshake(ec); });
     }
     send_request();
   }
@@ -138,8 +139,8 @@ class Slot {
     s_.sweeper.disarm(*conn_);
     HttpResult r;
     r.error = conn_->timed_out ? timeout_error(s_.sweeper.timeout(), to_->host_header)
-              : stage         ? describe_error(stage, ec, to_->host_header)
-                              : describe_handshake_error(*conn_, ec, to_->host_header);
+              : stage          ? describe_error(stage, ec, to_->host_header)
+                               : describe_handshake_error(*conn_, ec, to_->host_header);
     r.refused = ec == asio::error::connection_refused;
     settle(r);
   }
@@ -167,7 +168,7 @@ class Slot {
   Shared& s_;
   AsyncConnection* conn_ = nullptr;  // the current request's, from the pool
   const Origin* to_ = nullptr;       // its host
-  asio::steady_timer pause_;  // backoff between attempts
+  asio::steady_timer pause_;         // backoff between attempts
   std::size_t index_ = 0;
   int attempt_ = 0;
   bool reused_ = false;

@@ -307,7 +307,10 @@ struct CurlOrigins {
     std::string entry = o.host_header;
     for (std::size_t k = 0; k < o.endpoints.size(); ++k) {
       const auto a = o.endpoints[k].address();
-      entry.append(k ? "," : ":").append(a.is_v6() ? "[" : "").append(a.to_string()).append(a.is_v6() ? "]" : "");
+      entry.append(k ? "," : ":")
+          .append(a.is_v6() ? "[" : "")
+          .append(a.to_string())
+          .append(a.is_v6() ? "]" : "");
     }
     return entry;
   }
@@ -316,8 +319,8 @@ struct CurlOrigins {
 // One multi handle and its slots, driven by the loop in run_curl_loop.
 class CurlMulti {
  public:
-  CurlMulti(const CrawlJob& job, Recorder& rec, UrlQueue& queue, std::size_t slots, const CurlOrigins& origins,
-            long host_cap)
+  CurlMulti(const CrawlJob& job, Recorder& rec, UrlQueue& queue, std::size_t slots,
+            const CurlOrigins& origins, long host_cap, long idle_extra)
       : job_(job),
         rec_(rec),
         queue_(queue),
@@ -328,8 +331,8 @@ class CurlMulti {
     if (!owner_) throw std::runtime_error("curl_multi_init failed");
     multi_ = owner_.get();
     long limit = static_cast<long>(std::max<std::size_t>(slots, 1));
-    // --urls: as many more may wait idle for their hosts (as ConnectionPool's).
-    const long total = origins.urls.size() > 1 ? 2 * limit : limit;
+    // Several hosts: more may wait idle for theirs (CrawlJob::idle_extra, as ConnectionPool's).
+    const long total = limit + std::min(limit, idle_extra);
     check(curl_multi_setopt(multi_, CURLMOPT_MAX_TOTAL_CONNECTIONS, total), "CURLMOPT_MAX_TOTAL_CONNECTIONS");
     check(curl_multi_setopt(multi_, CURLMOPT_MAX_HOST_CONNECTIONS, host_cap > 0 ? host_cap : limit),
           "CURLMOPT_MAX_HOST_CONNECTIONS");  // --per-host: transfers beyond it wait in curl's queue
@@ -353,7 +356,8 @@ class CurlMulti {
       check(curl_easy_setopt(e, CURLOPT_HEADERDATA, &t), "CURLOPT_HEADERDATA");
       check(curl_easy_setopt(e, CURLOPT_PRIVATE, &t), "CURLOPT_PRIVATE");
       check(curl_easy_setopt(e, CURLOPT_CURLU, origins.urls[0].get()), "CURLOPT_CURLU");
-      if (origins.resolve) check(curl_easy_setopt(e, CURLOPT_RESOLVE, origins.resolve.get()), "CURLOPT_RESOLVE");
+      if (origins.resolve)
+        check(curl_easy_setopt(e, CURLOPT_RESOLVE, origins.resolve.get()), "CURLOPT_RESOLVE");
       check(curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, &Loop::on_close), "CURLOPT_CLOSESOCKETFUNCTION");
       check(curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, &Loop::on_open), "CURLOPT_OPENSOCKETFUNCTION");
       check(curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, &loop_), "CURLOPT_OPENSOCKETDATA");
@@ -530,10 +534,11 @@ class CurlMulti {
       } else if (const CURLcode rc = msg->data.result; rc == CURLE_PEER_FAILED_VERIFICATION ||
                                                        rc == CURLE_SSL_CONNECT_ERROR ||
                                                        rc == CURLE_SSL_CACERT_BADFILE) {
-        r.error = "TLS handshake with " + to.host_header + ": " +
-                  (t->tls_error && t->tls_error[0] ? t->tls_error.get() : curl_easy_strerror(rc)) +
-                  (rc == CURLE_PEER_FAILED_VERIFICATION ? " (--cacert FILE to trust it, --insecure not to check)"
-                                                        : "");
+        r.error =
+            "TLS handshake with " + to.host_header + ": " +
+            (t->tls_error && t->tls_error[0] ? t->tls_error.get() : curl_easy_strerror(rc)) +
+            (rc == CURLE_PEER_FAILED_VERIFICATION ? " (--cacert FILE to trust it, --insecure not to check)"
+                                                  : "");
       } else if (msg->data.result == CURLE_OPERATION_TIMEDOUT) {
         r.error = timeout_error(job_.timeout, to.host_header);  // worded as the other models do
       } else {
@@ -601,8 +606,11 @@ void run_curl_loop(const CrawlJob& job, Recorder& rec, const LoopShare& share) {
   std::vector<std::unique_ptr<CurlMulti>> multis;
   for (std::size_t k = 0; k < count; ++k) {
     // --per-host shared out as the slots are; each handle needs one at least.
-    const long cap = share.per_host > 0 ? std::max<long>(1, share.per_host / count + (k < share.per_host % count)) : 0;
-    multis.push_back(std::make_unique<CurlMulti>(job, rec, queue, slots / count + (k < slots % count), origins, cap));
+    const long cap =
+        share.per_host > 0 ? std::max<long>(1, share.per_host / count + (k < share.per_host % count)) : 0;
+    multis.push_back(
+        std::make_unique<CurlMulti>(job, rec, queue, slots / count + (k < slots % count), origins, cap,
+                                    static_cast<long>(share.idle_extra) / static_cast<long>(count)));
   }
   for (auto& m : multis) m->begin();
 

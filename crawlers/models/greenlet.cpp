@@ -88,9 +88,9 @@ struct Crawl {
   Recorder& rec;
   Semaphore semaphore;
   DeadlineSweeper sweeper;
-  ConnectionPool pool;       // kept alive, handed from greenlet to greenlet, by host
-  std::size_t waiting = 0;   // greenlets not yet holding a connection
-  std::size_t running = 0;   // greenlets not yet ended
+  ConnectionPool pool;      // kept alive, handed from greenlet to greenlet, by host
+  std::size_t waiting = 0;  // greenlets not yet holding a connection
+  std::size_t running = 0;  // greenlets not yet ended
 };
 
 // urllib2.urlopen(url).read(): one GET on `conn`, written as blocking code.

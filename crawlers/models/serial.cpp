@@ -15,7 +15,8 @@ void crawl_serial(const CrawlJob& job, Recorder& rec) {
   SyncClients clients(job);
   for (std::size_t i = 0; i < job.size(); ++i) {
     if (job.open_loop()) sleep_until_us(job.due_us[i]);
-    fetch_blocking(clients.for_origin(job.origin_index(i)), job, rec, i);  // blocks for the delay (and any retries)
+    fetch_blocking(clients.for_origin(job.origin_index(i)), job, rec,
+                   i);  // blocks for the delay (and any retries)
   }
 }
 
