@@ -126,7 +126,8 @@ TEST_CASE("crawl --urls fetches a list across servers on three addresses, plain 
   }
 }
 
-TEST_CASE("--urls once through the list by default, and round it again for a larger --num", "[urls][crawl]") {
+TEST_CASE("a --urls crawl goes once through the list by default, and round it again for a larger --num",
+          "[urls][crawl]") {
   TempDir dir;
   TestServer s;
   const std::string file = write_list(dir, "urls.txt",
@@ -181,8 +182,9 @@ TEST_CASE(
   }
 }
 
-TEST_CASE("--per-host caps the connections to one host, and the requests in flight to it, in every model",
-          "[urls][crawl]") {
+TEST_CASE(
+    "a --per-host cap holds the connections to one host, and the requests in flight to it, in every model",
+    "[urls][crawl]") {
   TempDir dir;
   for (const auto& m : models()) {
     if (m.one_in_flight) continue;  // serial: one at a time whatever the cap
