@@ -188,7 +188,7 @@ nlohmann::json rank_section(const CrawlSummary& s, const std::string& failure, i
       {"rank", rank},
       {"host", std::string(host, host_len)},
       {"source_address", source_address(cfg)},
-      {"url", cfg.url},
+      {"url", cfg.urls_file.empty() ? nlohmann::json(cfg.url) : nlohmann::json(nullptr)},  // --urls: the file's
       {"first_index", cfg.shard_begin},
       {"num", cfg.shard_end - cfg.shard_begin},
       {"concurrency", s.concurrency},

@@ -129,6 +129,7 @@ std::vector<char> gather_bytes(const std::string& mine, int rank, int size, doub
 // The address this rank's connections to the server leave from (a UDP
 // socket connected to it says, sending nothing).
 std::string source_address(const CrawlConfig& cfg) {
+  if (!cfg.urls_file.empty()) return "";  // --urls: several hosts, no one route
   std::string err;
   auto base = parse_base_url(cfg.url, &err);
   if (!base) return "";

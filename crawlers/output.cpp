@@ -220,7 +220,7 @@ nlohmann::json to_json(const CrawlSummary& s) {
   return {
       {"model", c.model},
       {"name", c.name},
-      {"url", c.url},
+      {"url", c.urls_file.empty() ? nlohmann::json(c.url) : nlohmann::json(nullptr)},  // --urls: the file's
       {"urls_file", c.urls_file.empty() ? nlohmann::json(nullptr) : nlohmann::json(c.urls_file)},
       {"per_host", c.per_host},
       {"num", c.num},
@@ -266,7 +266,7 @@ bool run_from_json(const nlohmann::json& j, CrawlRun& run, std::string* error) {
     CrawlConfig& c = run.config;
     c.model = j.at("model").get<std::string>();
     c.name = j.at("name").get<std::string>();
-    c.url = j.at("url").get<std::string>();
+    if (const auto& u = j.at("url"); u.is_string()) c.url = u.get<std::string>();  // null: --urls
     if (const auto& f = j.value("urls_file", nlohmann::json()); f.is_string())
       c.urls_file = f.get<std::string>();
     c.per_host = j.value("per_host", 0);

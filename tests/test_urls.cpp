@@ -116,6 +116,7 @@ TEST_CASE("crawl --urls fetches a list across servers on three addresses, plain 
         CHECK(opened < 24);
       const auto j = to_json(s);
       CHECK(j["urls_file"] == file);
+      CHECK(j["url"].is_null());  // not the delay server's: the list's
       CHECK(j["num"] == 24);
       // Each server got exactly its own URLs, six of each (Catch runs the
       // test case afresh for each model: the servers are this model's).
@@ -218,6 +219,13 @@ TEST_CASE(
       INFO(err);
       REQUIRE(read);
       CHECK(summarize(std::move(back)).ideal_seconds.value() == Approx(0.24));
+      // An origin that is not a host's number is refused, naming the column.
+      std::string bad = timeline_csv(s.run);
+      bad.replace(bad.rfind(",1\n"), 2, ",-1");
+      CrawlRun refused;
+      refused.config.model.clear();
+      CHECK_FALSE(read_timeline_csv(bad, refused, &err));
+      CHECK(err.find("'origin' is not valid") != std::string::npos);
       for (TestServer* srv : {&capped, &free}) {
         const ServerStats st = srv->server().stats();
         CHECK(st.peak_in_flight == 2);  // 12 requests each: the cap is reached, never passed

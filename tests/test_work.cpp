@@ -110,8 +110,8 @@ TEST_CASE("each answer's work is a timeline column, and a timeline alone gives t
   auto rows = test::parse_csv(csv);
   REQUIRE(rows.size() == 61);
   const auto col = std::find(rows[0].begin(), rows[0].end(), "work_us") - rows[0].begin();
-  // New columns go at the end: then connect_us, tls_us, resumed.
-  REQUIRE(col == static_cast<long>(rows[0].size()) - 4);
+  // New columns go at the end: then connect_us, tls_us, resumed, origin.
+  REQUIRE(col == static_cast<long>(rows[0].size()) - 5);
   for (std::size_t i = 1; i < rows.size(); ++i) CHECK(std::stoll(rows[i][col]) >= 800);
 
   CrawlRun back;
