@@ -11,6 +11,7 @@
 // model.hpp's.
 #include "client/http_client.hpp"
 #include "common/delay_dist.hpp"
+#include "common/rate_profile.hpp"
 #include "common/work.hpp"
 #include "crawlers/model.hpp"
 
@@ -81,6 +82,9 @@ struct CrawlConfig {
   double rate = 0;
   Arrivals arrivals = Arrivals::constant;
   double duration_s = 0;  // > 0: as many requests as are due within it (instead of num)
+  // --rate-profile: the rate changes over the run as this says (rate is then
+  // its mean, set by apply_rate_profile); none: `rate` throughout.
+  RateProfile profile;
   // One share of a crawl spread over processes (crawl-mpi): of the `num`
   // URLs (the same list everywhere, from the same seed), fetch only
   // [shard_begin, shard_end); -1: to the last.
@@ -105,6 +109,11 @@ struct UrlList {
 // are skipped. Throws std::invalid_argument naming the file and the line of
 // the first bad URL, or saying that the file holds none.
 UrlList read_url_list(const std::string& path);
+
+// --rate-profile: the profile, and `rate` its mean over the run (over
+// --duration, or the profile's own length without one), so that everything
+// that asks whether a crawl is an open loop finds one.
+void apply_rate_profile(CrawlConfig& c, RateProfile profile);
 
 // The per-attempt timeout a config asks for (--timeout-ms, or the delay plus 10 s).
 std::int64_t effective_timeout_ms(const CrawlConfig& c);
@@ -216,6 +225,22 @@ struct OpenLoopFigures {
   Percentiles send_lag_ms, latency_from_due_ms, service_ms;
   double littles_law_in_flight = 0;      // rate x mean delay: in flight to carry the rate
   std::optional<double> capacity_per_s;  // the most `concurrency` slots carry with these delays
+  // --rate-profile: the run in windows of `window_ms` (100 ms; wider for a
+  // run of over 10,000 of them), from the first request's due time.
+  struct Window {
+    double start_s = 0;          // from the first due time
+    std::int64_t due = 0;        // requests due in it
+    Percentiles from_due_ms;     // the latency from due of those answered
+    std::int64_t in_flight = 0;  // at its end: sent, not yet ended
+    std::int64_t backlog = 0;    // at its end: due, not yet sent
+  };
+  double window_ms = 0;
+  std::vector<Window> over_time;
+  // A spike: how long after the peak ends until the p99 latency from due is
+  // back within 10% of the delay (and stays there); none if it never is
+  // within the run. `recovery_from` says which, or why there is none.
+  std::optional<double> recovery_s;
+  std::string recovery_from;
 };
 
 // --work: what the work cost and the bound it sets.

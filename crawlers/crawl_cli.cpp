@@ -67,6 +67,12 @@ void add_crawl_options(po::options_description& desc, CrawlConfig& cfg) {
      "open loop: requests are due at this many per second whatever the answers do (--concurrency "
      "stays the cap on those in flight; a due request waits for a slot, and the wait counts in its "
      "latency); 0: closed loop, the book's")
+    ("rate-profile", po::value<std::string>(),
+     "open loop at a rate that changes: ramp:FROM..TO/SECONDS (a straight line), step:R1,R2,...@SECONDS "
+     "(each rate for SECONDS), spike:BASE,PEAK@AT+LENGTH (needs --duration) or file:PATH (rows "
+     "time,rate from time 0; needs --duration); each request is due where the rate's integral passes its "
+     "number, so none is early and none drifts. The summary adds the latency from due and the backlog "
+     "per 100 ms, and after a spike the time until the p99 is back within 10% of the delay")
     ("arrivals", po::value<std::string>()->default_value("constant"),
      "with --rate: constant (every 1/rate) or poisson (exponential gaps drawn from --seed)")
     ("duration", po::value(&cfg.duration_s)->default_value(0),
@@ -138,6 +144,12 @@ std::string read_run_shape(const po::variables_map& vm, CrawlConfig& cfg) {
   }
   if (cfg.tls.insecure && !cfg.tls.cacert.empty())
     return "--cacert and --insecure: trust a file, or check nothing";
+  if (vm.count("rate-profile")) {
+    if (cfg.rate != 0) return "--rate-profile sets the rate: not with --rate";
+    auto profile = parse_rate_profile(vm["rate-profile"].as<std::string>(), &why);
+    if (!profile) return "--rate-profile: " + why;
+    apply_rate_profile(cfg, std::move(*profile));
+  }
   std::string err;
   auto dist = parse_delay_spec(vm["delay-dist"].as<std::string>(), &err);
   if (!dist) return "--delay-dist: " + err;

@@ -120,7 +120,7 @@ void time_from_timeline(CrawlRun& run) {
 std::string settings_from_run(const po::variables_map& vm, const std::vector<std::string>& files,
                               const std::string& path, CrawlRun& run) {
   for (const char* flag : {"concurrency", "delay", "delay-dist", "rate", "arrivals", "duration", "batched",
-                           "spawn-all", "work", "connection", "urls", "per-host"})
+                           "spawn-all", "work", "connection", "urls", "per-host", "rate-profile"})
     if (vm.count(flag) && !vm[flag].defaulted())
       return std::string("--") + flag + " comes from --run's file; give one or the other";
   if (files.size() != 1) return "--run goes with one timeline, the run's own";
@@ -172,6 +172,7 @@ int summarize_timelines(int argc, char** argv) {
     ("per-host", po::value(&cfg.per_host)->default_value(0), "the run's --per-host (the timeline's origin "
      "column says each request's host)")
     ("rate", po::value(&cfg.rate)->default_value(0), "the run's --rate (0: a closed loop)")
+    ("rate-profile", po::value<std::string>(), "the run's --rate-profile")
     ("arrivals", po::value<std::string>()->default_value("constant"), "the run's --arrivals")
     ("duration", po::value(&cfg.duration_s)->default_value(0), "the run's --duration")
     ("batched", "the run was --batched")

@@ -98,6 +98,8 @@ std::optional<int> read_command_line(int argc, char** argv, int rank, int size, 
       return refuse(e.what());
     }
   }
+  if (cfg.profile.any())
+    return refuse("--rate-profile is not spread over ranks yet: run crawl --rate-profile on one machine");
   if (cfg.rate > 0)
     return refuse(
         "--rate is not spread over ranks (one schedule is one sequence): run crawl --rate on one machine");

@@ -23,8 +23,14 @@
 
 namespace testbed {
 
+void apply_rate_profile(CrawlConfig& c, RateProfile profile) {
+  c.profile = std::move(profile);
+  c.rate = mean_rate(c.profile, c.duration_s > 0 ? c.duration_s : c.profile.end_s());
+}
+
 std::vector<std::int64_t> arrival_schedule(const CrawlConfig& c) {
   std::vector<std::int64_t> due;
+  if (c.profile.any()) return due_times(c.profile, c.duration_s, static_cast<std::size_t>(kMaxRequests) + 1);
   if (c.rate <= 0) return due;
   const double limit_us = c.duration_s > 0 ? c.duration_s * 1e6 : -1;
   const auto wanted = static_cast<std::size_t>(std::max<std::int64_t>(c.num, 0));
@@ -92,6 +98,14 @@ void check_ms(const char* flag, std::int64_t v) {
 
 // --rate, --arrivals, --duration: an open loop that can be scheduled and held.
 void check_open_loop(const CrawlConfig& config) {
+  if (config.profile.any()) {
+    if (config.profile.needs_duration && config.duration_s <= 0)
+      throw std::invalid_argument("--rate-profile " + config.profile.spec + " runs for --duration: give it");
+    if (config.rate <= 0)
+      throw std::invalid_argument("--rate-profile " + config.profile.spec + " sends no request");
+    if (config.arrivals == Arrivals::poisson)
+      throw std::invalid_argument("--rate-profile places every request exactly: not with --arrivals poisson");
+  }
   if (!(config.rate == 0 || (config.rate >= kMinRate && config.rate <= 1e6)))
     throw std::invalid_argument("--rate must be 0 (a closed loop) or within 0.001..1000000 per second");
   if (!std::isfinite(config.duration_s) || config.duration_s < 0)
@@ -217,6 +231,9 @@ Plan plan_crawl(CrawlConfig& cfg) {
   if (cfg.name.empty()) cfg.name = cfg.model;
   if (cfg.seed == 0) cfg.seed = std::random_device{}() | 1;
   std::vector<std::int64_t> schedule = arrival_schedule(cfg);
+  if (schedule.size() > static_cast<std::size_t>(kMaxRequests))
+    throw std::invalid_argument("--rate-profile " + cfg.profile.spec +
+                                " is more requests than a run holds (" + std::to_string(kMaxRequests) + ")");
   if (cfg.rate > 0) cfg.num = static_cast<std::int64_t>(schedule.size());
   const auto num = static_cast<std::size_t>(cfg.num);
   const std::size_t lo = std::min(static_cast<std::size_t>(cfg.shard_begin), num);

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <functional>
 #include <queue>
 #include <thread>
@@ -116,6 +117,78 @@ std::string ideal_source(const CrawlRun& run, std::size_t said) {
   return said == 0 ? "requested" : "server, requested where unanswered";
 }
 
+// How many of the sorted `times` are at or before `t`.
+std::int64_t count_until(const std::vector<std::int64_t>& times, std::int64_t t) {
+  return std::upper_bound(times.begin(), times.end(), t) - times.begin();
+}
+
+// --rate-profile: the run in windows from the first due time, each with the
+// latency from due of the requests due in it and, at its end, those in flight
+// and those due but not sent.
+void windows_over_time(const CrawlRun& run, OpenLoopFigures& f) {
+  std::vector<std::int64_t> due, sent, ended;
+  for (const RequestRecord& r : run.records) {
+    due.push_back(r.intended_us);
+    if (r.start_us > 0) sent.push_back(r.start_us);
+    if (r.end_us > 0) ended.push_back(r.end_us);
+  }
+  std::sort(due.begin(), due.end());
+  std::sort(sent.begin(), sent.end());
+  std::sort(ended.begin(), ended.end());
+  const std::int64_t first = due.front();
+  const std::int64_t last = std::max(due.back(), ended.empty() ? due.back() : ended.back());
+  constexpr std::size_t kMostWindows = 10'000;
+  const std::int64_t width = std::max<std::int64_t>(100'000, (last - first) / kMostWindows + 1);
+  f.window_ms = static_cast<double>(width) / 1000.0;
+  const auto count = static_cast<std::size_t>((last - first) / width + 1);
+  std::vector<std::vector<double>> from_due(count);
+  std::vector<std::int64_t> due_in(count, 0);
+  for (const RequestRecord& r : run.records) {
+    const auto w = static_cast<std::size_t>((r.intended_us - first) / width);
+    ++due_in[w];
+    if (r.status == 200) from_due[w].push_back(static_cast<double>(r.end_us - r.intended_us) / 1000.0);
+  }
+  f.over_time.resize(count);
+  for (std::size_t w = 0; w < count; ++w) {
+    OpenLoopFigures::Window& out = f.over_time[w];
+    const std::int64_t end = first + static_cast<std::int64_t>(w + 1) * width - 1;
+    out.start_s = static_cast<double>(w) * static_cast<double>(width) / 1e6;
+    out.due = due_in[w];
+    out.from_due_ms = percentiles(std::move(from_due[w]));
+    out.in_flight = count_until(sent, end) - count_until(ended, end);
+    out.backlog = count_until(due, end) - count_until(sent, end);
+  }
+}
+
+// A spike: from the peak's end, how long until the p99 latency from due is
+// back within 10% of the delay (`delay_ms`, the median given) and stays there.
+void recovery_after_spike(double spike_end_s, double delay_ms, OpenLoopFigures& f) {
+  if (delay_ms <= 0) {
+    f.recovery_from = "no delay known to recover to";
+    return;
+  }
+  const double bound = 1.1 * delay_ms;
+  double back_at = spike_end_s;                   // the end of the last window past the bound
+  const OpenLoopFigures::Window* last = nullptr;  // the last window with an answer, after the spike
+  for (const auto& w : f.over_time) {
+    const double w_end = w.start_s + f.window_ms / 1000.0;
+    if (w_end <= spike_end_s || w.from_due_ms.count == 0) continue;
+    last = &w;
+    if (w.from_due_ms.p99 > bound) back_at = w_end;
+  }
+  if (!last) {
+    f.recovery_from = "no request answered after the spike";
+  } else if (last->from_due_ms.p99 > bound) {
+    f.recovery_from = "p99 from due still over 1.1 x the delay at the end of the run";
+  } else {
+    f.recovery_s = back_at - spike_end_s;
+    char text[96];
+    std::snprintf(text, sizeof text, "p99 from due within 1.1 x the delay (%.1f ms) in every %.0f ms window",
+                  bound, f.window_ms);
+    f.recovery_from = text;
+  }
+}
+
 OpenLoopFigures open_loop_figures(const CrawlRun& run, const std::vector<std::int64_t>& delays_us,
                                   int concurrency) {
   OpenLoopFigures f;
@@ -150,6 +223,15 @@ OpenLoopFigures open_loop_figures(const CrawlRun& run, const std::vector<std::in
   const double mean_delay_s = known ? sum_s / static_cast<double>(known) : 0;
   f.littles_law_in_flight = run.config.rate * mean_delay_s;
   if (mean_delay_s > 0) f.capacity_per_s = concurrency / mean_delay_s;
+  if (run.config.profile.any()) {
+    windows_over_time(run, f);
+    if (run.config.profile.spike_end_s >= 0) {
+      std::vector<double> known;
+      for (auto d : delays_us)
+        if (d >= 0) known.push_back(static_cast<double>(d) / 1000.0);
+      recovery_after_spike(run.config.profile.spike_end_s, percentiles(std::move(known)).p50, f);
+    }
+  }
   return f;
 }
 

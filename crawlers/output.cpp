@@ -164,9 +164,29 @@ nlohmann::json or_null(const std::optional<T>& v) {
   return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
 }
 
+// --rate-profile: each window of the run, and the recovery after a spike.
+void add_over_time(const OpenLoopFigures& f, const CrawlRun& run, nlohmann::json& out) {
+  const RateProfile& p = run.config.profile;
+  out["rate_profile"] = p.any() ? nlohmann::json(p.spec) : nlohmann::json(nullptr);
+  if (!p.any()) return;
+  nlohmann::json windows = nlohmann::json::array();
+  for (const auto& w : f.over_time)
+    windows.push_back({{"t", w.start_s},
+                       {"due", w.due},
+                       {"p50_from_due_ms", w.from_due_ms.count ? nlohmann::json(w.from_due_ms.p50) : nullptr},
+                       {"p99_from_due_ms", w.from_due_ms.count ? nlohmann::json(w.from_due_ms.p99) : nullptr},
+                       {"in_flight", w.in_flight},
+                       {"backlog", w.backlog}});
+  out["window_ms"] = f.window_ms;
+  out["over_time"] = std::move(windows);
+  out["spike_end_s"] = p.spike_end_s >= 0 ? nlohmann::json(p.spike_end_s) : nlohmann::json(nullptr);
+  out["recovery_s"] = or_null(f.recovery_s);
+  out["recovery_from"] = f.recovery_from.empty() ? nlohmann::json(nullptr) : nlohmann::json(f.recovery_from);
+}
+
 nlohmann::json to_json(const OpenLoopFigures& f, const CrawlRun& run) {
   const CrawlConfig& c = run.config;
-  return {
+  nlohmann::json out = {
       {"rate_per_s", c.rate},
       {"arrivals", c.arrivals == Arrivals::poisson ? "poisson" : "constant"},
       {"duration_s", c.duration_s > 0 ? nlohmann::json(c.duration_s) : nlohmann::json(nullptr)},
@@ -181,6 +201,8 @@ nlohmann::json to_json(const OpenLoopFigures& f, const CrawlRun& run) {
       {"server_mean_in_flight",
        run.server_mean_in_flight >= 0 ? nlohmann::json(run.server_mean_in_flight) : nlohmann::json(nullptr)},
   };
+  add_over_time(f, run, out);
+  return out;
 }
 
 nlohmann::json to_json(const std::optional<RunCost>& k, const std::optional<double>& cpu_ms_per_1k) {
@@ -295,6 +317,11 @@ bool run_from_json(const nlohmann::json& j, CrawlRun& run, std::string* error) {
       c.rate = o.at("rate_per_s").get<double>();
       c.arrivals = o.at("arrivals").get<std::string>() == "poisson" ? Arrivals::poisson : Arrivals::constant;
       c.duration_s = o.at("duration_s").is_null() ? 0 : o.at("duration_s").get<double>();
+      if (const auto& p = o.value("rate_profile", nlohmann::json()); p.is_string()) {
+        auto profile = parse_rate_profile(p.get<std::string>(), &why);
+        if (!profile) throw std::invalid_argument("rate_profile: " + why);
+        c.profile = *profile;  // the rate stays the run's mean, as recorded
+      }
       run.server_mean_in_flight =
           o.at("server_mean_in_flight").is_null() ? -1 : o.at("server_mean_in_flight").get<double>();
     }
