@@ -146,6 +146,8 @@ std::string read_run_shape(const po::variables_map& vm, CrawlConfig& cfg) {
     return "--cacert and --insecure: trust a file, or check nothing";
   if (vm.count("rate-profile")) {
     if (cfg.rate != 0) return "--rate-profile sets the rate: not with --rate";
+    if (vm.count("num") && !vm["num"].defaulted())
+      return "--rate-profile says how many requests are due: not with --num (--duration cuts it short)";
     auto profile = parse_rate_profile(vm["rate-profile"].as<std::string>(), &why);
     if (!profile) return "--rate-profile: " + why;
     apply_rate_profile(cfg, std::move(*profile));

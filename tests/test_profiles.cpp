@@ -12,7 +12,11 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <cstdlib>
 #include <fstream>
+#include <iterator>
+
+#include <sys/wait.h>
 
 using namespace testbed;
 
@@ -185,4 +189,24 @@ TEST_CASE("a spike past a small C leaves a backlog, and the time it takes to dra
       CHECK(again.open_loop->over_time.size() == f.over_time.size());
     }
   }
+}
+
+TEST_CASE("crawl refuses a bad --rate-profile on its command line, exit 2, naming what is wrong",
+          "[profile][cli]") {
+  test::TempDir dir;
+  const auto err = dir.path / "err.txt";
+  auto refused = [&](const std::string& args) {
+    const std::string cmd = std::string(CRAWL_BIN) + " --model serial " + args + " 2>" + err.string();
+    const int rc = std::system(cmd.c_str());
+    REQUIRE(WIFEXITED(rc));
+    CHECK(WEXITSTATUS(rc) == 2);
+    std::ifstream in(err);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  };
+  CHECK_THAT(refused("--rate-profile ramp:-1..5/2"),
+             Catch::Contains("--rate-profile: a rate cannot be negative: -1"));
+  CHECK_THAT(refused("--rate-profile wave:1"), Catch::Contains("unknown kind 'wave'"));
+  CHECK_THAT(refused("--rate-profile step:10@1 --rate 5"), Catch::Contains("not with --rate"));
+  CHECK_THAT(refused("--rate-profile step:10@1 --num 5"), Catch::Contains("not with --num"));
+  CHECK_THAT(refused("--rate-profile spike:5,50@1+1"), Catch::Contains("runs for --duration: give it"));
 }
