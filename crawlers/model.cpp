@@ -111,12 +111,13 @@ void fetch_blocking(SyncClient& client, const CrawlJob& job, Recorder& rec, std:
   }
 }
 
+std::unique_ptr<SyncClient> make_client(const CrawlJob& job, std::uint32_t o) {
+  const Origin& to = job.origins[o];
+  return std::make_unique<SyncClient>(to.endpoints, to.host_header, job.timeout, job.reuse, &to.tls);
+}
+
 SyncClient& SyncClients::for_origin(std::uint32_t o) {
-  if (!clients_[o]) {
-    const Origin& to = job_.origins[o];
-    clients_[o] =
-        std::make_unique<SyncClient>(to.endpoints, to.host_header, job_.timeout, job_.reuse, &to.tls);
-  }
+  if (!clients_[o]) clients_[o] = make_client(job_, o);
   return *clients_[o];
 }
 

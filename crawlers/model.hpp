@@ -139,6 +139,10 @@ class Recorder {
 void fetch_blocking(SyncClient& client, const CrawlJob& job, Recorder& rec, std::size_t i,
                     bool started = false);
 
+// A blocking client for the job's origin `o` (its addresses, Host, TLS,
+// timeout and connection policy).
+std::unique_ptr<SyncClient> make_client(const CrawlJob& job, std::uint32_t o);
+
 // The blocking clients of one thread of a blocking model, one per origin,
 // each opened when a request first goes there (requests.Session's pool for
 // one thread).

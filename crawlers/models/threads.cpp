@@ -46,8 +46,7 @@ class SharedClients {
     }
     ++p.made;
     lock.unlock();
-    const Origin& to = job_.origins[o];
-    return std::make_unique<SyncClient>(to.endpoints, to.host_header, job_.timeout, job_.reuse, &to.tls);
+    return make_client(job_, o);
   }
   void give_back(std::uint32_t o, std::unique_ptr<SyncClient> c) {
     Pool& p = pools_[o];
