@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
+#include <optional>
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -32,8 +34,8 @@ double cpu_seconds(const timeval& tv) { return static_cast<double>(tv.tv_sec) + 
 
 }  // namespace
 
-CostMeter::CostMeter(bool progress, const std::string& model, const RecordLog& log)
-    : progress_(progress), model_(model), log_(log) {
+CostMeter::CostMeter(bool progress, const std::string& model, const RecordLog& log, bool resources)
+    : progress_(progress), model_(model), log_(log), resources_(resources) {
   cost_.rss_before_kib = proc_status("VmRSS:");
   connections_before_ = connections_opened();
   other_threads_ = proc_status("Threads:") - 1;
@@ -51,17 +53,55 @@ void CostMeter::sample() {
   const char* tail = tty ? "" : "\n";
   const auto every = std::chrono::seconds(tty ? 1 : 5);
   auto next_print = std::chrono::steady_clock::now() + every;
+  std::optional<ResourceProbe> probe;
+  if (resources_) {
+    probe.emplace();
+    series_.rows.reserve(4096);
+    take_row(*probe);
+    if (!probe->problem().empty())  // said once; the run goes on without those cells
+      std::fprintf(stderr, "crawl: resources: %s (those cells stay empty)\n", probe->problem().c_str());
+  }
+  {
+    std::lock_guard lock(mu_);
+    sampling_ = true;  // start() waits for this: the first row is before the first request
+  }
+  cv_.notify_all();
+  // With rows, one every 10 ms, whose thread count is the peak's sample.
+  const auto tick = std::chrono::microseconds(probe ? ResourceProbe::kEveryUs : ResourceProbe::kEveryUs / 2);
+  auto next = std::chrono::steady_clock::now() + tick;
   std::unique_lock lock(mu_);
-  while (!cv_.wait_for(lock, std::chrono::milliseconds(5), [this] { return done_; })) {
-    peak_threads_ = std::max(peak_threads_, proc_status("Threads:") - 1 - other_threads_);
+  // Behind (a busy machine): the next tick is from now, no burst to catch up.
+  while (!cv_.wait_until(lock, next, [this] { return done_; })) {
+    const std::int64_t threads = probe ? take_row(*probe).threads : proc_status("Threads:") - 1;
+    peak_threads_ = std::max(peak_threads_, threads - other_threads_);
     if (progress && std::chrono::steady_clock::now() >= next_print) {
       std::fprintf(stderr, "%s[%s] %zu/%zu requests%s", lead, model.c_str(), log.completed(), total, tail);
       next_print += every;
     }
+    next = std::max(next + tick, std::chrono::steady_clock::now());
   }
   if (progress)
     std::fprintf(stderr, "%s[%s] %zu/%zu requests\n", lead, model.c_str(), log.completed(), total);
+  if (probe) {
+    take_row(*probe);  // the run's end
+    series_.problem = probe->problem();
+  }
   getrusage(RUSAGE_THREAD, &own_);
+  if (probe && series_.rows.size() > 1) {
+    const double span = static_cast<double>(series_.rows.back().time_us - series_.rows.front().time_us) / 1e6;
+    series_.rows_cpu_pct = rows_cpu_s_ / span * 100;
+    series_.sampler_cpu_pct = (cpu_seconds(own_.ru_utime) + cpu_seconds(own_.ru_stime)) / span * 100;
+  }
+}
+
+// A row, and what taking it cost this thread.
+const ResourceRow& CostMeter::take_row(ResourceProbe& probe) {
+  timespec t0{}, t1{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t0);
+  const ResourceRow& row = series_.rows.emplace_back(probe.take());
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t1);
+  rows_cpu_s_ += static_cast<double>(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
+  return row;
 }
 
 std::int64_t CostMeter::stop_sampler() {
@@ -70,7 +110,7 @@ std::int64_t CostMeter::stop_sampler() {
       std::lock_guard lock(mu_);
       done_ = true;
     }
-    cv_.notify_one();
+    cv_.notify_all();
     thread_.join();
   }
   return peak_threads_;
@@ -81,6 +121,8 @@ std::int64_t CostMeter::stop_sampler() {
 void CostMeter::start() {
   getrusage(RUSAGE_SELF, &start_);
   thread_ = std::thread([this] { sample(); });
+  std::unique_lock lock(mu_);
+  cv_.wait(lock, [this] { return sampling_; });
 }
 
 RunCost CostMeter::stop() {

@@ -12,6 +12,7 @@
 #include "client/http_client.hpp"
 #include "common/delay_dist.hpp"
 #include "common/rate_profile.hpp"
+#include "common/resources.hpp"
 #include "common/work.hpp"
 #include "crawlers/model.hpp"
 
@@ -60,6 +61,7 @@ struct CrawlConfig {
   // its wait for a connection counts in its latency.
   bool spawn_all = false;
   bool progress = false;        // print done/total on stderr while running
+  bool resources = false;       // --resources: the run's ResourceRows, every 10 ms
   std::uint64_t seed = 0;       // for the random URL tails; 0 picks one
   int loops = 1;                // event-loop models (the table's event_loops): loops, one thread each
   int retries = 0;              // extra attempts for a failed or timed-out request
@@ -152,6 +154,7 @@ struct CrawlRun {
   std::string seconds_from = "clock";
   std::int64_t started_us = 0, ended_us = 0;  // now_us() when the clock started and stopped
   std::optional<RunCost> cost;                // absent when summarizing a timeline alone
+  std::optional<ResourceSeries> resources;    // --resources: what the process spent over time
   // The processes that shared the crawl (crawl-mpi's ranks), each with its
   // share of the slots: a model with one request in flight had this many.
   int processes = 1;

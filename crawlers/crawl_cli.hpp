@@ -25,6 +25,7 @@ inline constexpr const char* kWorkHelp =
 // What the command line asks for beyond the crawl itself.
 struct CrawlOutputs {
   std::optional<std::string> timeline;  // --timeline
+  std::optional<std::string> resources;  // --resources
   bool json = false;                    // --json
   bool list_models = false;             // --list-models
   bool print_urls = false;              // --print-urls

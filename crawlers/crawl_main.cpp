@@ -89,6 +89,16 @@ int crawl(int argc, char** argv) {
       rc = 1;
     }
   }
+  if (out.resources && s.run.resources) {
+    const ResourceSeries& series = *s.run.resources;
+    std::string csv = resource_csv_header();
+    for (const ResourceRow& r : series.rows) append_resource_csv(csv, r);
+    std::string err;
+    if (!write_file_atomic(*out.resources, csv, &err)) {
+      std::cerr << "crawl: " << err << '\n';
+      rc = 1;
+    }
+  }
   return std::max(rc, report(s, out.json, "crawl"));
 }
 

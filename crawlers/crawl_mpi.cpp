@@ -85,6 +85,8 @@ std::optional<int> read_command_line(int argc, char** argv, int rank, int size, 
     return 0;
   }
   auto refuse = [](const std::string& why) { return usage_error("crawl-mpi", why); };
+  if (o.out.resources)
+    return refuse("--resources samples one process: crawl takes it (a rank's series would be a part)");
   int skew_rank = -1;
   std::int64_t skew_ms = 0;
   if (!skew_spec.empty() && !rank_value(skew_spec, skew_rank, skew_ms))

@@ -329,7 +329,7 @@ CrawlRun measure_crawl(const CrawlConfig& config) {
   RecordLog log(plan.job.size(), config.retries);
   const Work work(config.work);  // a spin calibrated, a bcrypt setting made: before the clock
   if (config.work.any()) log.set_work(&work, effective_timeout_ms(config) * 1000);
-  CostMeter meter(config.progress, config.model, log);
+  CostMeter meter(config.progress, config.model, log, config.resources);
   if (config.start_at_us > 0) sleep_until_us(config.start_at_us);
   meter.start();
   const double t0 = mono_seconds();
@@ -339,6 +339,7 @@ CrawlRun measure_crawl(const CrawlConfig& config) {
   run.seconds = mono_seconds() - t0;
   run.ended_us = now_us();
   run.cost = meter.stop();
+  if (config.resources) run.resources = meter.take_resources();
 
   run.first_index = plan.first;
   run.records = std::move(log.records());

@@ -220,6 +220,16 @@ nlohmann::json to_json(const std::optional<RunCost>& k, const std::optional<doub
   };
 }
 
+// --resources: how many rows, how often, and what taking them cost.
+nlohmann::json to_json(const std::optional<ResourceSeries>& r) {
+  if (!r) return nullptr;
+  return {{"rows", r->rows.size()},
+          {"every_ms", ResourceProbe::kEveryUs / 1000},
+          {"rows_cpu_pct", r->rows_cpu_pct},
+          {"sampler_cpu_pct", r->sampler_cpu_pct},
+          {"problem", r->problem.empty() ? nlohmann::json(nullptr) : nlohmann::json(r->problem)}};
+}
+
 }  // namespace
 
 namespace {
@@ -272,6 +282,7 @@ nlohmann::json to_json(const CrawlSummary& s) {
       {"overhead_us", to_json(s.overhead_us)},
       {"overhead_us_spectrum", s.overhead_us.spectrum},
       {"cost", to_json(run.cost, s.cpu_ms_per_1k)},
+      {"resources", to_json(run.resources)},
       {"open_loop", s.open_loop ? to_json(*s.open_loop, run) : nlohmann::json(nullptr)},
       {"work", s.work ? to_json(*s.work) : nlohmann::json(nullptr)},
       {"connection", connection_spec_text(c.reuse)},

@@ -1,6 +1,7 @@
 // delayserver: command-line entry point (the routes: delayserver --help, from request.hpp's table).
 #include "common/cli.hpp"
 #include "common/csv.hpp"
+#include "common/resources.hpp"
 #include "common/tls.hpp"
 #include "server/request.hpp"
 #include "server/server.hpp"
@@ -60,6 +61,9 @@ void add_server_options(po::options_description& desc, testbed::ServerConfig& cf
      "seed for the delay and fault draws (each a function of the seed and the request's URL, so "
      "repeatable in any order); 0 picks one and prints it")
     ("port-file", po::value<std::string>(), "write the listening port to this file once ready")
+    ("resources", po::value<std::string>(), "write what the server spends over time here, a row every 10 ms, "
+     "appended each second (as crawl --resources: time,cpu_user_pct,cpu_system_pct,rss_kib,threads,fds,"
+     "voluntary_switches,involuntary_switches)")
     ("tls", po::bool_switch(&cfg.tls), "speak HTTPS (TLS 1.2 and 1.3) on the port, every route the same")
     ("cert", po::value(&cfg.cert_path), "--tls: the certificate chain (PEM); default: a self-signed one made at start")
     ("key", po::value(&cfg.key_path), "--tls: the private key of --cert (PEM)")
@@ -152,7 +156,12 @@ int serve(const testbed::ServerConfig& cfg, const po::variables_map& vm) {
     if (c.error_rate > 0 || c.drop_rate > 0)
       std::cout << "delayserver: injecting faults: error rate " << c.error_rate << ", drop rate "
                 << c.drop_rate << ", seed " << c.seed << std::endl;
+    std::optional<testbed::ResourceRecorder> resources;
+    if (vm.count("resources")) resources.emplace(vm["resources"].as<std::string>(), "delayserver");
     server.run();
+    if (resources)
+      std::cerr << "delayserver: resources: " << resources->stop() << " in "
+                << vm["resources"].as<std::string>() << '\n';
     if (auto dropped = server.timeline().dropped())
       std::cerr << "delayserver: " << dropped << " requests were served but not recorded "
                 << "(--timeline-capacity " << cfg.timeline_capacity << ", --timeline-max-bytes "

@@ -1,0 +1,222 @@
+#include "common/resources.hpp"
+
+#include "common/clock.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <stdexcept>
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+namespace testbed {
+namespace {
+
+double cpu_s(const timeval& tv) { return static_cast<double>(tv.tv_sec) + tv.tv_usec / 1e6; }
+
+// A value of /proc/self/status's text ("VmRSS:", "Threads:"), -1 if missing.
+std::int64_t status_value(const char* text, const char* key) {
+  const char* at = std::strstr(text, key);
+  return at ? std::strtoll(at + std::strlen(key), nullptr, 10) : -1;
+}
+
+}  // namespace
+
+ResourceProbe::ResourceProbe() {
+  status_fd_ = ::open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+  if (status_fd_ < 0) problem_ = std::string("cannot read /proc/self/status: ") + std::strerror(errno);
+  fd_dir_ = ::open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd_dir_ < 0 && problem_.empty())
+    problem_ = std::string("cannot read /proc/self/fd: ") + std::strerror(errno);
+}
+
+ResourceProbe::~ResourceProbe() {
+  if (status_fd_ >= 0) ::close(status_fd_);
+  if (fd_dir_ >= 0) ::close(fd_dir_);
+}
+
+ResourceRow ResourceProbe::take() {
+  ResourceRow row;
+  row.time_us = now_us();
+  const double mono = mono_seconds();
+  if (first_mono_s_ < 0) first_mono_s_ = mono;
+  // Each probe is timed on the monotonic clock, a read of memory (the
+  // thread's CPU clock is a system call that costs as much as a probe). A
+  // probe is all CPU, so its time is its cost, or more if it was preempted.
+  auto probe = [&](Budget& b, auto&& take_it) {
+    const double t0 = mono_seconds();
+    if (b.spent_s > b.share * (t0 - first_mono_s_)) return;
+    take_it();
+    b.spent_s += mono_seconds() - t0;
+  };
+  if (status_fd_ >= 0) probe(status_, [&] { read_status(row); });
+  probe(cpu_, [&] { take_cpu(row, mono); });
+  if (fd_dir_ >= 0) probe(fds_, [&] { count_fds(row); });
+  return row;
+}
+
+// RSS and threads: one read of a page the kernel fills in constant time.
+void ResourceProbe::read_status(ResourceRow& row) {
+  char buf[4096];
+  const ssize_t n = ::pread(status_fd_, buf, sizeof buf - 1, 0);
+  if (n > 0) {
+    buf[n] = '\0';
+    row.rss_kib = status_value(buf, "VmRSS:");
+    row.threads = status_value(buf, "Threads:");
+    if (row.threads > 0) --row.threads;  // the sampler's own
+  } else if (problem_.empty()) {
+    problem_ = std::string("cannot read /proc/self/status: ") + (n < 0 ? std::strerror(errno) : "empty");
+  }
+}
+
+// CPU and switches since the last row that had them (none in the first):
+// getrusage sums every thread.
+void ResourceProbe::take_cpu(ResourceRow& row, double mono) {
+  rusage now{};
+  getrusage(RUSAGE_SELF, &now);
+  const double span = mono - last_mono_s_;
+  if (last_mono_s_ == 0) {
+    last_ = now;
+    last_mono_s_ = mono;
+  } else if (span > 0) {
+    row.has_cpu = true;
+    row.user_pct = std::max(0.0, cpu_s(now.ru_utime) - cpu_s(last_.ru_utime)) / span * 100;
+    row.system_pct = std::max(0.0, cpu_s(now.ru_stime) - cpu_s(last_.ru_stime)) / span * 100;
+    row.voluntary = std::max<std::int64_t>(0, now.ru_nvcsw - last_.ru_nvcsw);
+    row.involuntary = std::max<std::int64_t>(0, now.ru_nivcsw - last_.ru_nivcsw);
+    last_ = now;
+    last_mono_s_ = mono;
+  }
+}
+
+// The entries of /proc/self/fd, its own descriptor left out: read with one
+// getdents64 buffer, no allocation, rewound each time.
+void ResourceProbe::count_fds(ResourceRow& row) {
+  alignas(8) char buf[32768];
+  std::int64_t n = 0;
+  bool ok = ::lseek(fd_dir_, 0, SEEK_SET) == 0;
+  while (ok) {
+    const long got = ::syscall(SYS_getdents64, fd_dir_, buf, sizeof buf);
+    if (got < 0) ok = false;
+    if (got <= 0) break;
+    for (long at = 0; at < got;) {
+      const auto* d = reinterpret_cast<const dirent64*>(buf + at);
+      if (d->d_name[0] != '.') ++n;
+      at += d->d_reclen;
+    }
+  }
+  if (ok)
+    row.fds = n - 1;
+  else if (problem_.empty())
+    problem_ = std::string("cannot count /proc/self/fd: ") + std::strerror(errno);
+}
+
+const char* resource_csv_header() {
+  return "time,cpu_user_pct,cpu_system_pct,rss_kib,threads,fds,voluntary_switches,involuntary_switches\n";
+}
+
+void append_resource_csv(std::string& out, const ResourceRow& r) {
+  char line[256];
+  auto opt = [](std::int64_t v, char* to, std::size_t size) {
+    if (v >= 0)
+      std::snprintf(to, size, "%lld", static_cast<long long>(v));
+    else
+      to[0] = '\0';
+  };
+  char rss[24], threads[24], fds[24];
+  opt(r.rss_kib, rss, sizeof rss);
+  opt(r.threads, threads, sizeof threads);
+  opt(r.fds, fds, sizeof fds);
+  const long long t = r.time_us;
+  if (r.has_cpu)
+    std::snprintf(line, sizeof line, "%lld.%06lld,%.2f,%.2f,%s,%s,%s,%lld,%lld\n", t / 1'000'000,
+                  t % 1'000'000, r.user_pct, r.system_pct, rss, threads, fds,
+                  static_cast<long long>(r.voluntary), static_cast<long long>(r.involuntary));
+  else
+    std::snprintf(line, sizeof line, "%lld.%06lld,,,%s,%s,%s,,\n", t / 1'000'000, t % 1'000'000, rss, threads,
+                  fds);
+  out += line;
+}
+
+ResourceRecorder::ResourceRecorder(const std::string& path, const std::string& program)
+    : path_(path), program_(program) {
+  file_ = std::fopen(path.c_str(), "w");
+  if (!file_ || std::fputs(resource_csv_header(), file_) < 0 || std::fflush(file_) != 0)
+    throw std::runtime_error("--resources: cannot write " + path + ": " + std::strerror(errno));
+  thread_ = std::thread([this] { run(); });
+}
+
+ResourceRecorder::~ResourceRecorder() { stop(); }
+
+void ResourceRecorder::run() {
+  ResourceProbe probe;
+  std::vector<ResourceRow> rows;
+  rows.reserve(128);
+  auto thread_cpu = [] {
+    timespec t{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return static_cast<double>(t.tv_sec) + t.tv_nsec / 1e9;
+  };
+  auto take = [&] {
+    const double c0 = thread_cpu();
+    rows.push_back(probe.take());
+    rows_cpu_s_ += thread_cpu() - c0;
+  };
+  first_s_ = mono_seconds();
+  take();
+  if (!probe.problem().empty())
+    std::fprintf(stderr, "%s: resources: %s (those cells stay empty)\n", program_.c_str(),
+                 probe.problem().c_str());
+  const auto tick = std::chrono::microseconds(ResourceProbe::kEveryUs);
+  auto next = std::chrono::steady_clock::now() + tick;
+  std::unique_lock lock(mu_);
+  while (!cv_.wait_until(lock, next, [this] { return done_; })) {
+    take();
+    if (rows.size() >= 100) flush(rows);  // a second's rows
+    next = std::max(next + tick, std::chrono::steady_clock::now());
+  }
+  take();
+  last_s_ = mono_seconds();
+  flush(rows);
+  problem_ = probe.problem();
+}
+
+void ResourceRecorder::flush(std::vector<ResourceRow>& rows) {
+  std::string text;
+  for (const ResourceRow& r : rows) append_resource_csv(text, r);
+  if (write_error_.empty() && (std::fputs(text.c_str(), file_) < 0 || std::fflush(file_) != 0))
+    write_error_ = std::string("cannot write ") + path_ + ": " + std::strerror(errno);
+  if (write_error_.empty()) rows_written_ += rows.size();
+  rows.clear();
+}
+
+std::string ResourceRecorder::stop() {
+  if (!thread_.joinable()) return "";
+  {
+    std::lock_guard lock(mu_);
+    done_ = true;
+  }
+  cv_.notify_one();
+  thread_.join();
+  if (std::fclose(file_) != 0 && write_error_.empty())
+    write_error_ = std::string("cannot write ") + path_ + ": " + std::strerror(errno);
+  file_ = nullptr;
+  char what[160];
+  const double span = last_s_ - first_s_;
+  std::snprintf(what, sizeof what, "%zu rows every %lld ms (taking them: %.2f%% of a core)", rows_written_,
+                static_cast<long long>(ResourceProbe::kEveryUs / 1000),
+                span > 0 ? rows_cpu_s_ / span * 100 : 0.0);
+  std::string out = what;
+  if (!problem_.empty()) out += "; " + problem_ + " (those cells are empty)";
+  if (!write_error_.empty()) out += "; " + write_error_ + " (rows after it are lost)";
+  return out;
+}
+
+}  // namespace testbed
