@@ -1,6 +1,7 @@
 """The crawl stage: every model of `crawl --list-models`, serial first, with
 the same N, delay, C and seed, each writing its timeline (client-MODEL.csv)
-and showing its progress. Every figure is crawl's own (--json)."""
+and what it spent over time (crawl-resources-MODEL.csv), and showing its
+progress. Every figure is crawl's own (--json)."""
 import runfolder
 from runner import run_json
 
@@ -15,7 +16,8 @@ def run(ctx, s, got):
               flush=True)
         argv = [ctx.crawl, "--model", model, "--url", ctx.url, "--num", str(s["num"]),
                 "--delay", str(s["delay_ms"]), "--concurrency", str(s["concurrency"]), "--seed", str(ctx.seed),
-                "--timeline", ctx.file(runfolder.client_timeline_name(model)), "--json", "--progress"]
+                "--timeline", ctx.file(runfolder.client_timeline_name(model)),
+                "--resources", ctx.file(runfolder.resources_name("crawl", model)), "--json", "--progress"]
         summary, rc, _ = run_json(argv, f"crawl: {model}", stderr=None)
         got.runs.append(summary)
         if rc != 0:

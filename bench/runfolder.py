@@ -9,7 +9,8 @@ A stage STAGE leaves, beside its rows:
                          none: its model, concurrency, N and error)
     STAGE.csv            one row per run, for the stages that have rows
     STAGE-server.log     the delayserver the stage ran against
-and, for some, STAGE-server-timeline.csv and STAGE.sqlite (below).
+and, for some, STAGE-server-timeline.csv, STAGE-server-resources.csv,
+STAGE-resources-LABEL.csv and STAGE.sqlite (below).
 """
 import json
 import os
@@ -20,11 +21,11 @@ from collections import namedtuple
 Stage = namedtuple("Stage", "name title files")
 STAGES = (
     Stage("crawl", "every model side by side, with each request's life",
-          "client-MODEL.csv, crawl-server-timeline.csv"),
+          "client-MODEL.csv, crawl-resources-MODEL.csv, crawl-server-timeline.csv"),
     Stage("python", "the book's own Python models beside the C++ model each mirrors",
           "python.csv, python-LABEL.csv"),
     Stage("sweep", "the concurrency sweep (Figure 8-3)", "sweep.csv"),
-    Stage("scale", "every concurrent model from C = 10 up", "scale.csv"),
+    Stage("scale", "every concurrent model from C = 10 up", "scale.csv, scale-resources-MODEL-CN.csv"),
     Stage("primes", "the prime savers with their call graphs", "primes-MODE.csv, primes.sqlite"),
     Stage("primes-sweep", "every prime mode over max_number (Figure 8-7)", "primes-sweep.csv"),
     Stage("tails", "long-tailed delays: each semaphore against the batched pattern",
@@ -37,6 +38,8 @@ STAGES = (
     Stage("tls", "what a TLS handshake costs each model: keep-alive, resumed and full handshakes",
           "tls.csv"),
     Stage("load", "an open loop: requests due at a series of rates", "load.csv, load-server-timeline.csv"),
+    Stage("spike", "a spike past capacity: the backlog over time and how long each model takes to recover",
+          "spike.csv, spike-resources-MODEL-WORK.csv"),
 )
 STAGE_NAMES = tuple(s.name for s in STAGES)
 
@@ -66,6 +69,17 @@ def server_log_name(stage):
 def keyed_server_log_name(stage, key):
     """The log of one more server a stage runs (the tls stage's, one per key)."""
     return f"{_check(stage)}-server-{key}.log"
+
+
+def resources_name(stage, label):
+    """What one crawl spent over time (crawl --resources): LABEL is its model,
+    or its model and what sets the run apart (scale-resources-threads-C10000.csv)."""
+    return f"{_check(stage)}-resources-{label}.csv"
+
+
+def server_resources_name(stage):
+    """What the stage's server spent over time (delayserver --resources)."""
+    return f"{_check(stage)}-server-resources.csv"
 
 
 def server_timeline_name(stage):

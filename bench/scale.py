@@ -5,10 +5,13 @@ each point is a row saying so: the stage's time is bounded). Where a
 model cannot run a point (not enough threads, open files or memory), the
 point is recorded with the reason and the stage goes on: a point a model
 cannot run is a result, not a failure. One row per point in scale.csv; every
-figure is crawl's own (--json); plots/plot_scale.py draws it."""
+figure is crawl's own (--json); plots/plot_scale.py draws it. The runs at the
+largest C write what they spent over time (scale-resources-MODEL-CN.csv), for
+the connect storm's strips in the report."""
 import subprocess
 
 import python_models
+import runfolder
 from runner import Progress, last_json
 PROGRAM = "crawl"  # whose table (--list-models, --list-modes) its runs come from
 
@@ -21,6 +24,8 @@ def run_point(ctx, s, model, conc):
     num = s["multiple"] * conc
     argv = [ctx.crawl, "--model", model, "--url", ctx.url, "--num", str(num), "--concurrency", str(conc),
             "--delay", str(s["delay_ms"]), "--seed", str(ctx.seed), "--name", f"scale-{model}", "--json"]
+    if conc == max(s["concurrency"]):  # the connect storm, over time
+        argv += ["--resources", ctx.file(runfolder.resources_name("scale", f"{model}-C{conc}"))]
     stand_in = {"model": model, "concurrency": conc, "num": num, "delay_ms": s["delay_ms"]}
     try:
         p = subprocess.run(argv, capture_output=True, text=True, timeout=s["timeout_s"])

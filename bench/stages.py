@@ -30,6 +30,7 @@ import python_models
 import runfolder
 import savers
 import scale
+import spike
 import sweep
 import tails
 import tls
@@ -46,12 +47,13 @@ PY_CONCURRENT = [m.name for m in python_models.pymodels.MODELS if not m.one_in_f
 
 # module: run(ctx, settings, got); full: the default settings; quick: what
 # --quick changes; keep: which of the server's files the folder keeps (the
-# rest go to a scratch folder); server: options from the settings.
+# rest go to a scratch folder; "resources": the server writes what it spent
+# over time); server: options from the settings.
 Row = namedtuple("Row", "module full quick keep server")
 TABLE = {
     "crawl": Row(models, dict(num=500, delay_ms=100, concurrency=100),
                  dict(num=200, delay_ms=25, concurrency=50),
-                 ("timeline",), lambda s: ["--max-delay-ms", "600000"]),
+                 ("timeline", "resources"), lambda s: ["--max-delay-ms", "600000"]),
     "python": Row(python_models, dict(num=500, delay_ms=100, concurrency=100, timeout_s=60,
                                       models=list(python_models.pymodels.NAMES)),
                   dict(num=200, delay_ms=25, concurrency=50),
@@ -64,7 +66,7 @@ TABLE = {
     "scale": Row(scale, dict(concurrency=[10, 100, 1000, 10000], multiple=2, delay_ms=100, timeout_s=120,
                              python_models=PY_CONCURRENT, python_max_concurrency=1000),
                  dict(concurrency=[10, 100, 1000], python_max_concurrency=0),
-                 (), lambda s: []),
+                 ("resources",), lambda s: []),
     "primes": Row(savers, dict(max_number=8192), {}, ("database",), lambda s: []),
     "primes-sweep": Row(primes_sweep, dict(min_exp=7, max_exp=14, serial_max_exp=10, extend_exp=17,
                                            extend_modes=["noio", "async"]),
@@ -91,6 +93,11 @@ TABLE = {
                            duration_s=2, arrivals="constant"),
                 dict(rates=[500, 1000, 1500, 2000, 2500], concurrency=50, delay_ms=25, duration_s=1),
                 ("timeline",), lambda s: []),
+    "spike": Row(spike, dict(base=500, peak=1500, at_s=1, length_s=1, duration_s=4, concurrency=100, delay_ms=100,
+                             work=["none", "spin:us=1000"]),
+                 dict(base=800, peak=2400, at_s=0.3, length_s=0.3, duration_s=1.5, concurrency=50, delay_ms=25,
+                      work=["none", "spin:us=250"]),
+                 ("resources",), lambda s: []),
 }
 assert tuple(TABLE) == runfolder.STAGE_NAMES, "stages.py and runfolder.py list the same stages"
 
@@ -133,11 +140,12 @@ Context = namedtuple("Context", "stage crawl primes url seed models modes file")
 def server_args(stage, s, out, scratch):
     keep = TABLE[stage].keep
     timeline = runfolder.server_timeline_name(stage) if "timeline" in keep else None
+    resources = ["--resources", os.path.join(out, runfolder.server_resources_name(stage))] if "resources" in keep else []
     database = runfolder.database_name(stage) if "database" in keep else None
     return ["--seed", str(SEED),
             "--timeline", os.path.join(out, timeline) if timeline else os.path.join(scratch, "timeline.csv"),
             "--db", os.path.join(out, database) if database else os.path.join(scratch, "primes.sqlite"),
-            *TABLE[stage].server(s)]
+            *resources, *TABLE[stage].server(s)]
 
 
 def run_stage(stage, out, build, s):

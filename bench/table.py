@@ -128,9 +128,27 @@ def tls_rows(summary):
 TLS_NOTE = ("handshake: from connected to the TLS session's start, over the requests that opened a connection "
             "(curl does not say which resumed); CPU: the crawl process's own")
 
+def spike_rows(summary):
+    """The spike stage: each model's backlog and recovery, with and without
+    work on each answer."""
+    head = ["model", "work", "peak backlog", "p99 from due", "recovery", "CPU ms / 1k", "failed"]
+    rows = []
+    for r in summary["runs"]:
+        o, cost = r.get("open_loop") or {}, r.get("cost") or {}
+        rec = o.get("recovery_s")
+        rows.append([str(r.get("model")), str(r.get("work_spec")), number(o.get("peak_backlog"), "d"),
+                     number((o.get("latency_from_due_ms") or {}).get("p99"), ".0f", unit=" ms"),
+                     number(rec, ".2f", unit=" s") if rec is not None else "not within the run",
+                     number(cost.get("cpu_ms_per_1k"), ".0f"), number(r.get("failed"), "d")])
+    return head, rows
+
+
+SPIKE_NOTE = ("recovery: from the spike's end until the p99 latency from due is back within 1.1 x the delay, "
+              "in every 100 ms window after")
+
 TABLES = {"crawl": lambda s: crawl_rows(s["runs"]), "tails": lambda s: crawl_rows(s["runs"]),
           "primes": lambda s: primes_rows(s["runs"]), "tails-primes": lambda s: primes_rows(s["runs"]),
-          "python": python_rows, "tls": tls_rows}
+          "python": python_rows, "tls": tls_rows, "spike": spike_rows}
 
 
 def text(head, rows):
@@ -160,6 +178,8 @@ def main():
             print(PYTHON_NOTE)
         if stage == "tls":
             print(TLS_NOTE)
+        if stage == "spike":
+            print(SPIKE_NOTE)
     return 0
 
 

@@ -3,16 +3,15 @@
 // --resources, delayserver --resources): one row every 10 ms, written as CSV
 // whose times line up with the timelines (Unix seconds, microseconds).
 //
-// Taking a row must not change what it measures: on these machines even a
-// read of /proc/self/status costs ~50 µs on a thread just woken, and some
-// counters cost in proportion to the process (getrusage walks every thread,
-// 3 ms at 10,000; counting /proc/self/fd walks every descriptor, 2 ms at
-// 10,000). So each of the three reads is taken only while what it has cost
-// so far is within its share of a core since the first row: 0.4% for RSS and
-// threads, 0.2% each for CPU and descriptors, under 1% in all whatever the
-// run. A read that was not taken leaves its cells empty; the next row with
-// CPU covers the time since the last that had it. The first row has no CPU:
-// it is where it starts.
+// Taking a row must not change what it measures: on these machines a thread
+// just woken pays ~10 µs for each read of /proc, and some counters cost in
+// proportion to the process (getrusage walks every thread, 3 ms at 10,000;
+// counting /proc/self/fd walks every descriptor, 2 ms at 10,000). So each of
+// the three reads is taken only while what it has cost so far is within its
+// share of a core since the first row: 0.3% for RSS and threads, 0.4% for
+// CPU and 0.2% for descriptors, under 1% in all whatever the run. A read that
+// was not taken leaves its cells empty; the next row with CPU covers the time
+// since the last that had it. The first row has no CPU: it is where it starts.
 #include <condition_variable>
 #include <cstdint>
 #include <cstdio>
@@ -27,7 +26,7 @@ namespace testbed {
 
 struct ResourceRow {
   std::int64_t time_us = 0;                     // Unix µs
-  std::int64_t rss_kib = -1;                    // -1: not read in this row (or /proc/self/status cannot be)
+  std::int64_t rss_kib = -1;                    // -1: not read in this row (or /proc cannot be)
   std::int64_t threads = -1;                    // the process's, the sampler's own left out; -1 likewise
   std::int64_t fds = -1;                        // open descriptors; -1: not counted in this row
   bool has_cpu = false;                         // CPU and switches were taken in this row
@@ -54,14 +53,17 @@ class ResourceProbe {
     double share;
     double spent_s = 0;
   };
-  void read_status(ResourceRow& row);
+  void read_memory_and_threads(ResourceRow& row);
   void take_cpu(ResourceRow& row, double mono_s);
   void count_fds(ResourceRow& row);
-  int status_fd_ = -1, fd_dir_ = -1;  // kept open: a read from 0 is the page now
+  // /proc/self/statm, /proc/self/task and /proc/self/fd, kept open: a read
+  // from 0 (or an fstat) is what they hold now
+  int statm_fd_ = -1, task_fd_ = -1, fd_dir_ = -1;
+  std::int64_t page_kib_ = 4;
   rusage last_{};
   double last_mono_s_ = 0;    // of the last getrusage; 0: none yet
   double first_mono_s_ = -1;  // the first row's time
-  Budget status_{0.004}, cpu_{0.002}, fds_{0.002};
+  Budget memory_{0.003}, cpu_{0.004}, fds_{0.002};
   std::string problem_;
 };
 

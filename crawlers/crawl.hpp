@@ -239,6 +239,7 @@ struct OpenLoopFigures {
   };
   double window_ms = 0;
   std::vector<Window> over_time;
+  std::int64_t peak_backlog = 0;  // the most due and not yet sent at a window's end
   // A spike: how long after the peak ends until the p99 latency from due is
   // back within 10% of the delay (and stays there); none if it never is
   // within the run. `recovery_from` says which, or why there is none.

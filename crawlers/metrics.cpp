@@ -157,6 +157,7 @@ void windows_over_time(const CrawlRun& run, OpenLoopFigures& f) {
     out.from_due_ms = percentiles(std::move(from_due[w]));
     out.in_flight = count_until(sent, end) - count_until(ended, end);
     out.backlog = count_until(due, end) - count_until(sent, end);
+    f.peak_backlog = std::max(f.peak_backlog, out.backlog);
   }
 }
 

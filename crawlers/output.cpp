@@ -179,6 +179,7 @@ void add_over_time(const OpenLoopFigures& f, const CrawlRun& run, nlohmann::json
                        {"backlog", w.backlog}});
   out["window_ms"] = f.window_ms;
   out["over_time"] = std::move(windows);
+  out["peak_backlog"] = f.peak_backlog;
   out["spike_end_s"] = p.spike_end_s >= 0 ? nlohmann::json(p.spike_end_s) : nlohmann::json(nullptr);
   out["recovery_s"] = or_null(f.recovery_s);
   out["recovery_from"] = f.recovery_from.empty() ? nlohmann::json(nullptr) : nlohmann::json(f.recovery_from);

@@ -55,14 +55,35 @@ var drawers = {
       yaxis:{type:'log',title:'overhead (ms)'},margin:{t:20,r:10,b:45,l:60}}];
   },
   lines: function(s){
-    var traces=s.series.map(function(r){return {type:'scatter',mode:'lines+markers',name:r.name,x:r.x,y:r.y,
-      line:{color:r.colour,dash:r.dash||'solid'},marker:{size:5}};});
+    var traces=s.series.map(function(r){return {type:'scatter',mode:s.markers===false?'lines':'lines+markers',
+      name:r.name,x:r.x,y:r.y,line:{color:r.colour,dash:r.dash||'solid'},marker:{size:5}};});
     var shapes=[];
-    if(s.vline) shapes.push({type:'line',x0:s.vline,x1:s.vline,yref:'paper',y0:0,y1:1,line:{color:'#888',dash:'dot'}});
+    (s.vline?[s.vline]:[]).concat(s.vlines||[]).forEach(function(x){
+      shapes.push({type:'line',x0:x,x1:x,yref:'paper',y0:0,y1:1,line:{color:'#888',dash:'dot'}});});
     if(s.hline) shapes.push({type:'line',y0:s.hline,y1:s.hline,xref:'paper',x0:0,x1:1,line:{color:'#888',dash:'dash'}});
     // Not log: plotly's own choice ('-'), linear for numbers, category for names (policies).
-    return [traces,{shapes:shapes,hovermode:'closest',xaxis:{title:s.xtitle,type:s.xlog?'log':'-'},
-      yaxis:{title:s.ytitle,type:s.ylog?'log':'-'},margin:{t:20,r:10,b:45,l:60},legend:{font:{size:10}}}];
+    var layout={shapes:shapes,hovermode:'closest',xaxis:{title:s.xtitle,type:s.xlog?'log':'-'},
+      yaxis:{title:s.ytitle,type:s.ylog?'log':'-'},margin:{t:20,r:10,b:45,l:60},legend:{font:{size:10}}};
+    if(s.title){layout.title={text:s.title,font:{size:13},x:0.01,xanchor:'left'};layout.margin.t=36;}
+    return [traces,layout];
+  },
+  // Resource strips: panels stacked on one time axis (the chronology's above
+  // them), each with the client's series (in the model's colour) and the
+  // server's (grey).
+  strips: function(s){
+    var n=s.panels.length, gap=0.05, h=(1-gap*(n-1))/n, traces=[], layout={
+      showlegend:false,hovermode:'x unified',margin:{t:10,r:10,b:40,l:55},
+      xaxis:{title:"time since the model's first request (s)",range:[0,s.xmax],anchor:'y'+n}};
+    if(s.title){layout.title={text:s.title,font:{size:13},x:0.01,xanchor:'left'};layout.margin.t=36;}
+    s.panels.forEach(function(p,k){
+      var ax=k===0?'y':'y'+(k+1), key=k===0?'yaxis':'yaxis'+(k+1);
+      layout[key]={title:{text:p.title,font:{size:10}},domain:[1-(k+1)*h-k*gap,1-k*gap-k*h],rangemode:'tozero'};
+      p.series.forEach(function(r){
+        traces.push({type:'scatter',mode:'lines',x:r.x,y:r.y,xaxis:'x',yaxis:ax,name:r.name+' '+p.title,
+                     line:{shape:'hv',width:1,color:r.colour||s.colour}});
+      });
+    });
+    return [traces,layout];
   },
   primes: function(s){
     var sx=[],sy=[],cd=[];

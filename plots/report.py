@@ -172,12 +172,56 @@ def timeline_columns(rows):
     start = [round(float(r["start"]) - t0, 6) for r in rows]
     end = [round(float(r["end"]) - t0, 6) for r in rows]
     return {
-        "index": [int(r["index"]) for r in rows], "start": start, "end": end,
+        "t0": t0, "index": [int(r["index"]) for r in rows], "start": start, "end": end,
         "latency": [round((e - s) * 1000, 3) for s, e in zip(start, end)],
         "status": [int(r["status"]) for r in rows],
         "conn": [int(r.get("conn") or 0) for r in rows],
         "delay": [round(float(r["delay"]) * 1000, 3) if r.get("delay") else None for r in rows],
     }
+
+
+# The resource strips: each panel's title and column, and how a cell shows.
+STRIPS = [("CPU %", ("cpu_user_pct", "cpu_system_pct")), ("RSS MiB", ("rss_kib",)), ("threads", ("threads",)),
+          ("fds", ("fds",))]
+SERVER_COLOUR = "#888"
+
+
+def strip_series(rows, columns, t_from, t1, t0):
+    """One panel's points from resource rows (crawl/delayserver --resources)
+    between t_from and t1 (Unix s), time from t0: the rows that have the cells
+    (a read the sampler skipped to stay within its budget is empty). CPU is
+    user and system together, as a percentage of one core."""
+    xs, ys = [], []
+    for r in rows:
+        t = float(r["time"])
+        if t < t_from or t > t1 or any(r[c] == "" for c in columns):
+            continue
+        value = sum(float(r[c]) for c in columns)  # CPU: user and system together
+        xs.append(round(t - t0, 4))
+        ys.append(round(value / 1024, 2) if columns == ("rss_kib",) else value)
+    return xs, ys
+
+
+def resource_strips(run, client, server, t0=None):
+    """A strips chart's spec: the client's resource rows (file `client`) and
+    the server's over the same span (the client's first row to its last), on
+    one time axis from t0 (default: the client's first row); None when the
+    client wrote none."""
+    rows = run.rows(client)
+    if not rows:
+        return None
+    first, t1 = float(rows[0]["time"]), float(rows[-1]["time"])
+    t0 = first if t0 is None else t0
+    server_rows = run.rows(server) or []
+    panels = []
+    for title, columns in STRIPS:
+        series = []
+        for name, colour, source in (("client", None, rows), ("server", SERVER_COLOUR, server_rows)):
+            xs, ys = strip_series(source, columns, first, t1, t0)
+            if xs:
+                series.append({"name": name, "colour": colour, "x": xs, "y": ys})
+        panels.append({"title": title, "series": series})
+    return {"panels": panels, "xmax": round(t1 - t0, 4)}
 
 
 def efficiency(run, spec=".3f"):
@@ -231,12 +275,21 @@ def section_crawl(page, run):
     page.section("chronologies", "Each request's life",
                  "Every request a line from when the crawler sent it to when the answer came, request "
                  "number up, time since the model's first request across (the book's Figures 8-2 to "
-                 "8-6). Drag to zoom, double-click to reset; hover a line's ends for the request.")
+                 "8-6). Drag to zoom, double-click to reset; hover a line's ends for the request. Under "
+                 "each, on the same time axis, what the crawl (in its colour) and the server (grey) spent "
+                 "meanwhile, a row every 10 ms: CPU (% of one core), resident memory (MiB), threads and open "
+                 "descriptors (fds: the sockets, and a few files).")
     for r, columns in timelines:
         title = (f"{r['model']}: {r['seconds']:.3f} s, ideal {r['ideal_seconds']:.3f} s "
                  f"(efficiency {efficiency(r)})")
+        strips = resource_strips(run, runfolder.resources_name("crawl", r["model"]),
+                                 runfolder.server_resources_name("crawl"), t0=columns["t0"])
+        # One time axis for the chronology and its strips.
+        xmax = max([*columns["end"], strips["xmax"] if strips else 0]) * 1.01 or None
         page.chart("chronology", {"title": title, "colour": colour[r["model"]], "failed": tp.FAILED,
-                                  "runs": [columns]}, height=300)
+                                  "runs": [columns], "xmax": xmax}, height=300)
+        if strips:
+            page.chart("strips", {**strips, "colour": colour[r["model"]], "xmax": xmax}, height=340)
     section_inflight(page, summary, timelines, colour)
     section_overhead(page, summary, colour)
 
@@ -332,6 +385,32 @@ def section_scale(page, run):
                            "x": [p[0] for p in pts], "y": [p[1] for p in pts]})
         page.chart("lines", {"series": series, "xtitle": "concurrency C", "ytitle": label, "xlog": True,
                              "ylog": log}, height=320, wide=False)
+    section_connect_storm(page, run, summary)
+
+
+def section_connect_storm(page, run, summary):
+    """The runs at the stage's largest C over time: how each model opens its
+    C connections (and threads) and what that costs it and the server."""
+    top = max(settings_of(summary).get("concurrency") or [0])
+    colour = tp.model_colours(summary)
+    charts = []
+    for r in summary["runs"]:
+        if r.get("concurrency") != top or "seconds" not in r:
+            continue
+        strips = resource_strips(run, runfolder.resources_name("scale", f"{r['model']}-C{top}"),
+                                 runfolder.server_resources_name("scale"))
+        if strips:
+            title = (f"{r['model']} at C = {top}: {r['seconds']:.3f} s, peak {r['cost']['peak_threads']} threads, "
+                     f"{r['cost']['connections_opened']} connections opened")
+            charts.append({**strips, "title": title, "colour": colour.get(r["model"], "#333")})
+    if not charts:
+        return
+    page.section("connect-storm", f"The connect storm at C = {top}",
+                 f"Each concurrent model's run at C = {top} over time, from its sampler's first row: CPU, memory, "
+                 "threads and open descriptors of the crawl (in its colour) and of the server (grey), a row every "
+                 "10 ms. A read the sampler skipped to stay within its share of a core leaves a flat step.")
+    for spec in charts:
+        page.chart("strips", spec, height=340)
 
 
 # --- the primes stages -------------------------------------------------------------
@@ -449,6 +528,39 @@ def section_load(page, run):
     page.chart("lines", {"series": held, "xtitle": "offered rate (per second)",
                          "ytitle": "requests the server held, on average", "hline": s.get("concurrency")},
                height=380, wide=False)
+
+
+# --- the spike stage --------------------------------------------------------------
+
+def section_spike(page, run):
+    summary = run.summaries["spike"]
+    s = settings_of(summary)
+    page.section("spike", "A spike past capacity",
+                 f"Every concurrent model in an open loop at {v(s, 'base')} requests/s with a spike to "
+                 f"{v(s, 'peak')}/s from {v(s, 'at_s')} s for {v(s, 'length_s')} s (C = {v(s, 'concurrency')}, "
+                 f"{v(s, 'delay_ms')} ms: capacity C / delay), once for each work on an answer ({v(s, 'work')}). "
+                 "Per 100 ms window of due times: the p99 latency from due, and the requests in flight; the dotted "
+                 "lines mark the spike. " + table.SPIKE_NOTE + ".")
+    runs = summary["runs"]
+    if not runs:
+        return
+    page.raw(html_table(*table.spike_rows(summary)))
+    colour = tp.model_colours(summary)
+    for work in dict.fromkeys(r.get("work_spec") for r in runs):
+        mine = [r for r in runs if r.get("work_spec") == work and (r.get("open_loop") or {}).get("over_time")]
+        if not mine:
+            continue
+        o = mine[0]["open_loop"]
+        marks = [float(s.get("at_s", 0)), o.get("spike_end_s")]
+        for field, label, log in [("p99_from_due_ms", "p99 latency from due (ms)", True),
+                                  ("in_flight", "requests in flight", False)]:
+            series = [{"name": r["model"], "colour": colour.get(r["model"], "#333"),
+                       "x": [w["t"] for w in r["open_loop"]["over_time"]],
+                       "y": [w[field] for w in r["open_loop"]["over_time"]]} for r in mine]
+            page.chart("lines", {"series": series, "title": f"work {work}", "xtitle": "time from the first due (s)",
+                                 "ytitle": label, "ylog": log, "vlines": [m for m in marks if m is not None],
+                                 "hline": s.get("concurrency") if field == "in_flight" else None,
+                                 "markers": False}, height=340, wide=False)
 
 
 # --- the python stage -------------------------------------------------------------
@@ -668,7 +780,7 @@ def section_manifest(page, run):
 SECTIONS = [(None, section_run), ("crawl", section_crawl), ("python", section_python), ("sweep", section_sweep),
             ("scale", section_scale), ("primes", section_primes), ("primes-sweep", section_primes_sweep), ("tails", section_tails),
             ("tails-primes", section_tails_primes), ("work", section_work), ("connections", section_connections),
-            ("tls", section_tls), ("load", section_load), (None, section_files),
+            ("tls", section_tls), ("load", section_load), ("spike", section_spike), (None, section_files),
             (None, section_manifest)]
 assert [s for s, _ in SECTIONS if s] == list(runfolder.STAGE_NAMES), "a section for every stage, in order"
 

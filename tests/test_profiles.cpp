@@ -172,6 +172,8 @@ TEST_CASE("a spike past a small C leaves a backlog, and the time it takes to dra
       std::int64_t peak_backlog = 0;
       for (const auto& w : f.over_time) peak_backlog = std::max(peak_backlog, w.backlog);
       CHECK(peak_backlog >= 30);  // most of the spike waited for a slot
+      CHECK(f.peak_backlog == peak_backlog);
+      CHECK(to_json(s)["open_loop"]["peak_backlog"] == peak_backlog);
       CHECK(f.over_time.back().backlog == 0);
       REQUIRE(f.recovery_s.has_value());
       CHECK(*f.recovery_s > 0.8);  // 48 requests cannot drain at 30/s in less
