@@ -89,11 +89,15 @@ struct CrawlConfig {
   RateProfile profile;
   // One share of a crawl spread over processes (crawl-mpi): of the `num`
   // URLs (the same list everywhere, from the same seed), fetch only
-  // [shard_begin, shard_end); -1: to the last.
+  // [shard_begin, shard_end); -1: to the last. With a stride, only every
+  // stride-th of them from shard_begin: an open loop's one schedule dealt
+  // out, request i to rank i mod R.
   std::int64_t shard_begin = 0;
   std::int64_t shard_end = -1;
+  std::int64_t shard_stride = 1;
   // > 0: wait until now_us() reaches this before the clock starts (the
-  // ranks of crawl-mpi start together).
+  // ranks of crawl-mpi start together); an open loop's due times count
+  // from it, the same instant on every rank.
   std::int64_t start_at_us = 0;
 };
 
@@ -143,6 +147,7 @@ struct CrawlRun {
   CrawlConfig config;                          // as run: the seed and the name filled in
   std::vector<RequestRecord> records;          // records[i] is URL first_index + i
   std::size_t first_index = 0;                 // a shard's records start at its first
+  std::size_t index_stride = 1;                // and are every stride-th URL from it
   std::map<std::string, std::int64_t> errors;  // message -> requests that failed with it
   // Set when the model ran out of something (threads, memory) and stopped:
   // why. The requests it never finished are failed with this reason.

@@ -4,7 +4,9 @@
 //   mpirun --host a:1,b:1 --bind-to none crawl-mpi --model coroutine --num N --concurrency C ...
 //
 // --num and --concurrency are totals: rank r fetches its contiguous share of
-// the one URL list (the same seed everywhere) with its share of the slots.
+// the one URL list (the same seed everywhere) with its share of the slots; in
+// an open loop (--rate, --rate-profile) the one schedule is dealt out, request
+// i to rank i mod R, each due at its time from the instant the ranks share.
 // Clocks: MPI does not synchronise them, so each rank measures its offset to
 // rank 0 by ping-pong, keeping the round trip that was shortest (the method of
 // Open MPI's mpisync), before and after the crawl. Every rank starts at one
@@ -100,11 +102,6 @@ std::optional<int> read_command_line(int argc, char** argv, int rank, int size, 
       return refuse(e.what());
     }
   }
-  if (cfg.profile.any())
-    return refuse("--rate-profile is not spread over ranks yet: run crawl --rate-profile on one machine");
-  if (cfg.rate > 0)
-    return refuse(
-        "--rate is not spread over ranks (one schedule is one sequence): run crawl --rate on one machine");
   const ModelEntry* model = find_model(cfg.model);
   if (!model) return refuse("unknown model '" + cfg.model + "'");
   if (cfg.concurrency < 1) return refuse("--concurrency must be at least 1");
@@ -121,22 +118,34 @@ std::optional<int> read_command_line(int argc, char** argv, int rank, int size, 
 
 // Step 2: this rank's share of the whole crawl: its server (round robin over
 // --url a,b), its contiguous shard of the one URL list (--urls: of the file's,
-// which every rank reads), its share of the slots; and the deadline, if none
-// was given.
+// which every rank reads), or in an open loop every R-th request of the one
+// schedule (request i to rank i mod R, due at its time in it); its share of
+// the slots; and the deadline, if none was given.
 CrawlConfig rank_share(MpiOptions& o, int rank, int size) {
   CrawlConfig cfg = o.cfg;
   const std::vector<std::string> urls = split_urls(cfg.url);
   cfg.url = urls[static_cast<std::size_t>(rank) % urls.size()];
-  const std::int64_t n = cfg.num;
-  cfg.shard_begin = n * rank / size;
-  cfg.shard_end = n * (rank + 1) / size;
+  std::int64_t n = cfg.num;
+  if (cfg.rate > 0) {
+    const std::vector<std::int64_t> schedule = arrival_schedule(cfg);  // for the deadline: its length
+    n = static_cast<std::int64_t>(schedule.size());
+    cfg.shard_begin = rank;
+    cfg.shard_end = -1;
+    cfg.shard_stride = size;
+    if (o.deadline_s == 0 && !schedule.empty())
+      o.deadline_s = 60 + static_cast<double>(schedule.back()) / 1e6 +
+                     static_cast<double>((cfg.retries + 1) * effective_timeout_ms(cfg)) / 1000.0;
+  } else {
+    cfg.shard_begin = n * rank / size;
+    cfg.shard_end = n * (rank + 1) / size;
+  }
   if (!find_model(cfg.model)->one_in_flight)  // serial: one request in flight on every rank
     cfg.concurrency = cfg.concurrency / size + (rank < cfg.concurrency % size ? 1 : 0);
   if (cfg.per_host >
       0)  // a total too, each rank at least one (read_command_line holds it at the ranks or more)
     cfg.per_host = std::max(1, cfg.per_host / size + (rank < cfg.per_host % size ? 1 : 0));
   if (o.deadline_s == 0) {
-    const std::int64_t mine = cfg.shard_end - cfg.shard_begin;
+    const std::int64_t mine = (n - cfg.shard_begin + cfg.shard_stride - 1) / cfg.shard_stride;
     const std::int64_t waves = (mine + cfg.concurrency - 1) / std::max(1, cfg.concurrency);
     o.deadline_s = 60 + static_cast<double>(waves * (cfg.retries + 1) * effective_timeout_ms(cfg)) / 1000.0;
   }
@@ -151,10 +160,12 @@ std::string crawl_identity(const MpiOptions& o) {
   out << "model=" << c.model << "\nname=" << c.name << "\nurl=" << c.url << "\nurls=" << c.urls_file
       << "\nper-host=" << c.per_host << "\nnum=" << c.num << "\ndelay=" << c.delay_ms
       << "\ndelay-dist=" << delay_spec(c.delay_dist) << "\nconcurrency=" << c.concurrency
-      << "\nbatched=" << c.batched << "\nseed=" << c.seed << "\nwork=" << work_spec_text(c.work)
-      << "\nconnection=" << connection_spec_text(c.reuse) << "\nloops=" << c.loops
-      << "\nretries=" << c.retries << "\ntimeout-ms=" << c.timeout_ms << "\ndeadline=" << o.deadline_s
-      << "\ntest-die=" << o.die_rank << ':' << o.die_ms << "\nbuild=" << version_line("crawl-mpi");
+      << "\nbatched=" << c.batched << "\nrate=" << c.rate << "\narrivals=" << static_cast<int>(c.arrivals)
+      << "\nduration=" << c.duration_s << "\nrate-profile=" << c.profile.spec << "\nseed=" << c.seed
+      << "\nwork=" << work_spec_text(c.work) << "\nconnection=" << connection_spec_text(c.reuse)
+      << "\nloops=" << c.loops << "\nretries=" << c.retries << "\ntimeout-ms=" << c.timeout_ms
+      << "\ndeadline=" << o.deadline_s << "\ntest-die=" << o.die_rank << ':' << o.die_ms
+      << "\nbuild=" << version_line("crawl-mpi");
   return out.str();
 }
 
@@ -175,6 +186,14 @@ std::int64_t start_together(CrawlConfig& cfg, int rank, int size, double deadlin
   return start_at;
 }
 
+// How many of the crawl's requests this rank's share holds, as planned (a
+// rank that failed sent none of them, and its places are left empty).
+std::int64_t planned_share(const CrawlConfig& cfg) {
+  if (cfg.shard_end >= 0) return cfg.shard_end - cfg.shard_begin;
+  const auto total = cfg.rate > 0 ? static_cast<std::int64_t>(arrival_schedule(cfg).size()) : cfg.num;
+  return std::max<std::int64_t>(0, (total - cfg.shard_begin + cfg.shard_stride - 1) / cfg.shard_stride);
+}
+
 // This rank's section of the merged summary (mpi.per_rank): where it ran, its
 // clock, its share and its own figures (summarize of its records).
 nlohmann::json rank_section(const CrawlSummary& s, const std::string& failure, int rank,
@@ -192,9 +211,11 @@ nlohmann::json rank_section(const CrawlSummary& s, const std::string& failure, i
       {"rank", rank},
       {"host", std::string(host, host_len)},
       {"source_address", source_address(cfg)},
-      {"url", cfg.urls_file.empty() ? nlohmann::json(cfg.url) : nlohmann::json(nullptr)},  // --urls: the file's
+      {"url",
+       cfg.urls_file.empty() ? nlohmann::json(cfg.url) : nlohmann::json(nullptr)},  // --urls: the file's
       {"first_index", cfg.shard_begin},
-      {"num", cfg.shard_end - cfg.shard_begin},
+      {"stride", cfg.shard_stride},
+      {"num", planned_share(cfg)},
       {"concurrency", s.concurrency},
       {"clock_offset_us", off},
       {"clock_round_trip_us", before.round_trip_us},
@@ -272,7 +293,11 @@ CrawlRun merge_ranks(const Gathered& g, const CrawlConfig& whole, std::vector<in
   for (std::size_t r = 0; r < g.sections.size(); ++r) {
     const nlohmann::json& j = g.sections[r];
     const auto first = j["first_index"].get<std::size_t>(), share = j["num"].get<std::size_t>();
-    if (first > n || share > n - first) {  // the ranks agreed on N (step 3): never, but never past the arrays
+    const auto stride = std::max<std::size_t>(1, j["stride"].get<std::size_t>());
+    if (share > 0 &&
+        (first >= n ||
+         (share - 1) >
+             (n - 1 - first) / stride)) {  // the ranks agreed on N (step 3): never, but never past the arrays
       failures.push_back("rank " + std::to_string(r) + ": its share lies outside the crawl's " +
                          std::to_string(n));
       rec_at += static_cast<std::size_t>(g.record_bytes[r]);
@@ -280,10 +305,11 @@ CrawlRun merge_ranks(const Gathered& g, const CrawlConfig& whole, std::vector<in
     }
     const std::size_t got =
         std::min(share, static_cast<std::size_t>(g.record_bytes[r]) / sizeof(RequestRecord));
-    if (got > 0) std::memcpy(&m.records[first], g.records.data() + rec_at, got * sizeof(RequestRecord));
+    for (std::size_t k = 0; k < got; ++k)  // the rank's k-th request is the crawl's first + k x stride
+      std::memcpy(&m.records[first + k * stride], g.records.data() + rec_at + k * sizeof(RequestRecord),
+                  sizeof(RequestRecord));
     rec_at += static_cast<std::size_t>(g.record_bytes[r]);
-    std::fill(ranks.begin() + static_cast<std::ptrdiff_t>(first),
-              ranks.begin() + static_cast<std::ptrdiff_t>(first + share), static_cast<int>(r));
+    for (std::size_t k = 0; k < share; ++k) ranks[first + k * stride] = static_cast<int>(r);
     missing += static_cast<std::int64_t>(share - got);
     for (const auto& [msg, c] : j["errors"].items()) m.errors[msg] += c.get<std::int64_t>();
     if (!j["error"].is_null())
@@ -400,6 +426,8 @@ int run(int argc, char** argv, int rank, int size) {
 
   CrawlConfig whole = o.cfg;
   whole.seed = cfg.seed;
+  if (whole.rate > 0)
+    whole.num = static_cast<std::int64_t>(arrival_schedule(whole).size());  // the one schedule
   std::vector<int> ranks;
   std::vector<std::string> failures;
   CrawlRun merged = merge_ranks(g, whole, ranks, failures);

@@ -165,6 +165,8 @@ void check_crawl_config(const CrawlConfig& config) {
   if (config.shard_begin < 0 || (config.shard_end >= 0 && config.shard_end < config.shard_begin))
     throw std::invalid_argument("a shard is a range of URLs: begin " + std::to_string(config.shard_begin) +
                                 ", end " + std::to_string(config.shard_end));
+  if (config.shard_stride < 1)
+    throw std::invalid_argument("a shard's stride is at least 1, not " + std::to_string(config.shard_stride));
   // Every model holds one socket per request in flight.
   require_open_files(model->one_in_flight ? 1
                      : config.rate > 0 || config.num == kNumFromList
@@ -189,15 +191,15 @@ struct Plan {
   CrawlJob job;  // over origins, targets and due_us
 };
 
-// --urls: this run's URLs [lo, hi) of the crawl's, which goes round the list
-// as many times as --num asks; the list's origins are the plan's.
-void plan_url_list(Plan& p, UrlList list, std::size_t lo, std::size_t hi) {
+// --urls: this run's URLs (`mine`, of the crawl's, which goes round the list
+// as many times as --num asks); the list's origins are the plan's.
+void plan_url_list(Plan& p, UrlList list, const std::vector<std::size_t>& mine) {
   const std::size_t n = list.targets.size();
-  p.targets.resize(hi - lo);
-  p.origin_of.resize(hi - lo);
-  for (std::size_t i = lo; i < hi; ++i) {
-    p.targets[i - lo] = list.targets[i % n];
-    p.origin_of[i - lo] = list.origin_of[i % n];
+  p.targets.resize(mine.size());
+  p.origin_of.resize(mine.size());
+  for (std::size_t k = 0; k < mine.size(); ++k) {
+    p.targets[k] = list.targets[mine[k] % n];
+    p.origin_of[k] = list.origin_of[mine[k] % n];
   }
   p.base = list.origins.front();
   for (const BaseUrl& b : list.origins) p.origins.push_back({{}, b.authority, {}});
@@ -240,14 +242,20 @@ Plan plan_crawl(CrawlConfig& cfg) {
   const std::size_t hi =
       cfg.shard_end < 0 ? num : std::clamp(static_cast<std::size_t>(cfg.shard_end), lo, num);
   p.first = lo;
+  // The URLs of the crawl this run fetches: [lo, hi), or every stride-th of them.
+  const auto stride = static_cast<std::size_t>(std::max<std::int64_t>(1, cfg.shard_stride));
+  std::vector<std::size_t> mine;
+  for (std::size_t i = lo; i < hi; i += stride) mine.push_back(i);
   const std::vector<BaseUrl> bases = list ? list->origins : std::vector<BaseUrl>{p.base};
   if (list) {
-    plan_url_list(p, std::move(*list), lo, hi);
+    plan_url_list(p, std::move(*list), mine);
   } else {
-    p.targets = make_targets(cfg, p.base, lo, hi);
+    std::vector<std::string> all = make_targets(cfg, p.base, lo, hi);
+    for (std::size_t i : mine) p.targets.push_back(std::move(all[i - lo]));
     p.origins.push_back({{}, p.base.authority, {}});
   }
-  if (!schedule.empty()) p.due_us.assign(schedule.begin() + lo, schedule.begin() + hi);
+  for (std::size_t i : mine)
+    if (i < schedule.size()) p.due_us.push_back(schedule[i]);
   resolve_origins(p, cfg, bases);
   p.job.origins = p.origins;
   if (p.origins.size() > 1) p.job.origin_of = p.origin_of;
@@ -334,7 +342,10 @@ CrawlRun measure_crawl(const CrawlConfig& config) {
   meter.start();
   const double t0 = mono_seconds();
   run.started_us = now_us();
-  for (auto& d : plan.due_us) d += run.started_us;  // the first is due now, the rest follow
+  // The first is due now, the rest follow; crawl-mpi's ranks count from the
+  // instant they share, so that their requests are due as one schedule's.
+  const std::int64_t zero = config.start_at_us > 0 ? config.start_at_us : run.started_us;
+  for (auto& d : plan.due_us) d += zero;
   run_model(model, run.config, plan.job, log, run);
   run.seconds = mono_seconds() - t0;
   run.ended_us = now_us();
@@ -342,6 +353,7 @@ CrawlRun measure_crawl(const CrawlConfig& config) {
   if (config.resources) run.resources = meter.take_resources();
 
   run.first_index = plan.first;
+  run.index_stride = static_cast<std::size_t>(std::max<std::int64_t>(1, config.shard_stride));
   run.records = std::move(log.records());
   for (std::size_t i = 0; i < plan.due_us.size(); ++i) run.records[i].intended_us = plan.due_us[i];
   for (std::size_t i = 0; i < plan.job.origin_of.size(); ++i) run.records[i].origin = plan.job.origin_of[i];

@@ -21,7 +21,7 @@ std::string timeline_csv(const CrawlRun& run, const std::vector<int>* ranks) {
     const RequestRecord& r = run.records[i];
     append_csv_field(out, run.config.model);
     out.push_back(',');
-    append_int(out, static_cast<std::int64_t>(run.first_index + i));
+    append_int(out, static_cast<std::int64_t>(run.first_index + i * run.index_stride));
     out.push_back(',');
     append_seconds(out, r.start_us);
     out.push_back(',');

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # crawl-mpi for real: mpirun ranks against real delay servers, on loopback or
 # on network namespaces (hosts with their own addresses). CTest runs each case:
-#   tests/mpi_test.sh BUILD_DIR local|shards|skew|idle|die|rankfail|disagree|badflag|tls|urls|hosts
+#   tests/mpi_test.sh BUILD_DIR local|shards|skew|idle|die|rankfail|disagree|badflag|tls|urls|rate|hosts
 # Exit 77 (CTest: skipped) only when network namespaces cannot be created,
 # with the reason printed.
 set -euo pipefail
@@ -177,7 +177,7 @@ PY
   badflag)
     # A bad flag: exit 2, the message once (not once per rank).
     for args in "--model callback --concurrency 0" "--model callback --delay-dist bogus" \
-                "--model serial --loops 2" "--model callback --rate 10" "--concurrency 10"; do
+                "--model serial --loops 2" "--model callback --resources r.csv" "--concurrency 10"; do
       rc=0
       # shellcheck disable=SC2086
       timeout 60 "${MPI[@]}" -np 3 "${CRAWL[@]}" --num 10 $args >"$WORK/out" 2>"$WORK/err" || rc=$?
@@ -254,6 +254,44 @@ assert abs(s["ideal_seconds"] - 0.5) < 1e-9, s["ideal_seconds"]
 assert all(p <= 6 for p in peaks), peaks  # --per-host 6 in all: 2 a rank
 print("ok: 300 URLs of a list over 3 ranks and 2 servers, 150 each; peaks", peaks)
 CHECK
+    ;;
+  rate)
+    # One open-loop schedule over three ranks: request i on rank i mod 3, due
+    # at exactly its time in the schedule crawl alone makes (the same profile
+    # on one process), counted from the instant the ranks share; none sent
+    # early, each URL once. A constant --rate the same way.
+    server S
+    for shape in "--rate-profile step:100,300@0.5" "--rate 400 --duration 0.5"; do
+      # shellcheck disable=SC2086
+      timeout 120 "${MPI[@]}" -np 3 "${CRAWL[@]}" --model coroutine --url "http://127.0.0.1:$S_PORT" \
+        $shape --concurrency 30 --delay 20 --seed 9 --json --timeline "$WORK/t.csv" >"$WORK/s.json"
+      # shellcheck disable=SC2086
+      "$BUILD_DIR/crawl" --model coroutine --url "http://127.0.0.1:$S_PORT" $shape --concurrency 30 \
+        --delay 20 --seed 9 --timeline "$WORK/one.csv" >/dev/null
+      "$PY" - "$WORK/s.json" "$WORK/t.csv" "$WORK/one.csv" "$shape" <<'CHECK'
+import csv, json, sys
+s = json.load(open(sys.argv[1]))
+rows = sorted(csv.DictReader(open(sys.argv[2])), key=lambda r: int(r["index"]))
+one = sorted(csv.DictReader(open(sys.argv[3])), key=lambda r: int(r["index"]))
+us = lambda t: round(float(t) * 1e6)
+assert s["failed"] == 0 and s["mpi"]["ranks"] == 3, s
+assert s["num"] == len(one) == len(rows), (s["num"], len(one), len(rows))
+assert [int(r["index"]) for r in rows] == list(range(len(one)))
+start = s["mpi"]["start_at_us"]
+for r, o in zip(rows, one):
+    i = int(r["index"])
+    assert int(r["rank"]) == i % 3, (i, r["rank"])
+    due = us(r["intended"]) - start
+    assert due == us(o["intended"]) - us(one[0]["intended"]), (i, due, o["intended"])  # the one schedule
+    assert us(r["start"]) >= us(r["intended"]), (i, r["start"], r["intended"])  # none early
+o = s["open_loop"]
+assert o is not None and o["late_over_1ms"] >= 0, o
+names = [r["index"] for r in rows]
+assert len(set(names)) == len(names)
+print(f"ok: {sys.argv[4]}: {len(rows)} requests over 3 ranks, i mod 3, each due at the one schedule's time;",
+      f"p99 from due {o['latency_from_due_ms']['p99']} ms")
+CHECK
+    done
     ;;
   hosts)
     # Three hosts (network namespaces, each its own address and port range)

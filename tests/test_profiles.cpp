@@ -4,6 +4,7 @@
 // none early, and a spike that overloads a small C is measured: the backlog
 // it leaves and the time until the p99 latency from due is back near the
 // delay. Bad profiles are refused naming what is wrong.
+#include "common/clock.hpp"
 #include "common/rate_profile.hpp"
 #include "crawlers/crawl.hpp"
 #include "crawlers/output.hpp"
@@ -211,4 +212,39 @@ TEST_CASE("crawl refuses a bad --rate-profile on its command line, exit 2, namin
   CHECK_THAT(refused("--rate-profile step:10@1 --rate 5"), Catch::Contains("not with --rate"));
   CHECK_THAT(refused("--rate-profile step:10@1 --num 5"), Catch::Contains("not with --num"));
   CHECK_THAT(refused("--rate-profile spike:5,50@1+1"), Catch::Contains("runs for --duration: give it"));
+}
+
+TEST_CASE("a shard with a stride fetches every stride-th request of one schedule, each at its due time",
+          "[profile][crawl][mpi]") {
+  test::TestServer srv;
+  for (const char* model : {"coroutine", "threads", "curl"}) {
+    DYNAMIC_SECTION(model) {
+      CrawlConfig c;
+      c.model = model;
+      c.url = srv.url();
+      c.delay_ms = 5;
+      c.concurrency = 10;
+      c.seed = 8;
+      apply_rate_profile(c, profile("step:100,300@0.2"));
+      const auto due = due_times(c.profile, 0, 10'000);
+      c.shard_begin = 1;  // rank 1 of 3, as crawl-mpi deals an open loop out
+      c.shard_stride = 3;
+      c.start_at_us = now_us() + 50'000;  // the instant the ranks share
+      CrawlSummary s = run_crawl(c);
+      INFO(to_json(s).dump());
+      REQUIRE(s.run.records.size() == (due.size() - 1 + 2) / 3);
+      CHECK(s.failed == 0);  // each of its URLs whole
+      CHECK(s.run.first_index == 1);
+      CHECK(s.run.index_stride == 3);
+      for (std::size_t k = 0; k < s.run.records.size(); ++k) {
+        const RequestRecord& r = s.run.records[k];
+        CHECK(r.intended_us - c.start_at_us ==
+              due[1 + 3 * k]);  // the one schedule's, from the shared instant
+        CHECK(r.start_us >= r.intended_us);
+      }
+      const auto rows = test::parse_csv(timeline_csv(s.run));
+      REQUIRE(rows.size() == s.run.records.size() + 1);
+      for (std::size_t k = 1; k < rows.size(); ++k) CHECK(rows[k][1] == std::to_string(1 + 3 * (k - 1)));
+    }
+  }
 }
