@@ -41,9 +41,11 @@ ResourceProbe::~ResourceProbe() {
     if (fd >= 0) ::close(fd);
 }
 
-ResourceRow ResourceProbe::take() {
+ResourceRow ResourceProbe::take(std::int64_t connections_opened, std::int64_t connections_open) {
   ResourceRow row;
   row.time_us = now_us();
+  row.connections_opened = connections_opened;
+  row.connections_open = connections_open;
   const double mono = mono_seconds();
   if (first_mono_s_ < 0) first_mono_s_ = mono;
   // Each probe is timed on the monotonic clock, a read of memory (the
@@ -125,34 +127,38 @@ void ResourceProbe::count_fds(ResourceRow& row) {
 }
 
 const char* resource_csv_header() {
-  return "time,cpu_user_pct,cpu_system_pct,rss_kib,threads,fds,voluntary_switches,involuntary_switches\n";
+  return "time,cpu_user_pct,cpu_system_pct,rss_kib,threads,fds,voluntary_switches,involuntary_switches,"
+         "connections_opened,connections_open\n";
 }
 
 void append_resource_csv(std::string& out, const ResourceRow& r) {
-  char line[256];
+  char line[320];
   auto opt = [](std::int64_t v, char* to, std::size_t size) {
     if (v >= 0)
       std::snprintf(to, size, "%lld", static_cast<long long>(v));
     else
       to[0] = '\0';
   };
-  char rss[24], threads[24], fds[24];
+  char rss[24], threads[24], fds[24], opened[24], open[24];
   opt(r.rss_kib, rss, sizeof rss);
   opt(r.threads, threads, sizeof threads);
   opt(r.fds, fds, sizeof fds);
+  opt(r.connections_opened, opened, sizeof opened);
+  opt(r.connections_open, open, sizeof open);
   const long long t = r.time_us;
   if (r.has_cpu)
-    std::snprintf(line, sizeof line, "%lld.%06lld,%.2f,%.2f,%s,%s,%s,%lld,%lld\n", t / 1'000'000,
+    std::snprintf(line, sizeof line, "%lld.%06lld,%.2f,%.2f,%s,%s,%s,%lld,%lld,%s,%s\n", t / 1'000'000,
                   t % 1'000'000, r.user_pct, r.system_pct, rss, threads, fds,
-                  static_cast<long long>(r.voluntary), static_cast<long long>(r.involuntary));
+                  static_cast<long long>(r.voluntary), static_cast<long long>(r.involuntary), opened, open);
   else
-    std::snprintf(line, sizeof line, "%lld.%06lld,,,%s,%s,%s,,\n", t / 1'000'000, t % 1'000'000, rss, threads,
-                  fds);
+    std::snprintf(line, sizeof line, "%lld.%06lld,,,%s,%s,%s,,,%s,%s\n", t / 1'000'000, t % 1'000'000, rss,
+                  threads, fds, opened, open);
   out += line;
 }
 
-ResourceRecorder::ResourceRecorder(const std::string& path, const std::string& program)
-    : path_(path), program_(program) {
+ResourceRecorder::ResourceRecorder(const std::string& path, const std::string& program,
+                                   Connections connections)
+    : path_(path), program_(program), connections_(std::move(connections)) {
   file_ = std::fopen(path.c_str(), "w");
   if (!file_ || std::fputs(resource_csv_header(), file_) < 0 || std::fflush(file_) != 0)
     throw std::runtime_error("--resources: cannot write " + path + ": " + std::strerror(errno));
@@ -172,7 +178,8 @@ void ResourceRecorder::run() {
   };
   auto take = [&] {
     const double c0 = thread_cpu();
-    rows.push_back(probe.take());
+    const auto [opened, open] = connections_ ? connections_() : std::pair<std::int64_t, std::int64_t>{-1, -1};
+    rows.push_back(probe.take(opened, open));
     rows_cpu_s_ += thread_cpu() - c0;
   };
   first_s_ = mono_seconds();

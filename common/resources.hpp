@@ -15,9 +15,11 @@
 #include <condition_variable>
 #include <cstdint>
 #include <cstdio>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <sys/resource.h>
@@ -32,6 +34,10 @@ struct ResourceRow {
   bool has_cpu = false;                         // CPU and switches were taken in this row
   double user_pct = 0, system_pct = 0;          // % of one core since the last row that had them
   std::int64_t voluntary = 0, involuntary = 0;  // context switches, likewise
+  // From the owner's own counters, free to read (-1: it keeps none): the
+  // connections it opened (a crawl's connects in the run, a server's accepts)
+  // and those open now (the server's).
+  std::int64_t connections_opened = -1, connections_open = -1;
 };
 
 class ResourceProbe {
@@ -42,8 +48,9 @@ class ResourceProbe {
   ResourceProbe(const ResourceProbe&) = delete;
   ResourceProbe& operator=(const ResourceProbe&) = delete;
 
-  // A row for now. Called by one thread, the sampler's.
-  ResourceRow take();
+  // A row for now, with the owner's connection counts. Called by one
+  // thread, the sampler's.
+  ResourceRow take(std::int64_t connections_opened = -1, std::int64_t connections_open = -1);
   // What could not be read ("" if all could), for its owner to say once.
   const std::string& problem() const { return problem_; }
 
@@ -86,10 +93,12 @@ void append_resource_csv(std::string& out, const ResourceRow& r);
 // file written as it goes keeps what it measured if it is killed).
 class ResourceRecorder {
  public:
+  // What the owner counts of its connections: opened so far, open now.
+  using Connections = std::function<std::pair<std::int64_t, std::int64_t>()>;
   // Opens `path` (truncated, with the header) and starts; throws
   // std::runtime_error naming the file if it cannot be written. A counter
   // that cannot be read is said once on stderr, as "PROGRAM: resources: ...".
-  ResourceRecorder(const std::string& path, const std::string& program);
+  ResourceRecorder(const std::string& path, const std::string& program, Connections connections = {});
   // Stops, writes the last rows and closes.
   ~ResourceRecorder();
   ResourceRecorder(const ResourceRecorder&) = delete;
@@ -102,6 +111,7 @@ class ResourceRecorder {
   void run();
   void flush(std::vector<ResourceRow>& rows);
   std::string path_, program_;
+  Connections connections_;
   std::FILE* file_ = nullptr;
   std::string write_error_;
   std::size_t rows_written_ = 0;

@@ -98,7 +98,7 @@ void CostMeter::sample() {
 const ResourceRow& CostMeter::take_row(ResourceProbe& probe) {
   timespec t0{}, t1{};
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t0);
-  const ResourceRow& row = series_.rows.emplace_back(probe.take());
+  const ResourceRow& row = series_.rows.emplace_back(probe.take(connections_opened() - connections_before_));
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t1);
   rows_cpu_s_ += static_cast<double>(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
   return row;

@@ -180,9 +180,12 @@ def timeline_columns(rows):
     }
 
 
-# The resource strips: each panel's title and column, and how a cell shows.
-STRIPS = [("CPU %", ("cpu_user_pct", "cpu_system_pct")), ("RSS MiB", ("rss_kib",)), ("threads", ("threads",)),
-          ("fds", ("fds",))]
+# The resource strips: each panel's title, and the client's and the server's
+# columns in it (connections: those the crawl opened so far, those the server
+# holds open now).
+CPU = ("cpu_user_pct", "cpu_system_pct")
+STRIPS = [("CPU %", CPU, CPU), ("RSS MiB", ("rss_kib",), ("rss_kib",)), ("threads", ("threads",), ("threads",)),
+          ("fds", ("fds",), ("fds",)), ("connections", ("connections_opened",), ("connections_open",))]
 SERVER_COLOUR = "#888"
 
 
@@ -194,7 +197,7 @@ def strip_series(rows, columns, t_from, t1, t0):
     xs, ys = [], []
     for r in rows:
         t = float(r["time"])
-        if t < t_from or t > t1 or any(r[c] == "" for c in columns):
+        if t < t_from or t > t1 or any(r.get(c, "") == "" for c in columns):
             continue
         value = sum(float(r[c]) for c in columns)  # CPU: user and system together
         xs.append(round(t - t0, 4))
@@ -214,9 +217,10 @@ def resource_strips(run, client, server, t0=None):
     t0 = first if t0 is None else t0
     server_rows = run.rows(server) or []
     panels = []
-    for title, columns in STRIPS:
+    for title, client_columns, server_columns in STRIPS:
         series = []
-        for name, colour, source in (("client", None, rows), ("server", SERVER_COLOUR, server_rows)):
+        for name, colour, source, columns in (("client", None, rows, client_columns),
+                                              ("server", SERVER_COLOUR, server_rows, server_columns)):
             xs, ys = strip_series(source, columns, first, t1, t0)
             if xs:
                 series.append({"name": name, "colour": colour, "x": xs, "y": ys})
@@ -277,8 +281,9 @@ def section_crawl(page, run):
                  "number up, time since the model's first request across (the book's Figures 8-2 to "
                  "8-6). Drag to zoom, double-click to reset; hover a line's ends for the request. Under "
                  "each, on the same time axis, what the crawl (in its colour) and the server (grey) spent "
-                 "meanwhile, a row every 10 ms: CPU (% of one core), resident memory (MiB), threads and open "
-                 "descriptors (fds: the sockets, and a few files).")
+                 "meanwhile, a row every 10 ms: CPU (% of one core), resident memory (MiB), threads, open "
+                 "descriptors (fds: the sockets, and a few files; counted less often where counting them is dear), "
+                 "and connections: those the crawl has opened so far, those the server holds open now.")
     for r, columns in timelines:
         title = (f"{r['model']}: {r['seconds']:.3f} s, ideal {r['ideal_seconds']:.3f} s "
                  f"(efficiency {efficiency(r)})")
@@ -289,7 +294,7 @@ def section_crawl(page, run):
         page.chart("chronology", {"title": title, "colour": colour[r["model"]], "failed": tp.FAILED,
                                   "runs": [columns], "xmax": xmax}, height=300)
         if strips:
-            page.chart("strips", {**strips, "colour": colour[r["model"]], "xmax": xmax}, height=340)
+            page.chart("strips", {**strips, "colour": colour[r["model"]], "xmax": xmax}, height=400)
     section_inflight(page, summary, timelines, colour)
     section_overhead(page, summary, colour)
 
@@ -400,17 +405,20 @@ def section_connect_storm(page, run, summary):
         strips = resource_strips(run, runfolder.resources_name("scale", f"{r['model']}-C{top}"),
                                  runfolder.server_resources_name("scale"))
         if strips:
-            title = (f"{r['model']} at C = {top}: {r['seconds']:.3f} s, peak {r['cost']['peak_threads']} threads, "
-                     f"{r['cost']['connections_opened']} connections opened")
+            title = (f"{r['model']} at C = {top:,}: {r['seconds']:.3f} s, peak {r['cost']['peak_threads']:,} threads, "
+                     f"{r['cost']['connections_opened']:,} connections opened")
             charts.append({**strips, "title": title, "colour": colour.get(r["model"], "#333")})
     if not charts:
         return
-    page.section("connect-storm", f"The connect storm at C = {top}",
-                 f"Each concurrent model's run at C = {top} over time, from its sampler's first row: CPU, memory, "
+    page.section("connect-storm", f"The connect storm at C = {top:,}",
+                 f"Each concurrent model's run at C = {top:,} over time, from its sampler's first row: CPU, memory, "
                  "threads and open descriptors of the crawl (in its colour) and of the server (grey), a row every "
-                 "10 ms. A read the sampler skipped to stay within its share of a core leaves a flat step.")
+                 "10 ms, and the connections: those the crawl has opened so far (its slope is the connect storm), "
+                 "those the server holds open. A read the sampler skipped to stay within its share of a core "
+                 "leaves a flat step: counting 10,000 descriptors takes milliseconds, so fds is counted seldom "
+                 "here, and at thousands of threads so is CPU.")
     for spec in charts:
-        page.chart("strips", spec, height=340)
+        page.chart("strips", spec, height=400)
 
 
 # --- the primes stages -------------------------------------------------------------

@@ -62,8 +62,9 @@ void add_server_options(po::options_description& desc, testbed::ServerConfig& cf
      "repeatable in any order); 0 picks one and prints it")
     ("port-file", po::value<std::string>(), "write the listening port to this file once ready")
     ("resources", po::value<std::string>(), "write what the server spends over time here, a row every 10 ms, "
-     "appended each second (as crawl --resources: time,cpu_user_pct,cpu_system_pct,rss_kib,threads,fds,"
-     "voluntary_switches,involuntary_switches)")
+     "appended each second (as crawl --resources, with connections_opened the connections accepted so far and "
+     "connections_open those open now: time,cpu_user_pct,cpu_system_pct,rss_kib,threads,fds,"
+     "voluntary_switches,involuntary_switches,connections_opened,connections_open)")
     ("tls", po::bool_switch(&cfg.tls), "speak HTTPS (TLS 1.2 and 1.3) on the port, every route the same")
     ("cert", po::value(&cfg.cert_path), "--tls: the certificate chain (PEM); default: a self-signed one made at start")
     ("key", po::value(&cfg.key_path), "--tls: the private key of --cert (PEM)")
@@ -157,7 +158,11 @@ int serve(const testbed::ServerConfig& cfg, const po::variables_map& vm) {
       std::cout << "delayserver: injecting faults: error rate " << c.error_rate << ", drop rate "
                 << c.drop_rate << ", seed " << c.seed << std::endl;
     std::optional<testbed::ResourceRecorder> resources;
-    if (vm.count("resources")) resources.emplace(vm["resources"].as<std::string>(), "delayserver");
+    if (vm.count("resources"))
+      resources.emplace(vm["resources"].as<std::string>(), "delayserver", [&server] {
+        const testbed::ServerStats st = server.stats();
+        return std::pair{static_cast<std::int64_t>(st.accepted), static_cast<std::int64_t>(st.connections)};
+      });
     server.run();
     if (resources)
       std::cerr << "delayserver: resources: " << resources->stop() << " in "

@@ -38,10 +38,11 @@ Series read_series(const std::filesystem::path& p) {
   auto rows = test::read_csv(p);
   REQUIRE(!rows.empty());
   CHECK(rows[0] == std::vector<std::string>{"time", "cpu_user_pct", "cpu_system_pct", "rss_kib", "threads",
-                                            "fds", "voluntary_switches", "involuntary_switches"});
+                                            "fds", "voluntary_switches", "involuntary_switches",
+                                            "connections_opened", "connections_open"});
   Series s;
   for (std::size_t i = 1; i < rows.size(); ++i) {
-    REQUIRE(rows[i].size() == 8);
+    REQUIRE(rows[i].size() == 10);
     s.time.push_back(std::stod(rows[i][0]));
     s.cells.push_back(rows[i]);
   }
@@ -143,6 +144,15 @@ TEST_CASE("every model's resource rows come every ~10 ms over its run, with the 
       REQUIRE(!fds.empty());
       CHECK(*std::min_element(fds.begin(), fds.end()) >= 3);  // stdin, stdout, stderr at least
       CHECK(s.cells.front()[1].empty());                      // the first row is where the CPU starts
+      // The connections it opened, counted in every row: none before the
+      // first request, all of them (C, kept alive) by the last.
+      const auto opened = column(s, 8);
+      REQUIRE(opened.size() == s.time.size());
+      CHECK(opened.front() == 0);
+      CHECK(opened.back() == j["cost"]["connections_opened"].get<double>());
+      CHECK(opened.back() == c);
+      CHECK(std::is_sorted(opened.begin(), opened.end()));
+      CHECK(column(s, 9).empty());  // open now: the server's, not the crawl's
     }
   }
 }
@@ -167,10 +177,16 @@ TEST_CASE("delayserver --resources writes its rows as it runs and says what they
   CHECK_THAT(server.err(), Catch::Contains("delayserver: resources: " + std::to_string(s.time.size()) +
                                            " rows every 10 ms (taking them: "));
   CHECK(median_gap_ms(s.time) <= 20);
-  // The connections the crawl held show among its descriptors.
+  // The connections the crawl held show among its descriptors, and in its
+  // own counts: 50 accepted, all open at once while the crawl ran.
   const auto fds = column(s, 5);
   REQUIRE(!fds.empty());
   CHECK(*std::max_element(fds.begin(), fds.end()) >= 50);
+  const auto accepted = column(s, 8), open = column(s, 9);
+  REQUIRE(accepted.size() == s.time.size());
+  REQUIRE(open.size() == s.time.size());
+  CHECK(accepted.back() >= 50);
+  CHECK(*std::max_element(open.begin(), open.end()) >= 50);
   for (double t : column(s, 4)) CHECK(t >= 1);
 }
 
