@@ -15,6 +15,8 @@ Every figure is crawl's own (spike-summary.json). Usage: plot_spike.py DIR
 """
 import sys
 
+from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
+
 import testbed_plots as tp
 
 
@@ -50,6 +52,9 @@ def draw(directory, summary):
             ax.legend(fontsize=8)
         lat.axhline(mine[0]["delay_ms"], color="black", linewidth=0.6, alpha=0.5)
         lat.set_yscale("log")
+        lat.yaxis.set_major_locator(LogLocator(base=10, subs=(1, 2, 5)))
+        lat.yaxis.set_major_formatter(ScalarFormatter())
+        lat.yaxis.set_minor_formatter(NullFormatter())
         lat.set_ylabel("p99 latency from due (ms, log)")
         lat.set_title(f"work {work}: {o['rate_profile']}, C={mine[0]['concurrency']}, "
                       f"delay {mine[0]['delay_ms']} ms", loc="left", fontsize=10)

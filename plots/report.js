@@ -8,6 +8,17 @@
 // SVG draws a few thousand lines as fast.
 var GL_FROM = 20000;
 function kind(n){return n>=GL_FROM?'scattergl':'scatter';}
+// A log axis's ticks, 1-2-5 in every decade its values span: plotly 2.6's
+// automatic log ticks leave some spans (0.07 to 9 ms) with none at all.
+function logTicks(series){
+  var lo=Infinity, hi=-Infinity;
+  series.forEach(function(r){r.y.forEach(function(v){if(v>0){lo=Math.min(lo,v);hi=Math.max(hi,v);}});});
+  if(!(lo<=hi)) return {};
+  var vals=[];
+  for(var d=Math.floor(Math.log10(lo));d<=Math.ceil(Math.log10(hi));d++)
+    [1,2,5].forEach(function(m){var v=m*Math.pow(10,d);if(v>=lo/2&&v<=hi*2)vals.push(Number(v.toPrecision(1)));});
+  return {tickmode:'array',tickvals:vals};
+}
 var drawers = {
   chronology: function(s){
     var traces=[];
@@ -52,7 +63,7 @@ var drawers = {
         hovertemplate:r.name+': %{customdata} of requests within %{y:.3f} ms of their delay<extra></extra>'};
     });
     return [traces,{xaxis:{type:'log',title:'percentile of requests',tickvals:s.tickvals,ticktext:s.ticktext},
-      yaxis:{type:'log',title:'overhead (ms)'},margin:{t:20,r:10,b:45,l:60}}];
+      yaxis:Object.assign({type:'log',title:'overhead (ms)'},logTicks(s.runs)),margin:{t:20,r:10,b:45,l:60}}];
   },
   lines: function(s){
     var traces=s.series.map(function(r){return {type:'scatter',mode:s.markers===false?'lines':'lines+markers',
@@ -63,7 +74,8 @@ var drawers = {
     if(s.hline) shapes.push({type:'line',y0:s.hline,y1:s.hline,xref:'paper',x0:0,x1:1,line:{color:'#888',dash:'dash'}});
     // Not log: plotly's own choice ('-'), linear for numbers, category for names (policies).
     var layout={shapes:shapes,hovermode:'closest',xaxis:{title:s.xtitle,type:s.xlog?'log':'-'},
-      yaxis:{title:s.ytitle,type:s.ylog?'log':'-'},margin:{t:20,r:10,b:45,l:60},legend:{font:{size:10}}};
+      yaxis:Object.assign({title:s.ytitle,type:s.ylog?'log':'-'},s.ylog?logTicks(s.series):{}),
+      margin:{t:20,r:10,b:45,l:60},legend:{font:{size:10}}};
     if(s.title){layout.title={text:s.title,font:{size:13},x:0.01,xanchor:'left'};layout.margin.t=36;}
     return [traces,layout];
   },
@@ -104,13 +116,18 @@ function finish(){
   // (plotly draws them last, after the traces),
   // and something of a trace is on screen: an SVG line or point, or a WebGL
   // trace (drawn on a canvas, which the page cannot read back).
-  reportStatus.with_data=Array.prototype.filter.call(document.querySelectorAll('.js-plotly-plot'),function(gd){
+  var drawn=function(gd){
     var shown=Array.prototype.some.call(gd.querySelectorAll('.scatterlayer path'),function(p){
       var d=p.getAttribute('d');return d&&d.length>1&&d!=='M0,0Z';})||
       gd.data.some(function(t){return t.type==='scattergl';});
     return gd.data&&gd.data.length>0&&gd.data.some(function(t){return t.x&&t.x.length>0;})&&
            gd.querySelectorAll('.xtick text').length>0&&gd.querySelectorAll('.ytick text').length>0&&shown;
-  }).length;
+  };
+  var plots=Array.prototype.slice.call(document.querySelectorAll('.js-plotly-plot'));
+  reportStatus.with_data=plots.filter(drawn).length;
+  // Which were not, by id and kind, for whoever reads the verdict.
+  reportStatus.not_drawn=CHARTS.filter(function(c){var gd=document.getElementById(c.id);
+    return !(gd&&gd.classList.contains('js-plotly-plot')&&drawn(gd));}).map(function(c){return c.id+' ('+c.kind+')';});
   reportStatus.webgl=!!document.createElement('canvas').getContext('webgl');
   reportStatus.webgl_charts=Array.prototype.filter.call(document.querySelectorAll('.js-plotly-plot'),function(gd){
     return gd.data&&gd.data.some(function(t){return t.type==='scattergl';});

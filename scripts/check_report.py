@@ -158,7 +158,8 @@ def main():
                 problems.append(f"{len(errors)} JavaScript errors: {errors[:3]}{more}")
             if status["with_data"] != status["charts"]:
                 problems.append(f"{status['charts'] - status['with_data']} of {status['charts']} charts were "
-                                "not drawn (no data, or no tick labels on their axes)")
+                                "not drawn (no data, or no tick labels on their axes): "
+                                f"{', '.join(status.get('not_drawn') or [])}")
             if status["charts"] < args.min_charts:
                 problems.append(f"{status['charts']} charts, expected at least {args.min_charts}")
             if status.get("webgl_charts", 0) < args.min_webgl:
