@@ -91,11 +91,11 @@ TABLE = {
                (), lambda s: []),
     "load": Row(load, dict(rates=[400, 800, 1000, 1100, 1200], concurrency=100, delay_ms=100,
                            duration_s=1.5, arrivals="constant"),
-                dict(rates=[500, 1000, 1500, 2000, 2500], concurrency=50, delay_ms=25, duration_s=1),
+                dict(rates=[1000, 2000, 2500], concurrency=50, delay_ms=25, duration_s=1),
                 ("timeline",), lambda s: []),
     "spike": Row(spike, dict(base=500, peak=1500, at_s=1, length_s=1, duration_s=4, concurrency=100, delay_ms=100,
                              work=["none", "spin:us=1000"]),
-                 dict(base=800, peak=2400, at_s=0.3, length_s=0.3, duration_s=1.5, concurrency=50, delay_ms=25,
+                 dict(base=800, peak=2400, at_s=0.3, length_s=0.3, duration_s=1.2, concurrency=50, delay_ms=25,
                       work=["none", "spin:us=250"]),
                  ("resources",), lambda s: []),
 }
