@@ -20,6 +20,12 @@
 namespace testbed {
 namespace {
 
+double thread_cpu_s() {
+  timespec t{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + t.tv_nsec / 1e9;
+}
+
 double cpu_s(const timeval& tv) { return static_cast<double>(tv.tv_sec) + tv.tv_usec / 1e6; }
 
 }  // namespace
@@ -42,6 +48,7 @@ ResourceProbe::~ResourceProbe() {
 }
 
 ResourceRow ResourceProbe::take(std::int64_t connections_opened, std::int64_t connections_open) {
+  const double cpu0 = thread_cpu_s();
   ResourceRow row;
   row.time_us = now_us();
   row.connections_opened = connections_opened;
@@ -60,6 +67,7 @@ ResourceRow ResourceProbe::take(std::int64_t connections_opened, std::int64_t co
   if (statm_fd_ >= 0 || task_fd_ >= 0) probe(memory_, [&] { read_memory_and_threads(row); });
   probe(cpu_, [&] { take_cpu(row, mono); });
   if (fd_dir_ >= 0) probe(fds_, [&] { count_fds(row); });
+  own_cpu_s_ += thread_cpu_s() - cpu0;
   return row;
 }
 
@@ -171,16 +179,9 @@ void ResourceRecorder::run() {
   ResourceProbe probe;
   std::vector<ResourceRow> rows;
   rows.reserve(128);
-  auto thread_cpu = [] {
-    timespec t{};
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-    return static_cast<double>(t.tv_sec) + t.tv_nsec / 1e9;
-  };
   auto take = [&] {
-    const double c0 = thread_cpu();
     const auto [opened, open] = connections_ ? connections_() : std::pair<std::int64_t, std::int64_t>{-1, -1};
     rows.push_back(probe.take(opened, open));
-    rows_cpu_s_ += thread_cpu() - c0;
   };
   first_s_ = mono_seconds();
   take();
@@ -197,6 +198,7 @@ void ResourceRecorder::run() {
   }
   take();
   last_s_ = mono_seconds();
+  rows_cpu_s_ = probe.own_cpu_seconds();
   flush(rows);
   problem_ = probe.problem();
 }

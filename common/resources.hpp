@@ -51,6 +51,8 @@ class ResourceProbe {
   // A row for now, with the owner's connection counts. Called by one
   // thread, the sampler's.
   ResourceRow take(std::int64_t connections_opened = -1, std::int64_t connections_open = -1);
+  // What taking rows has cost the calling thread so far, CPU seconds.
+  double own_cpu_seconds() const { return own_cpu_s_; }
   // What could not be read ("" if all could), for its owner to say once.
   const std::string& problem() const { return problem_; }
 
@@ -71,6 +73,7 @@ class ResourceProbe {
   double last_mono_s_ = 0;    // of the last getrusage; 0: none yet
   double first_mono_s_ = -1;  // the first row's time
   Budget memory_{0.003}, cpu_{0.004}, fds_{0.002};
+  double own_cpu_s_ = 0;
   std::string problem_;
 };
 
@@ -115,7 +118,7 @@ class ResourceRecorder {
   std::FILE* file_ = nullptr;
   std::string write_error_;
   std::size_t rows_written_ = 0;
-  double rows_cpu_s_ = 0, first_s_ = 0, last_s_ = 0;
+  double rows_cpu_s_ = 0, first_s_ = 0, last_s_ = 0;  // the rows' cost and span
   std::string problem_;
   std::mutex mu_;
   std::condition_variable cv_;

@@ -7,7 +7,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <ctime>
 #include <optional>
 
 #include <fcntl.h>
@@ -89,19 +88,14 @@ void CostMeter::sample() {
   getrusage(RUSAGE_THREAD, &own_);
   if (probe && series_.rows.size() > 1) {
     const double span = static_cast<double>(series_.rows.back().time_us - series_.rows.front().time_us) / 1e6;
-    series_.rows_cpu_pct = rows_cpu_s_ / span * 100;
+    series_.rows_cpu_pct = probe->own_cpu_seconds() / span * 100;
     series_.sampler_cpu_pct = (cpu_seconds(own_.ru_utime) + cpu_seconds(own_.ru_stime)) / span * 100;
   }
 }
 
-// A row, and what taking it cost this thread.
+// A row, with the connections the crawl has opened since the run began.
 const ResourceRow& CostMeter::take_row(ResourceProbe& probe) {
-  timespec t0{}, t1{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t0);
-  const ResourceRow& row = series_.rows.emplace_back(probe.take(connections_opened() - connections_before_));
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t1);
-  rows_cpu_s_ += static_cast<double>(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
-  return row;
+  return series_.rows.emplace_back(probe.take(connections_opened() - connections_before_));
 }
 
 std::int64_t CostMeter::stop_sampler() {

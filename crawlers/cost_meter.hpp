@@ -56,7 +56,6 @@ class CostMeter {
   rusage own_{};  // the sampler's own usage, once it has ended
   const bool resources_;
   ResourceSeries series_;
-  double rows_cpu_s_ = 0;  // what taking the rows has cost the sampler
   std::thread thread_;
 };
 

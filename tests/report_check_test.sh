@@ -24,7 +24,7 @@ quick)
   rm -rf "$run"
   ./benchmark.sh --quick --out "$run" >"$run.log" 2>&1 ||
     { tail -20 "$run.log"; echo "FAIL: benchmark.sh --quick failed (see $run.log)" >&2; exit 1; }
-  "$PY" scripts/check_report.py "$run" --min-charts 33
+  "$PY" scripts/check_report.py "$run" --min-charts 55
   # Every stage left its summary, with its settings and seed, and the
   # manifest's seeds are the summaries'.
   "$PY" - "$run" <<'PY'
@@ -40,6 +40,29 @@ for stage in runfolder.STAGE_NAMES:
     assert s["settings"] and s["seed"] is not None and s["runs"], f"{stage}: settings, seed or runs missing"
     assert seeds[stage] == s["seed"], f"{stage}: the manifest's seed {seeds[stage]} is not the summary's"
 print(f"ok: {len(runfolder.STAGE_NAMES)} stage summaries, each with its settings and seed, as the manifest says")
+# What each process spent, drawn: a strips chart under every crawl-stage
+# chronology and one per model at the scale stage's largest C, each with the
+# client's series and the server's; and the spike stage's section.
+page = open(os.path.join(run, runfolder.REPORT), encoding="utf-8").read()
+at = page.index("var CHARTS=") + len("var CHARTS=")
+charts = json.JSONDecoder().raw_decode(page[at:])[0]
+kinds = [c["kind"] for c in charts]
+models = [r["model"] for r in runfolder.read_summary(run, "crawl")["runs"]]
+after = [kinds[k + 1] for k, kind in enumerate(kinds[:-1]) if kind == "chronology"][:len(models)]
+assert after == ["strips"] * len(models), f"the crawl stage's chronologies are followed by {after}"
+strips = [c["spec"] for c in charts if c["kind"] == "strips"]
+scale = runfolder.read_summary(run, "scale")
+concurrent = len({r["model"] for r in scale["runs"] if r.get("concurrency") == max(scale["settings"]["concurrency"])
+                  and "seconds" in r})
+assert len(strips) == len(models) + concurrent, (len(strips), len(models), concurrent)
+for s in strips:
+    titles = [p["title"] for p in s["panels"]]
+    assert titles == ["CPU %", "RSS MiB", "threads", "fds", "connections"], titles
+    for p in s["panels"][:3] + s["panels"][4:]:  # fds may be too dear to count in a short run
+        assert [x["name"] for x in p["series"]] == ["client", "server"], (p["title"], [x["name"] for x in p["series"]])
+assert 'id="spike"' in page and 'id="connect-storm"' in page
+print(f"ok: {len(strips)} resource strips ({len(models)} under the chronologies, {concurrent} of the connect storm), "
+      "the spike section")
 PY
   # And the check can fail: the same page with its charts broken must not pass.
   broken=$BUILD_DIR/report-broken
