@@ -55,9 +55,10 @@ ResourceRow ResourceProbe::take(std::int64_t connections_opened, std::int64_t co
   row.connections_open = connections_open;
   const double mono = mono_seconds();
   if (first_mono_s_ < 0) first_mono_s_ = mono;
-  // Each probe is timed on the monotonic clock, a read of memory (the
-  // thread's CPU clock is a system call that costs as much as a probe). A
-  // probe is all CPU, so its time is its cost, or more if it was preempted.
+  // Each probe is timed on the monotonic clock, a read of memory: the
+  // thread's CPU clock is a system call that costs as much as a cheap probe
+  // (it is read once around the whole row, for the row's cost). A probe is
+  // all CPU, so its time is its cost, or more if it was preempted.
   auto probe = [&](Budget& b, auto&& take_it) {
     const double t0 = mono_seconds();
     if (b.spent_s > b.share * (t0 - first_mono_s_)) return;
