@@ -55,20 +55,21 @@ ResourceRow ResourceProbe::take(std::int64_t connections_opened, std::int64_t co
   row.connections_open = connections_open;
   const double mono = mono_seconds();
   if (first_mono_s_ < 0) first_mono_s_ = mono;
-  // Each probe is timed on the monotonic clock, a read of memory: the
-  // thread's CPU clock is a system call that costs as much as a cheap probe
-  // (it is read once around the whole row, for the row's cost). A probe is
-  // all CPU, so its time is its cost, or more if it was preempted.
+  // Each probe's cost is the thread's CPU clock across it (not the time it
+  // took: a probe preempted by the run it measures would spend its budget
+  // on waiting, and a short run under load would get no rows of it).
+  double cpu = cpu0;
   auto probe = [&](Budget& b, auto&& take_it) {
-    const double t0 = mono_seconds();
-    if (b.spent_s > b.share * (t0 - first_mono_s_)) return;
+    if (b.spent_s > b.share * (mono - first_mono_s_)) return;
     take_it();
-    b.spent_s += mono_seconds() - t0;
+    const double now = thread_cpu_s();
+    b.spent_s += now - cpu;
+    cpu = now;
   };
   if (statm_fd_ >= 0 || task_fd_ >= 0) probe(memory_, [&] { read_memory_and_threads(row); });
   probe(cpu_, [&] { take_cpu(row, mono); });
   if (fd_dir_ >= 0) probe(fds_, [&] { count_fds(row); });
-  own_cpu_s_ += thread_cpu_s() - cpu0;
+  own_cpu_s_ += cpu - cpu0;
   return row;
 }
 
