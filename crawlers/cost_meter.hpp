@@ -26,9 +26,10 @@ class CostMeter {
 
   // The run starts now: CPU and switches count from here, and one thread
   // starts beside the run: it samples the process's thread count every 5 ms
-  // (and with `resources`, a row every 10 ms)
-  // (the kernel keeps no peak of it) and, with `progress`, prints
-  // "[model] done/total" on stderr each second on a terminal or every 5 s in a log.
+  // (the kernel keeps no peak of it; with `resources`, every 10 ms, in a
+  // row) and, with `progress`, prints "[model] done/total" on stderr each
+  // second on a terminal or every 5 s in a log. Returns once the sampler has
+  // started (and taken its first row: the series starts before the run).
   void start();
   // The run has ended: what it cost. The sampler's own share (its CPU and
   // switches) is left out, and so are threads the process had before.

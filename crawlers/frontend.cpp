@@ -251,7 +251,12 @@ Plan plan_crawl(CrawlConfig& cfg) {
     plan_url_list(p, std::move(*list), mine);
   } else {
     std::vector<std::string> all = make_targets(cfg, p.base, lo, hi);
-    for (std::size_t i : mine) p.targets.push_back(std::move(all[i - lo]));
+    if (stride == 1) {
+      p.targets = std::move(all);
+    } else {
+      p.targets.reserve(mine.size());
+      for (std::size_t i : mine) p.targets.push_back(std::move(all[i - lo]));
+    }
     p.origins.push_back({{}, p.base.authority, {}});
   }
   for (std::size_t i : mine)
