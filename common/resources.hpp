@@ -8,8 +8,9 @@
 // proportion to the process (getrusage walks every thread, 3 ms at 10,000;
 // counting /proc/self/fd walks every descriptor, 2 ms at 10,000). So each of
 // the three reads is taken only while what it has cost so far is within its
-// share of a core since the first row: 0.3% for RSS and threads, 0.4% for
-// CPU and 0.2% for descriptors, under 1% in all whatever the run. A read that
+// share of a core since the first row: 0.25% for RSS and threads, 0.35% for
+// CPU and 0.15% for descriptors, 0.75% in all whatever the run (and the
+// row's clock reads beside them, well under 1%). A read that
 // was not taken leaves its cells empty; the next row with CPU covers the time
 // since the last that had it. The first row has no CPU: it is where it starts.
 #include <condition_variable>
@@ -72,7 +73,7 @@ class ResourceProbe {
   rusage last_{};
   double last_mono_s_ = 0;    // of the last getrusage; 0: none yet
   double first_mono_s_ = -1;  // the first row's time
-  Budget memory_{0.003}, cpu_{0.004}, fds_{0.002};
+  Budget memory_{0.0025}, cpu_{0.0035}, fds_{0.0015};
   double own_cpu_s_ = 0;
   std::string problem_;
 };

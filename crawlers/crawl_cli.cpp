@@ -95,8 +95,8 @@ void add_crawl_options(po::options_description& desc, CrawlConfig& cfg) {
     ("resources", po::value<std::string>(), "write what the process spent over the run here, a row every "
      "10 ms (time,cpu_user_pct,cpu_system_pct,rss_kib,threads,fds,voluntary_switches,involuntary_switches,"
      "connections_opened,connections_open: the connections opened in the run so far, and none; "
-     "each read is skipped while it has cost over its share of a core, 0.3% for RSS and threads, 0.4% "
-     "for CPU, 0.2% for fds, as at 10,000 threads or descriptors: its cells are empty then)")
+     "each read is skipped while it has cost over its share of a core, 0.25% for RSS and threads, "
+     "0.35% for CPU, 0.15% for fds, as at 10,000 threads or descriptors: its cells are empty then)")
     ("json", "print one JSON summary object instead of the Result line")
     ("progress", "show done/total on stderr while running")
     ("seed", po::value(&cfg.seed)->default_value(0), "seed for the random URL tails (0: random)");
