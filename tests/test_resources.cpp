@@ -205,7 +205,8 @@ TEST_CASE("a crawl that cannot read /proc says so once, goes on, and leaves thos
                             (dir.path / "res.csv").string() + " >" + (dir.path / "out.json").string();
   const std::string cmd =
       "unshare --mount --propagation unchanged sh -c "
-                          "'mount --make-private /proc && mount -t tmpfs none /proc && exec " + crawl + "'";
+      "'mount --make-private /proc && mount -t tmpfs none /proc && exec " +
+      crawl + "'";
   const int rc = run(cmd, dir.path / "err.txt");
   const std::string err = slurp(dir.path / "err.txt");
   INFO(err);
