@@ -18,6 +18,8 @@ std::string crawl_models_help() {
   return list;
 }
 
+static void add_output_options(po::options_description& desc, CrawlConfig& cfg);
+
 void add_crawl_options(po::options_description& desc, CrawlConfig& cfg) {
   std::string model_names, loop_models;
   for (const auto& m : models()) {
@@ -89,7 +91,15 @@ void add_crawl_options(po::options_description& desc, CrawlConfig& cfg) {
      "or name (the explicit opt-out)")
     ("tls-resume", po::value<std::string>()->default_value("on"),
      "https: on (offer the session a server gave before, as browsers do) or off (a full handshake "
-     "for every connection)")
+     "for every connection)");
+  // clang-format on
+  add_output_options(desc, cfg);
+}
+
+// What the run writes and prints, and its seed.
+static void add_output_options(po::options_description& desc, CrawlConfig& cfg) {
+  // clang-format off
+  desc.add_options()
     ("timeline", po::value<std::string>(), "write the client timeline CSV here "
      "(model,index,start,end,bytes,status,attempts,conn,opened,delay,intended,work_us,connect_us,tls_us,resumed,origin)")
     ("resources", po::value<std::string>(), "write what the process spent over the run here, a row every "
