@@ -188,32 +188,31 @@ double unit_draw(std::uint64_t seed, std::uint64_t key, std::uint64_t stream) {
   return (static_cast<double>(x >> 11) + 0.5) * 0x1p-53;  // never 0 nor 1
 }
 
-std::int64_t draw_delay_us(const DelayDist& d, std::int64_t median_ms, std::uint64_t seed, std::uint64_t key,
-                           std::int64_t max_us) {
-  const double median = static_cast<double>(median_ms) * 1000.0;
-  double us = median;
+double draw_factor(const DelayDist& d, std::uint64_t seed, std::uint64_t key, std::uint64_t stream) {
   switch (d.shape) {
     case DelayShape::fixed:
-      break;
+      return 1;
     case DelayShape::uniform:
-      us = median * (1 + d.spread * (2 * unit_draw(seed, key, 1) - 1));
-      break;
+      return 1 + d.spread * (2 * unit_draw(seed, key, stream) - 1);
     case DelayShape::lognormal: {
       // Box-Muller: one standard normal from two uniforms.
-      double z = std::sqrt(-2 * std::log(unit_draw(seed, key, 1))) *
-                 std::cos(2 * std::numbers::pi * unit_draw(seed, key, 2));
-      us = median * std::exp(d.sigma * z);
-      break;
+      double z = std::sqrt(-2 * std::log(unit_draw(seed, key, stream))) *
+                 std::cos(2 * std::numbers::pi * unit_draw(seed, key, stream + 1));
+      return std::exp(d.sigma * z);
     }
-    case DelayShape::pareto: {
+    case DelayShape::pareto:
       // Inverse CDF: x = x_m * u^(-1/alpha) with the median x_m * 2^(1/alpha),
       // so x = median * (2u)^(-1/alpha). The factor alone is capped: with a
       // tiny alpha it is 0 or infinite, never NaN, and min() makes it the cap
       // (x_m itself would underflow to 0, and 0 * infinity is NaN).
-      us = median * std::min(std::pow(2 * unit_draw(seed, key, 1), -1 / d.alpha), d.cap);
-      break;
-    }
+      return std::min(std::pow(2 * unit_draw(seed, key, stream), -1 / d.alpha), d.cap);
   }
+  return 1;
+}
+
+std::int64_t draw_delay_us(const DelayDist& d, std::int64_t median_ms, std::uint64_t seed, std::uint64_t key,
+                           std::int64_t max_us) {
+  double us = static_cast<double>(median_ms) * 1000.0 * draw_factor(d, seed, key, 1);
   // Clamped before the conversion: a far tail (sigma 5) overflows an int64.
   // Every draw is finite and within [0, max_us] whatever the parameters.
   if (!(us >= 0)) us = 0;  // NaN too: no draw may become INT64_MIN

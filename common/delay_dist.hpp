@@ -76,6 +76,10 @@ std::uint64_t request_key(std::string_view query);
 // delay's draws apart from the fault's.
 double unit_draw(std::uint64_t seed, std::uint64_t key, std::uint64_t stream);
 
+// A draw's factor on the median (1 for fixed): a pure function of the seed,
+// the key and the first `stream` it takes (lognormal takes two).
+double draw_factor(const DelayDist& d, std::uint64_t seed, std::uint64_t key, std::uint64_t stream);
+
 // The delay for a request whose median is `median_ms`, in microseconds, before
 // any load factor; at most `max_us`.
 std::int64_t draw_delay_us(const DelayDist& d, std::int64_t median_ms, std::uint64_t seed, std::uint64_t key,

@@ -34,6 +34,8 @@ enum class Arrivals { constant, poisson };
 // The most requests one run holds: each takes about 160 bytes (its URL, its
 // record, its due time) before the first is sent.
 constexpr std::int64_t kMaxRequests = 20'000'000;
+// The most OS threads a pool model (mn) takes for its tasks.
+constexpr int kMaxPoolThreads = 1024;
 // The lowest --rate taken (one request in 1000 s): anything lower is a typo.
 constexpr double kMinRate = 0.001;
 
@@ -64,6 +66,9 @@ struct CrawlConfig {
   bool resources = false;       // --resources: the run's ResourceRows, every 10 ms
   std::uint64_t seed = 0;       // for the random URL tails; 0 picks one
   int loops = 1;                // event-loop models (the table's event_loops): loops, one thread each
+  // A pool model (the table's pool: mn): the OS threads its tasks run on;
+  // 0: one a core (filled in when it runs; other models leave it 0).
+  int threads = 0;
   int retries = 0;              // extra attempts for a failed or timed-out request
   std::int64_t timeout_ms = 0;  // per attempt; 0: the delay plus 10 s
   // CPU work on every answer (common/work.hpp), on the thread that handled
@@ -174,10 +179,12 @@ class RecordLog {
  public:
   RecordLog(std::size_t n, int retries) : records_(n), retry_(retries) {}
   // --work: done on every answer; work that takes longer than `timeout_us`
-  // fails its request as a timeout. `work` must outlive the log.
-  void set_work(const Work* work, std::int64_t timeout_us) {
+  // fails its request as a timeout. `work` must outlive the log. An uneven
+  // spin: `spin_us[i]` is record i's (drawn before the clock starts).
+  void set_work(const Work* work, std::int64_t timeout_us, std::vector<std::int64_t> spin_us = {}) {
     work_ = work;
     work_timeout_us_ = timeout_us;
+    spin_us_ = std::move(spin_us);
   }
   // A view of records [begin, end), numbered from 0, for one model run.
   Recorder recorder(std::size_t begin, std::size_t end) {
@@ -199,6 +206,7 @@ class RecordLog {
   std::atomic<std::size_t> completed_{0};
   const Work* work_ = nullptr;
   std::int64_t work_timeout_us_ = 0;
+  std::vector<std::int64_t> spin_us_;  // an uneven spin's, by record
   RetryPolicy retry_;
   mutable std::mutex mu_;
   std::map<std::string, std::int64_t> errors_;
@@ -259,6 +267,17 @@ struct WorkFigures {
   Percentiles per_request_us;         // each answered request's
   int threads = 1;                    // those the model can do it on, at most the cores (per process)
   double bound_seconds = 0;           // cpu_seconds spread over `threads`: no run can be shorter
+  // Each of the model's threads that handled answers (RequestRecord::worker,
+  // summed over processes): how many, and the work it did on them. Static
+  // shards leave some with more; a pool whose idle threads take any ready
+  // task evens them out.
+  struct Worker {
+    int worker = 0;
+    std::int64_t answers = 0;
+    double cpu_seconds = 0;
+  };
+  std::vector<Worker> by_worker;
+  double busiest_share = 0;  // the busiest worker's cpu_seconds over all of them (1/threads: even)
 };
 
 // Every derived number of a run, computed once, here.
@@ -288,6 +307,9 @@ struct CrawlSummary {
   std::int64_t tls_resumed = 0;
   std::optional<OpenLoopFigures> open_loop;
   std::optional<double> cpu_ms_per_1k;  // CPU (user + system) per 1000 requests of --num
+  // The resident memory the run added (peak less before), per slot of the
+  // concurrency in effect: what a waiting request costs, at a large C.
+  std::optional<double> rss_kib_per_slot;
   std::optional<WorkFigures> work;      // with --work, or a timeline that holds some
 };
 

@@ -2,7 +2,9 @@
 
 #include "common/cli.hpp"
 
+#include <algorithm>
 #include <iostream>
+#include <thread>
 
 namespace po = boost::program_options;
 
@@ -21,10 +23,11 @@ std::string crawl_models_help() {
 static void add_output_options(po::options_description& desc, CrawlConfig& cfg);
 
 void add_crawl_options(po::options_description& desc, CrawlConfig& cfg) {
-  std::string model_names, loop_models;
+  std::string model_names, loop_models, pool_models;
   for (const auto& m : models()) {
     model_names += (model_names.empty() ? "" : ", ") + std::string(m.name);
     if (m.event_loops) loop_models += (loop_models.empty() ? "" : ", ") + std::string(m.name);
+    if (m.pool) pool_models += (pool_models.empty() ? "" : ", ") + std::string(m.name);
   }
   // One option a line reads better than the formatter's wrapping.
   // clang-format off
@@ -65,6 +68,9 @@ void add_crawl_options(po::options_description& desc, CrawlConfig& cfg) {
     ("loops", po::value(&cfg.loops)->default_value(cfg.loops),
      (loop_models + ": run this many event loops, one thread each, sharing the URLs "
      "and the concurrency (1: the book's single loop)").c_str())
+    ("threads", po::value(&cfg.threads)->default_value(0),
+     (pool_models + ": the OS threads its tasks run on, any thread running any task that is ready "
+     "(0: one a core, " + std::to_string(std::max(1u, std::thread::hardware_concurrency())) + " here)").c_str())
     ("rate", po::value(&cfg.rate)->default_value(0),
      "open loop: requests are due at this many per second whatever the answers do (--concurrency "
      "stays the cap on those in flight; a due request waits for a slot, and the wait counts in its "
@@ -101,7 +107,7 @@ static void add_output_options(po::options_description& desc, CrawlConfig& cfg) 
   // clang-format off
   desc.add_options()
     ("timeline", po::value<std::string>(), "write the client timeline CSV here "
-     "(model,index,start,end,bytes,status,attempts,conn,opened,delay,intended,work_us,connect_us,tls_us,resumed,origin)")
+     "(model,index,start,end,bytes,status,attempts,conn,opened,delay,intended,work_us,connect_us,tls_us,resumed,origin,worker)")
     ("resources", po::value<std::string>(), "write what the process spent over the run here, a row every "
      "10 ms (time,cpu_user_pct,cpu_system_pct,rss_kib,threads,fds,voluntary_switches,involuntary_switches,"
      "connections_opened,connections_open: the connections opened in the run so far, and none; "

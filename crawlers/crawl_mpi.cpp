@@ -163,7 +163,7 @@ std::string crawl_identity(const MpiOptions& o) {
       << "\nbatched=" << c.batched << "\nrate=" << c.rate << "\narrivals=" << static_cast<int>(c.arrivals)
       << "\nduration=" << c.duration_s << "\nrate-profile=" << c.profile.spec << "\nseed=" << c.seed
       << "\nwork=" << work_spec_text(c.work) << "\nconnection=" << connection_spec_text(c.reuse)
-      << "\nloops=" << c.loops << "\nretries=" << c.retries << "\ntimeout-ms=" << c.timeout_ms
+      << "\nloops=" << c.loops << "\nthreads=" << c.threads << "\nretries=" << c.retries << "\ntimeout-ms=" << c.timeout_ms
       << "\ndeadline=" << o.deadline_s << "\ntest-die=" << o.die_rank << ':' << o.die_ms
       << "\nbuild=" << version_line("crawl-mpi");
   return out.str();

@@ -18,6 +18,7 @@
 #include <optional>
 #include <random>
 #include <stdexcept>
+#include <thread>
 
 #include <sys/resource.h>
 
@@ -123,12 +124,14 @@ void check_open_loop(const CrawlConfig& config) {
         "--rate and --batched do not go together: batches wait for answers, an open loop does not");
 }
 
-std::string event_loop_models() {
+std::string models_where(bool ModelEntry::*flag) {
   std::string names;
   for (const auto& m : models())
-    if (m.event_loops) names += (names.empty() ? "" : ", ") + std::string(m.name);
+    if (m.*flag) names += (names.empty() ? "" : ", ") + std::string(m.name);
   return names;
 }
+std::string event_loop_models() { return models_where(&ModelEntry::event_loops); }
+std::string pool_models() { return models_where(&ModelEntry::pool); }
 
 }  // namespace
 
@@ -154,6 +157,12 @@ void check_crawl_config(const CrawlConfig& config) {
   if (config.loops > 1 && !model->event_loops)
     throw std::invalid_argument("--loops applies to the event-loop models only (" + event_loop_models() +
                                 ")");
+  if (config.threads < 0 || config.threads > kMaxPoolThreads)
+    throw std::invalid_argument("--threads must be within 0.." + std::to_string(kMaxPoolThreads) +
+                                " (0: one a core)");
+  if (config.threads > 0 && !model->pool)
+    throw std::invalid_argument("--threads applies to the pool models only (" + pool_models() +
+                                "); the threads model runs --concurrency threads");
   if (config.batched && !model->event_loops)
     throw std::invalid_argument("--batched applies to the event-loop models only (" + event_loop_models() +
                                 ")");
@@ -231,6 +240,8 @@ Plan plan_crawl(CrawlConfig& cfg) {
     p.base = *base;
   }
   if (cfg.name.empty()) cfg.name = cfg.model;
+  if (find_model(cfg.model)->pool && cfg.threads == 0)
+    cfg.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   if (cfg.seed == 0) cfg.seed = std::random_device{}() | 1;
   std::vector<std::int64_t> schedule = arrival_schedule(cfg);
   if (schedule.size() > static_cast<std::size_t>(kMaxRequests))
@@ -268,6 +279,7 @@ Plan plan_crawl(CrawlConfig& cfg) {
   p.job.due_us = p.due_us;
   p.job.concurrency = cfg.concurrency;
   p.job.loops = cfg.loops;
+  p.job.threads = std::max(1, cfg.threads);
   p.job.retries = cfg.retries;
   p.job.timeout = std::chrono::milliseconds(effective_timeout_ms(cfg));
   p.job.reuse = cfg.reuse;
@@ -312,6 +324,20 @@ std::int64_t server_held_us(const Plan& p) {
   return j["held_us"].get<std::int64_t>();
 }
 
+// An uneven --work: each request's spin, drawn from the crawl's seed and
+// its URL's query, so that every model (and every rank) does the same work
+// on the same request; empty for even work.
+std::vector<std::int64_t> uneven_spins(const Work& work, std::uint64_t seed, const CrawlJob& job) {
+  std::vector<std::int64_t> out;
+  if (!work.spec().uneven()) return out;
+  out.reserve(job.size());
+  for (const std::string& t : job.targets) {
+    const auto q = t.find('?');
+    out.push_back(work.spin_us_for(seed, request_key(q == std::string::npos ? "" : std::string_view(t).substr(q + 1))));
+  }
+  return out;
+}
+
 }  // namespace
 
 std::vector<std::string> crawl_urls(CrawlConfig cfg) {
@@ -341,7 +367,8 @@ CrawlRun measure_crawl(const CrawlConfig& config) {
 
   RecordLog log(plan.job.size(), config.retries);
   const Work work(config.work);  // a spin calibrated, a bcrypt setting made: before the clock
-  if (config.work.any()) log.set_work(&work, effective_timeout_ms(config) * 1000);
+  if (config.work.any())
+    log.set_work(&work, effective_timeout_ms(config) * 1000, uneven_spins(work, run.config.seed, plan.job));
   CostMeter meter(config.progress, config.model, log, config.resources);
   if (config.start_at_us > 0) sleep_until_us(config.start_at_us);
   meter.start();

@@ -240,7 +240,10 @@ OpenLoopFigures open_loop_figures(const CrawlRun& run, const std::vector<std::in
 // loop for the event-loop models, one a request in flight for the others
 // (threads); at most the cores, in each process.
 int work_threads(const ModelEntry* model, const CrawlConfig& c, int processes) {
-  int threads = !model || model->one_in_flight ? 1 : model->event_loops ? c.loops : c.concurrency;
+  int threads = !model || model->one_in_flight ? 1
+                : model->event_loops                ? c.loops
+                : model->pool                       ? std::max(1, c.threads)
+                                                    : c.concurrency;
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   return std::max(1, std::min(threads, cores)) * std::max(1, processes);
 }
@@ -261,6 +264,18 @@ std::optional<WorkFigures> work_figures(const CrawlRun& run, const ModelEntry* m
   w.per_request_us = percentiles(std::move(per_request));
   w.threads = work_threads(model, run.config, run.processes);
   w.bound_seconds = w.cpu_seconds / w.threads;
+  std::map<int, WorkFigures::Worker> by;
+  for (const RequestRecord& r : run.records)
+    if (r.work_us > 0) {
+      WorkFigures::Worker& k = by[r.worker];
+      k.worker = r.worker;
+      ++k.answers;
+      k.cpu_seconds += static_cast<double>(r.work_us) / 1e6;
+    }
+  for (const auto& [k, one] : by) {
+    w.by_worker.push_back(one);
+    if (w.cpu_seconds > 0) w.busiest_share = std::max(w.busiest_share, one.cpu_seconds / w.cpu_seconds);
+  }
   return w;
 }
 
@@ -324,6 +339,8 @@ CrawlSummary summarize(CrawlRun run) {
   if (run.cost && c.num > 0)
     s.cpu_ms_per_1k =
         (run.cost->cpu_user_seconds + run.cost->cpu_system_seconds) * 1e6 / static_cast<double>(c.num);
+  if (run.cost && s.concurrency > 0)
+    s.rss_kib_per_slot = static_cast<double>(run.cost->peak_rss_kib - run.cost->rss_before_kib) / s.concurrency;
   s.run = std::move(run);
   return s;
 }

@@ -20,6 +20,12 @@ CrawlJob CrawlJob::part(std::size_t begin, std::size_t end) const {
   return p;
 }
 
+namespace {
+thread_local std::uint16_t this_worker = 0;
+}  // namespace
+
+void set_worker(int k) { this_worker = static_cast<std::uint16_t>(k); }
+
 void run_event_loops(const CrawlJob& job, const std::function<void(const LoopShare&)>& loop) {
   const std::size_t n = job.size();
   const std::size_t loops = std::max<std::size_t>(
@@ -33,11 +39,15 @@ void run_event_loops(const CrawlJob& job, const std::function<void(const LoopSha
     if (job.per_host > 0)  // the front end holds --per-host at --loops or more
       shares[k].per_host = std::max(1, static_cast<int>(job.per_host / loops + (k < job.per_host % loops)));
   }
-  if (loops == 1) return loop(shares[0]);
+  if (loops == 1) {
+    set_worker(0);
+    return loop(shares[0]);
+  }
   std::vector<std::exception_ptr> failures(loops);
   std::vector<std::thread> threads;
   for (std::size_t k = 0; k < loops; ++k)
     threads.emplace_back([&, k] {
+      set_worker(static_cast<int>(k));
       try {
         loop(shares[k]);
       } catch (...) {
@@ -69,9 +79,11 @@ bool Recorder::try_again(std::size_t i, const HttpResult& r, int attempt) {
   rec.connect_us = r.connect_us;
   rec.tls_us = r.tls_us;
   rec.resumed = r.resumed;
+  rec.worker = this_worker;
   if (log_->retry_.again(r, attempt)) return true;
   if (r.status == 200 && log_->work_) {
-    rec.work_us = log_->work_->run(i);
+    const auto at = static_cast<std::size_t>(records_ - log_->records_.data()) + i;
+    rec.work_us = log_->spin_us_.empty() ? log_->work_->run(i) : log_->work_->run(i, log_->spin_us_[at]);
     if (log_->work_timeout_us_ > 0 && rec.work_us > log_->work_timeout_us_) {
       fail(i, "timeout: the work on the answer took longer than --timeout-ms");
       return false;

@@ -42,6 +42,7 @@ struct RequestRecord {
   std::int64_t tls_us = 0;       // https: the time that connection's TLS handshake took; 0: reused or plain
   bool resumed = false;          // that handshake resumed a session
   std::uint32_t origin = 0;      // --urls: its host's place among the list's (in order of first appearance)
+  std::uint16_t worker = 0;      // the model's thread that handled its answer (set_worker; 0: the only one)
 };
 
 // Where requests go: one scheme, host and port.
@@ -64,6 +65,7 @@ struct CrawlJob {
   std::span<const std::int64_t> due_us;
   int concurrency = 1;
   int loops = 1;
+  int threads = 1;  // a pool model (mn): the OS threads its tasks run on
   int retries = 0;
   std::chrono::milliseconds timeout{0};  // per attempt
   // The connection policy (crawl --connection): a connection carries this
@@ -100,6 +102,12 @@ struct LoopShare {
 // runs `loop` for each share on its own thread (a single loop runs on the
 // calling thread). Rethrows the first exception a loop threw.
 void run_event_loops(const CrawlJob& job, const std::function<void(const LoopShare&)>& loop);
+
+// The calling thread is the model's `k`-th (from 0) of those that handle
+// answers: a loop's, a worker's, a pool thread's. Each record says which
+// handled its answer (and so did its --work); a thread that never says is 0.
+// run_event_loops says it for each loop.
+void set_worker(int k);
 
 // Blocks the calling thread until now_us() reaches `at_us` (the blocking
 // models' way to wait for a request's time).
@@ -170,6 +178,7 @@ struct ModelEntry {
   bool event_loops = false;      // runs on event loops, so --loops can give it more than one
   void (*prepare)() = nullptr;   // one-time library set-up, run before the clock starts
   bool tells_resumption = true;  // https: it can say whether a handshake resumed (libcurl cannot)
+  bool pool = false;             // its tasks run on a pool of --threads OS threads (mn)
 };
 const std::vector<ModelEntry>& models();              // in the book's order
 const ModelEntry* find_model(std::string_view name);  // nullptr: no such model

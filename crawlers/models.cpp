@@ -13,10 +13,12 @@ void crawl_callback(const CrawlJob& job, Recorder& rec);   // models/callback.cp
 void crawl_coroutine(const CrawlJob& job, Recorder& rec);  // models/coroutine.cpp
 void crawl_curl(const CrawlJob& job, Recorder& rec);       // models/curl.cpp
 void prepare_curl();                                       // models/curl.cpp
+void crawl_mn(const CrawlJob& job, Recorder& rec);         // models/mn.cpp
 
 const std::vector<ModelEntry>& models() {
   // In the order the book presents them; greenlet (gevent) after the OS
-  // threads that stand for "blocking code, many workers".
+  // threads that stand for "blocking code, many workers"; then what the
+  // book does not have: M:N tasks over a pool of threads.
   static const std::vector<ModelEntry> table = {
       {"serial", crawl_serial, "Example 8-3: requests.get in a loop", "one request at a time",
        /*one_in_flight=*/true},
@@ -30,6 +32,10 @@ const std::vector<ModelEntry>& models() {
       {"coroutine", crawl_coroutine, "asyncio + aiohttp (Example 8-8)", "an async semaphore", false, true},
       {"curl", crawl_curl, "tornado's CurlAsyncHTTPClient(max_clients=100) (Example 8-6)",
        "transfers in the curl multi handle", false, true, prepare_curl, /*tells_resumption=*/false},
+      {"mn", crawl_mn,
+       "Go's goroutines, Java's virtual threads, Tokio: light tasks over a pool of --threads OS threads, "
+       "any thread running any ready task",
+       "--concurrency tasks", false, false, nullptr, true, /*pool=*/true},
   };
   return table;
 }

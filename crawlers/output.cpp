@@ -14,7 +14,7 @@ namespace testbed {
 std::string timeline_csv(const CrawlRun& run, const std::vector<int>* ranks) {
   std::string out =
       "model,index,start,end,bytes,status,attempts,conn,opened,delay,intended,work_us,connect_us,"
-      "tls_us,resumed,origin";
+      "tls_us,resumed,origin,worker";
   out += ranks ? ",rank\n" : "\n";
   out.reserve(out.size() + run.records.size() * 64);
   for (std::size_t i = 0; i < run.records.size(); ++i) {
@@ -50,6 +50,8 @@ std::string timeline_csv(const CrawlRun& run, const std::vector<int>* ranks) {
     out.push_back(r.resumed ? '1' : '0');
     out.push_back(',');
     append_int(out, r.origin);
+    out.push_back(',');
+    append_int(out, r.worker);
     if (ranks) {
       out.push_back(',');
       append_int(out, (*ranks)[i]);
@@ -100,7 +102,10 @@ bool parse_record(const std::vector<std::string>& row, const std::map<std::strin
                            field("resumed") == "1") &&
       // origin: older timelines have none (one host).
       (at = "origin",
-       !col.count("origin") || field("origin").empty() || parse_int(field("origin"), r.origin));
+       !col.count("origin") || field("origin").empty() || parse_int(field("origin"), r.origin)) &&
+      // worker: older timelines, and the Python models', have none.
+      (at = "worker",
+       !col.count("worker") || field("worker").empty() || parse_int(field("worker"), r.worker));
   r.opened = field("opened") == "1";
   r.resumed = col.count("resumed") && field("resumed") == "1";
   if (!ok) bad = at;
@@ -206,9 +211,11 @@ nlohmann::json to_json(const OpenLoopFigures& f, const CrawlRun& run) {
   return out;
 }
 
-nlohmann::json to_json(const std::optional<RunCost>& k, const std::optional<double>& cpu_ms_per_1k) {
+nlohmann::json to_json(const std::optional<RunCost>& k, const std::optional<double>& cpu_ms_per_1k,
+                       const std::optional<double>& rss_kib_per_slot) {
   if (!k) return nullptr;
   return {
+      {"rss_kib_per_slot", rss_kib_per_slot.value_or(0.0)},
       {"cpu_user_seconds", k->cpu_user_seconds},
       {"cpu_system_seconds", k->cpu_system_seconds},
       {"cpu_ms_per_1k", cpu_ms_per_1k.value_or(0.0)},
@@ -236,11 +243,16 @@ nlohmann::json to_json(const std::optional<ResourceSeries>& r) {
 namespace {
 
 nlohmann::json to_json(const WorkFigures& w) {
+  nlohmann::json by_worker = nlohmann::json::array();
+  for (const auto& k : w.by_worker)
+    by_worker.push_back({{"worker", k.worker}, {"answers", k.answers}, {"cpu_seconds", k.cpu_seconds}});
   return {{"spec", w.spec},
           {"cpu_seconds", w.cpu_seconds},
           {"per_request_us", to_json(w.per_request_us)},
           {"threads", w.threads},
-          {"bound_seconds", w.bound_seconds}};
+          {"bound_seconds", w.bound_seconds},
+          {"by_worker", by_worker},
+          {"busiest_share", w.busiest_share}};
 }
 
 }  // namespace
@@ -264,6 +276,7 @@ nlohmann::json to_json(const CrawlSummary& s) {
       {"seconds_from", run.seconds_from},
       {"failed", s.failed},
       {"loops", c.loops},
+      {"threads", c.threads > 0 ? nlohmann::json(c.threads) : nlohmann::json(nullptr)},  // a pool model's
       {"retries", s.retries},
       {"max_retries", c.retries},
       {"timeout_ms", s.timeout_ms},
@@ -282,7 +295,7 @@ nlohmann::json to_json(const CrawlSummary& s) {
       {"latency_ms", to_json(s.latency_ms)},
       {"overhead_us", to_json(s.overhead_us)},
       {"overhead_us_spectrum", s.overhead_us.spectrum},
-      {"cost", to_json(run.cost, s.cpu_ms_per_1k)},
+      {"cost", to_json(run.cost, s.cpu_ms_per_1k, s.rss_kib_per_slot)},
       {"resources", to_json(run.resources)},
       {"open_loop", s.open_loop ? to_json(*s.open_loop, run) : nlohmann::json(nullptr)},
       {"work", s.work ? to_json(*s.work) : nlohmann::json(nullptr)},
@@ -308,6 +321,7 @@ bool run_from_json(const nlohmann::json& j, CrawlRun& run, std::string* error) {
     c.concurrency = j.at("concurrency").get<int>();
     c.delay_ms = j.at("delay_ms").get<std::int64_t>();
     c.loops = j.at("loops").get<int>();
+    if (const auto& t = j.value("threads", nlohmann::json()); t.is_number_integer()) c.threads = t.get<int>();
     c.retries = j.at("max_retries").get<int>();
     c.batched = j.at("batched").get<bool>();
     c.spawn_all = j.value("spawn_all", false);  // older runs: none
@@ -401,6 +415,7 @@ nlohmann::json models_json() {
                    {"bounded_by", m.bounded_by},
                    {"one_in_flight", m.one_in_flight},
                    {"event_loops", m.event_loops},
+                   {"pool", m.pool},
                    {"tells_resumption", m.tells_resumption}});
   return out;
 }

@@ -97,6 +97,19 @@ std::string raw_exchange(std::uint16_t port, const std::string& bytes, int timeo
   return out;
 }
 
+std::string with_last_field(const std::string& csv, const std::string& column, const std::string& value) {
+  auto rows = parse_csv(csv);
+  const auto at = std::find(rows.at(0).begin(), rows.at(0).end(), column);
+  if (at == rows[0].end() || rows.size() < 2) throw std::runtime_error("no column " + column + " or no row");
+  rows.back().at(static_cast<std::size_t>(at - rows[0].begin())) = value;
+  std::string out;
+  for (const auto& row : rows) {
+    for (std::size_t k = 0; k < row.size(); ++k) out += (k ? "," : "") + row[k];
+    out += '\n';
+  }
+  return out;
+}
+
 std::vector<std::vector<std::string>> parse_csv(const std::string& text) {
   std::vector<std::vector<std::string>> rows;
   std::string error;

@@ -57,6 +57,9 @@ std::string raw_exchange(std::uint16_t port, const std::string& bytes, int timeo
 // RFC 4180 CSV, header row included.
 std::vector<std::vector<std::string>> read_csv(const std::filesystem::path& path);
 std::vector<std::vector<std::string>> parse_csv(const std::string& text);
+// `csv` with the last row's field of column `column` (by the header) set to
+// `value`; for timelines, whose fields need no quoting.
+std::string with_last_field(const std::string& csv, const std::string& column, const std::string& value);
 
 // The most intervals [start, end) open at one instant.
 int peak_overlap(std::vector<std::pair<double, double>> spans);

@@ -128,12 +128,14 @@ TEST_CASE("each request's connect time is a timeline column and reads back", "[c
   CrawlRun run = measure_crawl(churn_config("coroutine", srv, "close"));
   const std::string csv = timeline_csv(run);
   auto rows = test::parse_csv(csv);
-  // New columns go at the end: connect_us, then the TLS handshake's two, then --urls' origin.
-  REQUIRE(rows[0].size() >= 4);
-  CHECK(rows[0][rows[0].size() - 4] == "connect_us");
-  CHECK(rows[0][rows[0].size() - 3] == "tls_us");
-  CHECK(rows[0][rows[0].size() - 2] == "resumed");
-  CHECK(rows[0].back() == "origin");
+  // New columns go at the end: connect_us, then the TLS handshake's two,
+  // then --urls' origin, then the worker that handled the answer.
+  REQUIRE(rows[0].size() >= 5);
+  CHECK(rows[0][rows[0].size() - 5] == "connect_us");
+  CHECK(rows[0][rows[0].size() - 4] == "tls_us");
+  CHECK(rows[0][rows[0].size() - 3] == "resumed");
+  CHECK(rows[0][rows[0].size() - 2] == "origin");
+  CHECK(rows[0].back() == "worker");
   CrawlRun back;
   back.config.model.clear();
   std::string err;

@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <fstream>
 #include <set>
+#include <thread>
 
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -63,7 +64,7 @@ TEST_CASE("the serial crawler sums exactly N bytes and records N rows", "[crawl]
   REQUIRE(rows.size() == 11);
   CHECK(rows[0] == std::vector<std::string>{"model", "index", "start", "end", "bytes", "status", "attempts",
                                             "conn", "opened", "delay", "intended", "work_us", "connect_us",
-                                            "tls_us", "resumed", "origin"});
+                                            "tls_us", "resumed", "origin", "worker"});
   // One keep-alive connection: opened for the first request, reused by the rest.
   for (std::size_t i = 1; i < rows.size(); ++i) {
     CHECK(rows[i][7] == rows[1][7]);
@@ -135,12 +136,14 @@ TEST_CASE("a dead server is counted as failures and not a crash", "[crawl]") {
 
 TEST_CASE("the model table lists the models in the book's order, with their properties", "[crawl]") {
   std::vector<std::string> names = model_names(Which::all);
-  CHECK(names == std::vector<std::string>{"serial", "threads", "greenlet", "callback", "coroutine", "curl"});
+  CHECK(names ==
+        std::vector<std::string>{"serial", "threads", "greenlet", "callback", "coroutine", "curl", "mn"});
   auto json = models_json();
   REQUIRE(json.size() == names.size());
   for (std::size_t i = 0; i < names.size(); ++i) {
     CHECK(json[i]["name"] == names[i]);
     CHECK(json[i]["one_in_flight"] == (names[i] == "serial"));
+    CHECK(json[i]["pool"] == (names[i] == "mn"));
     CHECK_FALSE(json[i]["mirrors"].get<std::string>().empty());
   }
   CHECK(find_model("fibers") == nullptr);
@@ -439,9 +442,12 @@ TEST_CASE("every model's summary says what it cost and where it lost time", "[cr
   }
   CHECK(conns.size() == (m.one_in_flight ? 1u : 40u));
   CHECK(opened == (m.one_in_flight ? 1 : 40));
-  // One thread per event loop; about one per request in flight for threads.
+  // One thread per event loop; about one per request in flight for threads;
+  // mn's pool, one thread a core.
   if (model == "threads")
     CHECK(cost["peak_threads"].get<int>() >= 40);
+  else if (m.pool)
+    CHECK(cost["peak_threads"] == static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
   else
     CHECK(cost["peak_threads"] == 1);
   // What makes it repeatable.

@@ -220,8 +220,7 @@ TEST_CASE(
       REQUIRE(read);
       CHECK(summarize(std::move(back)).ideal_seconds.value() == Approx(0.24));
       // An origin that is not a host's number is refused, naming the column.
-      std::string bad = timeline_csv(s.run);
-      bad.replace(bad.rfind(",1\n"), 2, ",-1");
+      const std::string bad = test::with_last_field(timeline_csv(s.run), "origin", "-1");
       CrawlRun refused;
       refused.config.model.clear();
       CHECK_FALSE(read_timeline_csv(bad, refused, &err));

@@ -93,7 +93,8 @@ TEST_CASE("a spin of work adds its CPU to every answer in every model, and the s
     CrawlSummary s = summarize(worked);
     REQUIRE(s.work);
     CHECK(s.work->spec == "spin:us=1500");
-    const int threads = m.one_in_flight ? 1 : m.event_loops ? 1 : std::min(4, cores);
+    // threads: its 4 workers; mn: its pool, one thread a core.
+    const int threads = m.one_in_flight ? 1 : m.event_loops ? 1 : m.pool ? cores : std::min(4, cores);
     CHECK(s.work->threads == threads);
     CHECK(s.work->cpu_seconds >= static_cast<double>(us * 60) / 1e6);
     CHECK(s.work->bound_seconds == Approx(s.work->cpu_seconds / threads));
@@ -110,8 +111,8 @@ TEST_CASE("each answer's work is a timeline column, and a timeline alone gives t
   auto rows = test::parse_csv(csv);
   REQUIRE(rows.size() == 61);
   const auto col = std::find(rows[0].begin(), rows[0].end(), "work_us") - rows[0].begin();
-  // New columns go at the end: then connect_us, tls_us, resumed, origin.
-  REQUIRE(col == static_cast<long>(rows[0].size()) - 5);
+  // New columns go at the end: then connect_us, tls_us, resumed, origin, worker.
+  REQUIRE(col == static_cast<long>(rows[0].size()) - 6);
   for (std::size_t i = 1; i < rows.size(); ++i) CHECK(std::stoll(rows[i][col]) >= 800);
 
   CrawlRun back;

@@ -75,7 +75,8 @@ void crawl_threads(const CrawlJob& job, Recorder& rec) {
   std::atomic<std::size_t> next{0};
   std::optional<SharedClients> shared;
   if (job.per_host > 0) shared.emplace(job);
-  auto worker = [&] {
+  auto worker = [&](int k) {
+    set_worker(k);
     SyncClients own(job);
     for (std::size_t i; (i = next.fetch_add(1)) < total;) {
       if (job.open_loop()) sleep_until_us(job.due_us[i]);
@@ -95,7 +96,7 @@ void crawl_threads(const CrawlJob& job, Recorder& rec) {
   std::vector<std::thread> pool;
   pool.reserve(n);
   try {
-    for (std::size_t t = 0; t < n; ++t) pool.emplace_back(worker);
+    for (std::size_t t = 0; t < n; ++t) pool.emplace_back(worker, static_cast<int>(t));
   } catch (const std::system_error& e) {
     // Out of threads (or memory for their stacks): the workers that run finish
     // the request they hold and take no more; the front end reports the rest
