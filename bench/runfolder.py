@@ -33,6 +33,8 @@ STAGES = (
     Stage("tails-primes", "the prime savers against a long-tailed database",
           "tails-primes-MODE.csv, tails-primes.sqlite"),
     Stage("work", "CPU work on every answer: where each model leaves the I/O-bound regime", "work.csv"),
+    Stage("stealing", "uneven work: one loop, static shards of it (--loops) and tasks over a pool of threads (mn)",
+          "stealing.csv"),
     Stage("connections", "what a connection costs: keep-alive, reuse and a connect per request",
           "connections.csv"),
     Stage("tls", "what a TLS handshake costs each model: keep-alive, resumed and full handshakes",

@@ -16,7 +16,7 @@ from runner import Progress, last_json
 PROGRAM = "crawl"  # whose table (--list-models, --list-modes) its runs come from
 
 FIELDS = ["model", "concurrency", "num", "delay_ms", "seconds", "ideal_seconds", "efficiency", "cpu_ms_per_1k",
-          "peak_rss_kib", "peak_threads", "connections_opened", "failed", "error"]
+          "peak_rss_kib", "peak_threads", "connections_opened", "failed", "error", "rss_kib_per_slot"]
 
 
 def run_point(ctx, s, model, conc):
@@ -70,7 +70,8 @@ def row(r):
             "efficiency": "" if r["efficiency"] is None else f"{r['efficiency']:.6f}",
             "cpu_ms_per_1k": f"{cost['cpu_ms_per_1k']:.3f}", "peak_rss_kib": cost["peak_rss_kib"],
             "peak_threads": cost["peak_threads"], "connections_opened": cost["connections_opened"],
-            "failed": r["failed"], "error": r.get("error", "")}
+            "failed": r["failed"], "error": r.get("error", ""),
+            "rss_kib_per_slot": f"{cost['rss_kib_per_slot']:.2f}" if cost.get("rss_kib_per_slot") else ""}
 
 
 def run(ctx, s, got):

@@ -31,6 +31,7 @@ import runfolder
 import savers
 import scale
 import spike
+import stealing
 import sweep
 import tails
 import tls
@@ -80,6 +81,10 @@ TABLE = {
     "work": Row(work, dict(work_us=[0, 250, 1000, 4000], num=500, concurrency=100, delay_ms=100, loops=[1, 2]),
                 dict(work_us=[0, 250, 1000], num=200, concurrency=50, delay_ms=25),
                 (), lambda s: []),
+    "stealing": Row(stealing, dict(work=["none", "spin:us=200,dist=lognormal,sigma=1.5"], num=2000, concurrency=100,
+                                   delay_ms=50, loop_model="coroutine", lanes=[1, 2]),
+                    dict(num=600, concurrency=50, delay_ms=25),
+                    (), lambda s: []),
     "connections": Row(connections, dict(concurrency=[100, 1000], multiple=6, delay_ms=100,
                                          policies=["keepalive", "reuse:5", "close"]),
                        dict(concurrency=[50, 500], multiple=4, delay_ms=25, policies=["keepalive", "reuse:2", "close"]),
@@ -178,7 +183,11 @@ def run_stage(stage, out, build, s):
 
 def describe(stage, quick):
     s = settings(stage, quick)
-    return ", ".join(f"{k}={','.join(map(str, v)) if isinstance(v, list) else v}" for k, v in s.items())
+    def value(v):  # a list as a,b,c; as a; b; c where an item has commas of its own
+        if not isinstance(v, list):
+            return str(v)
+        return ("; " if any("," in str(x) for x in v) else ",").join(map(str, v))
+    return ", ".join(f"{k}={value(v)}" for k, v in s.items())
 
 
 def main():

@@ -146,9 +146,33 @@ def spike_rows(summary):
 SPIKE_NOTE = ("recovery: from the spike's end until the p99 latency from due is back within 1.1 x the delay, "
               "in every 100 ms window after")
 
+def stealing_rows(summary):
+    """The stealing stage: each design (one loop, static shards, a pool) with
+    and without uneven work: how close it came, its overhead tail, what it
+    cost, and how evenly its threads shared the work."""
+    head = ["model", "loops", "threads", "work", "seconds", "efficiency", "overhead p50", "p99", "p99.9",
+            "CPU ms / 1k", "busiest share", "failed"]
+    rows = []
+    for r in summary["runs"]:
+        over, cost, work = r.get("overhead_us") or {}, r.get("cost") or {}, r.get("work") or {}
+        ms = lambda q: number(over.get(q) and over[q] / 1000, ".2f", unit=" ms")  # noqa: E731
+        pool = r.get("threads") is not None  # a pool model runs no loops of its own
+        rows.append([str(r.get("model")), "-" if pool else number(r.get("loops"), "d"), number(r.get("threads"), "d"),
+                     str(r.get("work_spec")), number(r.get("seconds"), ".3f"),
+                     number(r.get("efficiency"), ".1%", "no answer"), ms("p50"), ms("p99"), ms("p99.9"),
+                     number(cost.get("cpu_ms_per_1k"), ".0f"), number(work.get("busiest_share"), ".2f"),
+                     number(r.get("failed"), "d")])
+    return head, rows
+
+
+STEALING_NOTE = ("busiest share: the busiest thread's part of the work on the answers (1/threads is even); "
+                 "the ideal with work is the larger of the delays' and the work spread over the threads the "
+                 "model uses")
+
 TABLES = {"crawl": lambda s: crawl_rows(s["runs"]), "tails": lambda s: crawl_rows(s["runs"]),
           "primes": lambda s: primes_rows(s["runs"]), "tails-primes": lambda s: primes_rows(s["runs"]),
-          "python": python_rows, "tls": tls_rows, "spike": spike_rows}
+          "python": python_rows, "tls": tls_rows, "spike": spike_rows,
+          "stealing": stealing_rows}
 
 
 def text(head, rows):
@@ -180,6 +204,8 @@ def main():
             print(TLS_NOTE)
         if stage == "spike":
             print(SPIKE_NOTE)
+        if stage == "stealing":
+            print(STEALING_NOTE)
     return 0
 
 

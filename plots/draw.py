@@ -14,6 +14,7 @@ import plot_primes
 import plot_python
 import plot_scale
 import plot_spike
+import plot_stealing
 import plot_sweep
 import plot_tails
 import plot_tls
@@ -24,6 +25,7 @@ from testbed_plots import runfolder
 # Every stage and what draws it: draw(directory, summary), 0 when drawn.
 DRAWERS = {"crawl": plot_crawl.draw, "python": plot_python.draw, "sweep": plot_sweep.draw, "scale": plot_scale.draw,
            **plot_primes.DRAWERS, "tails": plot_tails.draw, "work": plot_work.draw,
+           "stealing": plot_stealing.draw,
            "connections": plot_connections.draw, "tls": plot_tls.draw, "load": plot_load.draw,
            "spike": plot_spike.draw}
 assert set(DRAWERS) == set(runfolder.STAGE_NAMES), "a picture for every stage"

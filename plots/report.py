@@ -372,7 +372,8 @@ def section_scale(page, run):
     summary, s, rows = stage_inputs(run, "scale")
     page.section("scale", "How each model scales",
                  f"Every concurrent model at C = {v(s, 'concurrency')} (N = {v(s, 'multiple')}C, "
-                 f"{v(s, 'delay_ms')} ms): efficiency, CPU per 1k requests, peak memory; dotted, the book's own "
+                 f"{v(s, 'delay_ms')} ms): efficiency, CPU per 1k requests, peak memory, and the memory the run "
+                 "added per slot of C (peak less before, over C: what a waiting request costs); dotted, the book's own "
                  f"Python models up to C = {v(s, 'python_max_concurrency')}, each in its C++ counterpart's "
                  "colour. A point a model could not run is left out (its reason is in scale.csv).")
     if not rows:
@@ -380,11 +381,12 @@ def section_scale(page, run):
     styles = tp.model_styles(summary)
     for field, label, log in [("efficiency", "efficiency (ideal / measured)", False),
                               ("cpu_ms_per_1k", "CPU ms per 1k requests", True),
-                              ("peak_rss_kib", "peak RSS (KiB)", True)]:
+                              ("peak_rss_kib", "peak RSS (KiB)", True),
+                              ("rss_kib_per_slot", "memory the run added per slot (KiB): a waiting request's cost", True)]:
         series = []
         for m in dict.fromkeys(r["model"] for r in rows):
             pts = [(int(r["concurrency"]), float(r[field])) for r in rows
-                   if r["model"] == m and not r["error"] and r[field]]
+                   if r["model"] == m and not r["error"] and r.get(field)]
             colour, dashed, _ = styles.get(m, ("#333", False, "o"))
             series.append({"name": m, "colour": colour, "dash": "dot" if dashed else "solid",
                            "x": [p[0] for p in pts], "y": [p[1] for p in pts]})
@@ -659,6 +661,40 @@ def section_work(page, run):
                          "ytitle": "efficiency (ideal / measured)"}, height=380, wide=False)
 
 
+def section_stealing(page, run):
+    summary, s, rows = stage_inputs(run, "stealing")
+    page.section("stealing", "Uneven work: static shards against a pool that shares it",
+                 "CPU work on each answer drawn from a distribution (crawl --work "
+                 f"{'; '.join(w for w in s.get('work') or [] if w != 'none') or '?'}: the same work on the same "
+                 f"request in every run), N = {v(s, 'num')}, C = {v(s, 'concurrency')}, "
+                 f"{v(s, 'delay_ms')} ms, on one event loop of {v(s, 'loop_model')}, on --loops "
+                 f"{v(s, 'lanes')} (static shards: the URLs dealt out up front, a loop a thread), and on each "
+                 f"pool model on as many --threads (tasks over a pool of OS threads, any thread running any "
+                 "ready task), each with no work too. A shard's heavy answers wait on its own loop while "
+                 "another loop may idle; the pool's free thread takes them. " + table.STEALING_NOTE + ".")
+    runs = summary["runs"]
+    if not runs:
+        return
+    page.raw(html_table(*table.stealing_rows(summary)))
+    if not rows:
+        return
+    colour = tp.model_colours(summary)
+    name = lambda r: f"{r['model']}<br>--{'threads' if r['threads'] else 'loops'} {r['threads'] or r['loops']}"  # noqa: E731
+    names = list(dict.fromkeys(name(r) for r in rows))
+    for field, label, scale, log in [("efficiency", "efficiency (ideal / measured)", 1, False),
+                                     ("overhead_p99_us", "overhead p99 (ms)", 1000, True),
+                                     ("cpu_ms_per_1k", "CPU ms per 1k requests", 1, True)]:
+        series = []
+        for work in dict.fromkeys(r["work"] for r in rows):
+            by = {name(r): r for r in rows if r["work"] == work}
+            pts = [by.get(n) for n in names]
+            series.append({"name": "no work" if work == "none" else f"work {work}",
+                           "colour": "#bbb" if work == "none" else colour.get(rows[0]["model"], "#333"),
+                           "x": names, "y": [float(p[field]) / scale if p and p[field] else None for p in pts]})
+        page.chart("lines", {"series": series, "xtitle": "design", "ytitle": label, "ylog": log},
+                   height=340, wide=False)
+
+
 def section_connections(page, run):
     summary, s, rows = stage_inputs(run, "connections")
     page.section("connections", "What a connection costs",
@@ -787,7 +823,8 @@ def section_manifest(page, run):
 # always drawn) and its function. The stage sections follow the stages' order.
 SECTIONS = [(None, section_run), ("crawl", section_crawl), ("python", section_python), ("sweep", section_sweep),
             ("scale", section_scale), ("primes", section_primes), ("primes-sweep", section_primes_sweep), ("tails", section_tails),
-            ("tails-primes", section_tails_primes), ("work", section_work), ("connections", section_connections),
+            ("tails-primes", section_tails_primes), ("work", section_work), ("stealing", section_stealing),
+            ("connections", section_connections),
             ("tls", section_tls), ("load", section_load), ("spike", section_spike), (None, section_files),
             (None, section_manifest)]
 assert [s for s, _ in SECTIONS if s] == list(runfolder.STAGE_NAMES), "a section for every stage, in order"

@@ -61,8 +61,22 @@ for s in strips:
     for p in s["panels"][:3] + s["panels"][4:]:  # fds may be too dear to count in a short run
         assert [x["name"] for x in p["series"]] == ["client", "server"], (p["title"], [x["name"] for x in p["series"]])
 assert 'id="spike"' in page and 'id="connect-storm"' in page
+# The stealing stage: every pool model of the table beside the loops, at each
+# lane count, with each work; with work, each thread's share of it.
+stealing = runfolder.read_summary(run, "stealing")
+pools = [m["name"] for m in stealing["models"] if m.get("pool")]
+assert pools, "the model table has a pool model"
+lanes, works = stealing["settings"]["lanes"], stealing["settings"]["work"]
+for m in pools:
+    for n in lanes:
+        for w in works:
+            mine = [r for r in stealing["runs"] if r["model"] == m and r.get("threads") == n and r["work_spec"] == w]
+            assert len(mine) == 1 and mine[0]["failed"] == 0, (m, n, w, len(mine))
+            if w != "none":
+                assert len(mine[0]["work"]["by_worker"]) == n, (m, n, mine[0]["work"]["by_worker"])
+assert 'id="stealing"' in page
 print(f"ok: {len(strips)} resource strips ({len(models)} under the chronologies, {concurrent} of the connect storm), "
-      "the spike section")
+      f"the spike section, the stealing section ({', '.join(pools)} on {lanes} threads)")
 PY
   # And the check can fail: the same page with its charts broken must not pass.
   broken=$BUILD_DIR/report-broken
