@@ -8,6 +8,7 @@
 #include "client/http_client.hpp"
 #include "common/cli.hpp"
 #include "common/clock.hpp"
+#include "common/query.hpp"
 #include "crawlers/cost_meter.hpp"
 
 #include <nlohmann/json.hpp>
@@ -331,10 +332,7 @@ std::vector<std::int64_t> uneven_spins(const Work& work, std::uint64_t seed, con
   std::vector<std::int64_t> out;
   if (!work.spec().uneven()) return out;
   out.reserve(job.size());
-  for (const std::string& t : job.targets) {
-    const auto q = t.find('?');
-    out.push_back(work.spin_us_for(seed, request_key(q == std::string::npos ? "" : std::string_view(t).substr(q + 1))));
-  }
+  for (const std::string& t : job.targets) out.push_back(work.spin_us_for(seed, request_key(split_target(t).query)));
   return out;
 }
 

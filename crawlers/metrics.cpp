@@ -268,11 +268,11 @@ std::optional<WorkFigures> work_figures(const CrawlRun& run, const ModelEntry* m
   for (const RequestRecord& r : run.records)
     if (r.work_us > 0) {
       WorkFigures::Worker& k = by[r.worker];
-      k.worker = r.worker;
       ++k.answers;
       k.cpu_seconds += static_cast<double>(r.work_us) / 1e6;
     }
-  for (const auto& [k, one] : by) {
+  for (auto [worker, one] : by) {
+    one.worker = worker;
     w.by_worker.push_back(one);
     if (w.cpu_seconds > 0) w.busiest_share = std::max(w.busiest_share, one.cpu_seconds / w.cpu_seconds);
   }

@@ -5,6 +5,7 @@
 // and --threads is its alone. The table's generated tests (retries, timeouts,
 // open loop, --work, connection policy, TLS, --urls, --per-host, crawl-mpi)
 // cover mn like every other model.
+#include "common/query.hpp"
 #include "common/work.hpp"
 #include "crawlers/crawl.hpp"
 #include "crawlers/output.hpp"
@@ -33,7 +34,7 @@ WorkSpec work(const std::string& spec) {
 }
 
 // The query of a list URL, as request_key reads it.
-std::uint64_t key_of(const std::string& url) { return request_key(url.substr(url.find('?') + 1)); }
+std::uint64_t key_of(const std::string& url) { return request_key(split_target(url).query); }
 
 // A --urls list of `heavy` URLs whose uneven spin (`w`, from `seed`) is at
 // least `heavy_us`, then as many whose spin is at most `light_us`: static
